@@ -1,0 +1,120 @@
+/*
+ * jsonl.c — the default exporter: one SGP span item per line (exactly the upsert_batch item
+ * of DESIGN.md section 4), appended to WEFT_JSONL_PATH. Each batch is written with writev as
+ * soon as it arrives, so a crash of the process loses at most the batch in hand. The file is
+ * created mode 0600: traces carry prompts and answers.
+ *
+ * Owns: the file descriptor (state). In-progress upserts are not written (a file keeps only
+ * final records); spans still open at shutdown are, as they stand.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "exporter.h"
+#include "runtime.h"
+
+#define IOV_BATCH 512 /* items per writev: two iovecs each, under Linux's IOV_MAX of 1024 */
+
+typedef struct jsonl {
+    int fd;
+    bool failed_logged;
+} jsonl;
+
+static int jsonl_open(weft__exporter *ex)
+{
+    jsonl *j = calloc(1, sizeof(*j));
+    if (!j)
+        return WEFT_ENOMEM;
+    j->fd = open(weft__rt.cfg.jsonl_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (j->fd < 0) {
+        weft__log(WEFT_LOG_ERROR, "cannot open %s for traces: %s", weft__rt.cfg.jsonl_path, strerror(errno));
+        free(j);
+        return WEFT_EIO;
+    }
+    ex->state = j;
+    return 0;
+}
+
+/* Writes all of iov, retrying short writes and EINTR. */
+static bool write_all(int fd, struct iovec *iov, int n)
+{
+    while (n > 0) {
+        ssize_t w = writev(fd, iov, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    return true;
+}
+
+static void jsonl_submit(weft__exporter *ex, weft__batch *b)
+{
+    jsonl *j = ex->state;
+    struct iovec iov[2 * IOV_BATCH];
+    size_t dropped = 0;
+    for (size_t i = 0; i < b->n;) {
+        int n = 0;
+        size_t first = i, complete = 0;
+        for (; i < b->n && n < 2 * IOV_BATCH; i++) {
+            const weft__batch_item *it = &b->items[i];
+            if (it->in_progress && !it->final_open)
+                continue;
+            size_t len;
+            const char *p = weft__batch_item_json(b, i, &len);
+            iov[n].iov_base = (void *)p;
+            iov[n++].iov_len = len;
+            iov[n].iov_base = (void *)"\n";
+            iov[n++].iov_len = 1;
+            complete += !it->in_progress;
+        }
+        if (n && !write_all(j->fd, iov, n)) {
+            if (!j->failed_logged)
+                weft__log(WEFT_LOG_ERROR, "writing %s failed: %s (spans are dropped and counted)",
+                          weft__rt.cfg.jsonl_path, strerror(errno));
+            j->failed_logged = true;
+            weft__stat_add(dropped_export, complete);
+            dropped += complete;
+        }
+        (void)first;
+    }
+    weft__batch_done(b, dropped);
+}
+
+static size_t jsonl_pending(const weft__exporter *ex) { return 0; }
+static bool jsonl_drain(weft__exporter *ex, uint64_t deadline) { return true; }
+
+static void jsonl_close(weft__exporter *ex)
+{
+    jsonl *j = ex->state;
+    if (!j)
+        return;
+    close(j->fd);
+    free(j);
+    ex->state = NULL;
+}
+
+const weft__exporter_ops weft__exporter_jsonl = {
+    .name = "jsonl",
+    .wants_inprogress = false,
+    .open = jsonl_open,
+    .submit = jsonl_submit,
+    .pending = jsonl_pending,
+    .drain = jsonl_drain,
+    .close = jsonl_close,
+};

@@ -1,0 +1,386 @@
+/*
+ * weft.h — the public C API of weft, an in-process tracer for programs that call LLMs.
+ *
+ * A program wraps its retrieval, generation, tool and agent steps in spans. Every call on a
+ * span appends one small fixed-layout event to the calling thread's own ring buffer (no lock,
+ * no heap allocation after the thread's first span, no system call, never blocks); a background
+ * thread started by weft_init drains the rings, assembles complete spans and exports them in
+ * batches (SGP upsert_batch, a JSONL file, stdout).
+ *
+ * Threading: every function here may be called from any thread once weft_init has returned,
+ * except weft_init and weft_shutdown themselves, which must not race each other. Calls made
+ * before weft_init, after weft_shutdown, or while tracing is disabled are cheap no-ops.
+ *
+ * Pointers: unless a comment says otherwise every pointer argument is *borrowed*: weft reads it
+ * during the call (copying what it keeps) and never frees or keeps it.
+ *
+ * Defining WEFT_NO_TRACING before including this header turns every span call and macro into
+ * an empty inline function, so instrumentation compiles away.
+ */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_STATIC)
+#define WEFT_API
+#elif defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+/* ---------------------------------------------------------------------------------------
+ * Errors. Fallible calls return 0 or one of these negative codes; weft_strerror names each.
+ * -------------------------------------------------------------------------------------- */
+#define WEFT_ERRNO_MAP(XX)                                                               \
+    XX(EINVAL, -1, "invalid argument")                                                   \
+    XX(ENOMEM, -2, "out of memory")                                                      \
+    XX(ETIMEDOUT, -3, "timed out before everything was exported")                        \
+    XX(ENOTINIT, -4, "weft is not initialised")                                          \
+    XX(EALREADY, -5, "weft is already initialised")                                      \
+    XX(EDISABLED, -6, "tracing is disabled")                                             \
+    XX(EIO, -7, "input/output error")                                                    \
+    XX(ECONFIG, -8, "invalid configuration")                                             \
+    XX(EINSECURE, -9, "refusing to send an API key over plain HTTP to a non-loopback host") \
+    XX(ETHREAD, -10, "could not start the export thread")                                \
+    XX(EEXPORT, -11, "some spans could not be delivered")
+
+typedef enum weft_errno {
+    WEFT_OK = 0,
+#define WEFT_ERRNO_ENUM_(name, code, msg) WEFT_##name = (code),
+    WEFT_ERRNO_MAP(WEFT_ERRNO_ENUM_)
+#undef WEFT_ERRNO_ENUM_
+} weft_errno;
+
+/* A constant, static string for every int (unknown codes get "unknown error"). */
+WEFT_API const char *weft_strerror(int err);
+
+/* ---------------------------------------------------------------------------------------
+ * Span vocabulary
+ * -------------------------------------------------------------------------------------- */
+
+/* The 25 SGP span types, in the API's order; weft_span_type_name gives the wire string. */
+#define WEFT_SPAN_TYPE_MAP(XX)                                                           \
+    XX(TEXT_INPUT) XX(TEXT_OUTPUT) XX(COMPLETION_INPUT) XX(COMPLETION) XX(KB_RETRIEVAL)   \
+    XX(KB_INPUT) XX(RERANKING) XX(EXTERNAL_ENDPOINT) XX(PROMPT_ENGINEERING)               \
+    XX(DOCUMENT_INPUT) XX(MAP_REDUCE) XX(DOCUMENT_SEARCH) XX(DOCUMENT_PROMPT) XX(CUSTOM)  \
+    XX(CODE_EXECUTION) XX(DATA_MANIPULATION) XX(EVALUATION) XX(FILE_RETRIEVAL)            \
+    XX(KB_ADD_CHUNK) XX(KB_MANAGEMENT) XX(GUARDRAIL) XX(TRACER) XX(AGENT_TRACER)          \
+    XX(AGENT_WORKFLOW) XX(STANDALONE)
+
+typedef enum weft_span_type {
+#define WEFT_SPAN_TYPE_ENUM_(name) WEFT_TYPE_##name,
+    WEFT_SPAN_TYPE_MAP(WEFT_SPAN_TYPE_ENUM_)
+#undef WEFT_SPAN_TYPE_ENUM_
+    WEFT_TYPE_COUNT_
+} weft_span_type;
+
+/* "COMPLETION" for WEFT_TYPE_COMPLETION, ...; "CUSTOM" for out-of-range values. Static string. */
+WEFT_API const char *weft_span_type_name(weft_span_type type);
+
+typedef enum weft_status {
+    WEFT_STATUS_SUCCESS = 0, /* the default: a span nobody set a status on succeeded */
+    WEFT_STATUS_ERROR = 1,
+    WEFT_STATUS_CANCELED = 2
+} weft_status;
+
+/* The three JSON objects of a span record. */
+typedef enum weft_section { WEFT_INPUT = 0, WEFT_OUTPUT = 1, WEFT_METADATA = 2 } weft_section;
+
+/* A span handle: a small value with the ids inside, never a pointer. The zero value (what
+ * begin returns while tracing is off or before weft_init) is accepted by every call and
+ * ignored. Copy it freely, across threads too. Fields are private. */
+typedef struct weft_span {
+    uint64_t trace; /* private: low 64 bits of the trace id */
+    uint64_t id;    /* private: the span id; 0 for the zero span and for sampled-out spans */
+    uint32_t home;  /* private: slot of the thread whose context stack holds it, and depth */
+    uint32_t flags; /* private */
+} weft_span;
+
+/* Static description of a span call site, emitted by WEFT_SPAN_BEGIN; private. */
+typedef struct weft_site {
+    const char *name; /* static: a string literal */
+    uint32_t name_len;
+    uint32_t type;
+} weft_site;
+
+/* ---------------------------------------------------------------------------------------
+ * RAG and LLM types (DESIGN.md section 5 says where each field lands in the record). A
+ * zero-initialised field means "not given" and is omitted, except where a has_ flag rules.
+ * -------------------------------------------------------------------------------------- */
+typedef struct weft_document_hit {
+    const char *doc_id; /* required */
+    int32_t rank;
+    double score;
+    bool has_span;
+    int64_t span_start, span_end; /* character range in the document */
+    const char *snippet;          /* weft keeps the first 200 characters: snippet_preview */
+    const char *metadata_json;    /* a JSON object as text */
+} weft_document_hit;
+
+typedef struct weft_retrieval_info {
+    const char *retriever; /* "vectordb", "bm25", "api", "hybrid" */
+    const char *embedding_model;
+    int32_t chunk_size, chunk_overlap, top_k;
+    bool has_similarity_threshold;
+    double similarity_threshold;
+    const char *query;
+    const weft_document_hit *hits;
+    size_t n_hits;
+    double latency_ms; /* 0: taken from the span's own duration */
+} weft_retrieval_info;
+
+typedef struct weft_citation {
+    const char *doc_id;
+    bool has_span;
+    int64_t span_start, span_end;
+    double confidence, relevance_score;
+} weft_citation;
+
+typedef struct weft_format_check {
+    bool is_complete, refusal, contains_citations;
+    int32_t length_tokens, length_chars, citation_count;
+    const char *language, *format_type;
+} weft_format_check;
+
+typedef struct weft_generation_info {
+    const char *answer; /* required */
+    const weft_citation *citations;
+    size_t n_citations;
+    const weft_format_check *format_check; /* NULL: weft computes one from answer and citations */
+    const char *model_used, *prompt_template;
+    int32_t context_length;
+    double generation_latency_ms; /* 0: taken from the span's own duration */
+    const char *const *reasoning_trace;
+    size_t n_reasoning;
+} weft_generation_info;
+
+/* ---------------------------------------------------------------------------------------
+ * Configuration. A zero field means its default; each comment names the environment variable
+ * read by weft_init when the field is zero, then the default. New fields are only appended.
+ * Strings are copied by weft_init (borrowed for the duration of the call).
+ * -------------------------------------------------------------------------------------- */
+typedef enum weft_log_level {
+    WEFT_LOG_ERROR = 0,
+    WEFT_LOG_WARN = 1,
+    WEFT_LOG_INFO = 2,
+    WEFT_LOG_DEBUG = 3
+} weft_log_level;
+
+/* Called on the export thread (or in weft_init for configuration problems); msg is borrowed
+ * for the call. Never receives an API key. */
+typedef void (*weft_log_fn)(void *user, weft_log_level level, const char *msg);
+
+/* USD per million tokens for one model: the price table behind computed cost. */
+typedef struct weft_model_price {
+    const char *model; /* exact model name as given to weft_span_set_usage */
+    double input_usd_per_mtok, output_usd_per_mtok;
+} weft_model_price;
+
+#define WEFT_INPROGRESS_NOW (-2)   /* inprogress_after_ms: upsert open spans at once */
+#define WEFT_INPROGRESS_NEVER (-1) /* inprogress_after_ms: never upsert open spans */
+
+typedef struct weft_config {
+    const char *exporters;      /* WEFT_EXPORTER: "sgp", "jsonl", "stdout", "none", comma list;
+                                   default "sgp" when an API key is set, else "jsonl" */
+    const char *sgp_api_key;    /* SGP_API_KEY; never logged */
+    const char *sgp_account_id; /* SGP_ACCOUNT_ID */
+    const char *sgp_base_url;   /* SGP_CLIENT_BASE_URL; "https://api.egp.scale.com" */
+    const char *jsonl_path;     /* WEFT_JSONL_PATH; "weft-traces.jsonl" */
+    uint32_t flush_interval_ms; /* WEFT_FLUSH_INTERVAL_MS; 1000 */
+    uint32_t max_batch_spans;   /* WEFT_MAX_BATCH_SPANS; 1000 (the API's limit, also the cap) */
+    uint64_t max_batch_bytes;   /* WEFT_MAX_BATCH_BYTES; 4 MiB */
+    uint64_t ring_bytes;        /* WEFT_RING_BYTES; 1 MiB per producing thread (power of two) */
+    uint64_t max_attr_bytes;    /* WEFT_MAX_ATTR_BYTES; 1 MiB */
+    int32_t inprogress_after_ms; /* WEFT_INPROGRESS_AFTER_MS; 1000; WEFT_INPROGRESS_NOW or
+                                    WEFT_INPROGRESS_NEVER (environment: 0 and -1) */
+    uint64_t max_queue_bytes;   /* WEFT_MAX_QUEUE_BYTES; 64 MiB */
+    const char *spool_dir;      /* WEFT_SPOOL_DIR; off */
+    uint64_t spool_max_bytes;   /* WEFT_SPOOL_MAX_BYTES; 256 MiB */
+    double sample_ratio;        /* WEFT_SAMPLE_RATIO; 1.0 (kept fraction of traces, (0, 1]) */
+    bool disabled;              /* DISABLE_SCALE_TRACING / WEFT_DISABLED set: every call a no-op */
+    bool no_atexit;             /* true: do not register weft_shutdown with atexit */
+    weft_log_fn log;            /* NULL: warnings and errors go to stderr, prefixed "weft: " */
+    void *log_user;             /* passed to log, borrowed for weft's lifetime */
+    weft_log_level log_level;   /* WEFT_LOG_LEVEL (error, warn, info, debug); warn */
+    uint32_t max_open_spans;    /* WEFT_MAX_OPEN_SPANS; 1,000,000 open spans tracked at once */
+    uint32_t max_threads;       /* WEFT_MAX_THREADS; 4096 producer threads alive at once */
+    const char *group_id;                   /* WEFT_GROUP_ID: group_id on every span */
+    const char *application_variant_id;     /* WEFT_APPLICATION_VARIANT_ID */
+    const char *application_interaction_id; /* WEFT_APPLICATION_INTERACTION_ID */
+    const char *ca_bundle;      /* WEFT_CA_BUNDLE: CA file for TLS verification; system default */
+    uint32_t max_inflight;      /* WEFT_MAX_INFLIGHT; 4 HTTP requests in flight per exporter */
+    uint32_t connect_timeout_ms; /* WEFT_CONNECT_TIMEOUT_MS; 5000 */
+    uint32_t request_timeout_ms; /* WEFT_REQUEST_TIMEOUT_MS; 30000 */
+    uint32_t retry_window_ms;   /* WEFT_RETRY_WINDOW_MS; 300000: how long a batch is retried */
+    const weft_model_price *prices; /* price table for computed cost (copied); none */
+    size_t n_prices;
+} weft_config;
+
+/* Counters since weft_init. Every span that is not exported is counted in one drop field. */
+typedef struct weft_stats {
+    uint64_t started;          /* spans begun (sampled-in) */
+    uint64_t ended;            /* spans whose end the export thread has assembled */
+    uint64_t exported;         /* completed span records acknowledged by every exporter */
+    uint64_t dropped_ring;     /* events dropped because a thread's ring was full */
+    uint64_t dropped_export;   /* span records an exporter gave up on (retries, limits) */
+    uint64_t retried;          /* requests retried */
+    uint64_t spooled;          /* span records written to the disk spool */
+    uint64_t replayed;         /* span records replayed from the disk spool */
+    uint64_t dropped_open;     /* spans lost because the open-span table was full */
+    uint64_t dropped_queue;    /* records dropped because the export queue was over its limit */
+    uint64_t rejected;         /* records the server rejected (400/409/422) */
+    uint64_t sampled_out;      /* traces not kept by head sampling */
+    uint64_t noop_calls;       /* calls on the zero span, an ended span or an unknown span */
+    uint64_t truncated_attrs;  /* attribute values cut at max_attr_bytes (or the ring's limit) */
+    uint64_t repaired_utf8;    /* strings whose invalid UTF-8 or NUL bytes were repaired */
+    uint64_t invalid_json;     /* JSON/msgpack values kept as strings because they did not parse */
+    uint64_t inprogress_sent;  /* in-progress (not yet ended) records handed to exporters */
+    uint64_t batches;          /* batches handed to exporters */
+    uint64_t requests;         /* HTTP requests sent */
+    uint64_t threads;          /* producer threads registered since init */
+    uint64_t open_spans;       /* spans open right now (begun, not ended) on the export side */
+    uint64_t queued;           /* records held by exporters, not yet acknowledged */
+    uint64_t internal_errors;  /* internal inconsistencies (tracing turned off; logged once) */
+} weft_stats;
+
+/* ---------------------------------------------------------------------------------------
+ * Lifecycle
+ * -------------------------------------------------------------------------------------- */
+
+/* Starts weft: reads cfg (NULL: all defaults) and the environment, opens the exporters and
+ * starts the export thread. Returns 0, WEFT_EALREADY, WEFT_ECONFIG, WEFT_EINSECURE, WEFT_ENOMEM,
+ * WEFT_EIO (exporter could not open) or WEFT_ETHREAD. When tracing is disabled by configuration
+ * it returns 0 and every later call is a no-op. Not thread-safe against weft_shutdown. */
+WEFT_API int weft_init(const weft_config *cfg);
+
+/* Waits until every span ended (on any thread) before the call has been exported. Returns 0,
+ * WEFT_ETIMEDOUT, WEFT_ENOTINIT or WEFT_EEXPORT (an exporter dropped some). timeout_ms 0: wait
+ * without limit. Must not be called from a log callback. */
+WEFT_API int weft_flush(uint32_t timeout_ms);
+
+/* Flushes (within timeout_ms; 0: no limit), stops the export thread and frees everything. Spans
+ * still open are exported as they stand. Returns 0, WEFT_ETIMEDOUT or WEFT_EEXPORT when spans
+ * could not be delivered (weft_get_stats, read before the next weft_init, says how many).
+ * Safe to call twice; calls on spans afterwards are no-ops. */
+WEFT_API int weft_shutdown(uint32_t timeout_ms);
+
+/* Fills *out with the counters (consistent per field, not across fields). Works after
+ * shutdown too: the last values stay until the next weft_init. */
+WEFT_API void weft_get_stats(weft_stats *out);
+
+/* ---------------------------------------------------------------------------------------
+ * Spans (hot path: no lock, no allocation after the thread's first span, never blocks)
+ * -------------------------------------------------------------------------------------- */
+
+/* Begins a span whose parent is the calling thread's current span (none: a trace root) and
+ * makes it current until it ends. name: borrowed, copied (invalid UTF-8 repaired, "" becomes
+ * "unnamed"). */
+WEFT_API weft_span weft_span_begin(const char *name, weft_span_type type);
+
+/* Begins a span under an explicit parent without touching any thread's current span: for work
+ * handed to another thread, a callback or an event loop. A zero parent makes a trace root. */
+WEFT_API weft_span weft_span_begin_child(weft_span parent, const char *name, weft_span_type type);
+
+/* Ends a span, on any thread. A second end, or an end on the zero span, is a counted no-op. */
+WEFT_API void weft_span_end(weft_span span);
+
+/* The calling thread's current span, or the zero span. */
+WEFT_API weft_span weft_current_span(void);
+
+/* True when span is not the zero span (it may still have ended). */
+static inline bool weft_span_is_valid(weft_span span) { return span.id != 0; }
+
+WEFT_API void weft_span_set_status(weft_span span, weft_status status);
+/* Sets status ERROR and metadata.error = {"type": type, "message": message} (either may be NULL). */
+WEFT_API void weft_span_set_error(weft_span span, const char *type, const char *message);
+
+/* Attributes: key and value borrowed and copied. Setting a key twice keeps the last value.
+ * Values longer than max_attr_bytes are cut at a character boundary and end in
+ * "…[truncated N bytes]"; invalid UTF-8 and NUL bytes become U+FFFD. */
+WEFT_API void weft_span_set_str(weft_span span, weft_section sec, const char *key, const char *value);
+WEFT_API void weft_span_set_strn(weft_span span, weft_section sec, const char *key, const char *value,
+                                 size_t len);
+WEFT_API void weft_span_set_i64(weft_span span, weft_section sec, const char *key, int64_t value);
+/* NaN and infinities are sent as null (JSON has no spelling for them). */
+WEFT_API void weft_span_set_f64(weft_span span, weft_section sec, const char *key, double value);
+WEFT_API void weft_span_set_bool(weft_span span, weft_section sec, const char *key, bool value);
+
+/* Any nested value, packed by the caller with msgpack-c (one msgpack object of len bytes),
+ * copied into the ring and transcoded to JSON on the export thread. Bytes that do not decode
+ * are kept as a base64 string under the key and counted in invalid_json. */
+WEFT_API void weft_span_set_msgpack(weft_span span, weft_section sec, const char *key, const void *msgpack,
+                                    size_t len);
+/* A JSON value given as text, validated on the export thread; invalid text is kept as a
+ * string and counted in invalid_json. */
+WEFT_API void weft_span_set_json(weft_span span, weft_section sec, const char *key, const char *json,
+                                 size_t len);
+
+/* Per-span ids of DESIGN.md section 4 (override the configured ones). */
+WEFT_API void weft_span_set_group_id(weft_span span, const char *group_id);
+WEFT_API void weft_span_set_application_variant_id(weft_span span, const char *id);
+WEFT_API void weft_span_set_application_interaction_id(weft_span span, const char *id);
+
+/* Token usage and cost of one LLM call, into metadata (model, input_tokens, output_tokens,
+ * total_tokens, cost_usd) and summed per trace. cost: when has_cost is false and the model is
+ * in the configured price table, weft computes it. */
+typedef struct weft_usage {
+    const char *model;
+    int64_t input_tokens, output_tokens;
+    bool has_cost;
+    double cost_usd;
+} weft_usage;
+WEFT_API void weft_span_set_usage(weft_span span, const weft_usage *usage);
+
+/* One chat message appended to input.messages or output.messages (sec WEFT_INPUT/WEFT_OUTPUT).
+ * role: "system", "user", "assistant" or "tool"; name and tool_call_id may be NULL. */
+typedef struct weft_message {
+    const char *role, *content, *name, *tool_call_id;
+} weft_message;
+WEFT_API void weft_span_add_message(weft_span span, weft_section sec, const weft_message *msg);
+
+/* RAG steps: info and everything it points to are borrowed and copied into the ring. */
+WEFT_API void weft_span_set_retrieval(weft_span span, const weft_retrieval_info *info);
+WEFT_API void weft_span_set_generation(weft_span span, const weft_generation_info *info);
+
+/* ---------------------------------------------------------------------------------------
+ * Macros: the fastest path for literal names. WEFT_SPAN_BEGIN declares `weft_span var` and
+ * records the name by pointer through a static call-site record. No hidden return.
+ * -------------------------------------------------------------------------------------- */
+WEFT_API weft_span weft__span_begin_site(const weft_site *site);
+
+#define WEFT_SPAN_BEGIN(var, name, type)                                                 \
+    static const weft_site var##_weft_site_ = {"" name "", (uint32_t)(sizeof(name) - 1),  \
+                                               (uint32_t)(type)};                         \
+    weft_span var = weft__span_begin_site(&var##_weft_site_)
+
+#define WEFT_SPAN_END(var) weft_span_end(var)
+
+#if defined(__GNUC__) && !defined(__cplusplus)
+/* GNU C: a span that ends when `var` goes out of scope (return, break, goto included). */
+static inline void weft__span_scope_end_(weft_span *s) { weft_span_end(*s); }
+#define WEFT_SPAN_SCOPED(var, name, type)                                                \
+    static const weft_site var##_weft_site_ = {"" name "", (uint32_t)(sizeof(name) - 1),  \
+                                               (uint32_t)(type)};                         \
+    weft_span var __attribute__((cleanup(weft__span_scope_end_))) =                       \
+        weft__span_begin_site(&var##_weft_site_)
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#ifdef WEFT_NO_TRACING
+#include "weft/notrace.h"
+#endif
+
+#endif /* WEFT_WEFT_H */

@@ -1,0 +1,498 @@
+/*
+ * assembler.c — events to span records (see assembler.h for the round discipline).
+ */
+#include "assembler.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "msgpack_json.h"
+#include "rag.h"
+#include "runtime.h"
+
+#define TOMB UINT64_MAX
+#define MIN_CAP 1024u
+
+/* ---- records pool ------------------------------------------------------------------- */
+
+static bool vec_push(weft__recvec *v, weft__rec *r)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 256;
+        weft__rec **p = realloc(v->v, cap * sizeof(*p));
+        if (!p)
+            return false;
+        v->v = p;
+        v->cap = cap;
+    }
+    v->v[v->n++] = r;
+    return true;
+}
+
+static weft__rec *rec_get(weft__asm *a)
+{
+    if (a->pool.n) {
+        weft__rec *r = a->pool.v[--a->pool.n];
+        weft__rec_reset(r);
+        return r;
+    }
+    weft__rec *r = malloc(sizeof(*r));
+    if (r)
+        weft__rec_init(r);
+    return r;
+}
+
+static void rec_put(weft__asm *a, weft__rec *r)
+{
+    /* Keep a bounded pool; a record that grew huge gives its memory back. */
+    if (a->pool.n >= 4096 || r->attrs.cap > (1u << 20) || !vec_push(&a->pool, r)) {
+        weft__rec_fini(r);
+        free(r);
+    }
+}
+
+/* ---- open-span table ---------------------------------------------------------------- */
+
+static size_t slot_of(const weft__asm *a, uint64_t id)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15u) >> 17) & (a->cap - 1);
+}
+
+static weft__rec *lookup(const weft__asm *a, uint64_t id)
+{
+    for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
+        if (a->tab[i].id == id)
+            return a->tab[i].rec;
+        if (a->tab[i].id == 0)
+            return NULL;
+    }
+}
+
+static bool rehash(weft__asm *a, size_t cap)
+{
+    weft__asm_slot *old = a->tab;
+    size_t old_cap = a->cap;
+    weft__asm_slot *tab = calloc(cap, sizeof(*tab));
+    if (!tab)
+        return false;
+    a->tab = tab;
+    a->cap = cap;
+    a->tombs = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        if (old[i].id == 0 || old[i].id == TOMB)
+            continue;
+        size_t j = slot_of(a, old[i].id);
+        while (tab[j].id)
+            j = (j + 1) & (cap - 1);
+        tab[j] = old[i];
+    }
+    free(old);
+    return true;
+}
+
+static bool insert(weft__asm *a, uint64_t id, weft__rec *r)
+{
+    if ((a->count + a->tombs + 1) * 10 > a->cap * 7) {
+        size_t cap = (a->count + 1) * 10 > a->cap * 5 ? a->cap * 2 : a->cap;
+        if (!rehash(a, cap))
+            return false;
+    }
+    size_t i = slot_of(a, id);
+    while (a->tab[i].id != 0 && a->tab[i].id != TOMB)
+        i = (i + 1) & (a->cap - 1);
+    if (a->tab[i].id == TOMB)
+        a->tombs--;
+    a->tab[i].id = id;
+    a->tab[i].rec = r;
+    a->count++;
+    return true;
+}
+
+static void erase(weft__asm *a, uint64_t id)
+{
+    for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
+        if (a->tab[i].id == id) {
+            a->tab[i].id = TOMB;
+            a->tab[i].rec = NULL;
+            a->count--;
+            a->tombs++;
+            return;
+        }
+        if (a->tab[i].id == 0)
+            return;
+    }
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------- */
+
+int weft__asm_init(weft__asm *a, weft__clock *clock, weft__emit_fn emit, void *ctx)
+{
+    memset(a, 0, sizeof(*a));
+    a->cap = MIN_CAP;
+    a->tab = calloc(a->cap, sizeof(*a->tab));
+    a->summaries = weft__summaries_new();
+    if (!a->tab || !a->summaries) {
+        free(a->tab);
+        weft__summaries_free(a->summaries);
+        return WEFT_ENOMEM;
+    }
+    a->clock = clock;
+    a->emit = emit;
+    a->emit_ctx = ctx;
+    a->max_open = weft__rt.cfg.max_open_spans;
+    a->inprogress_after_ms = weft__rt.cfg.inprogress_after_ms;
+    a->max_attr_bytes = weft__rt.cfg.max_attr_bytes;
+    weft__buf_init(&a->parked_prev);
+    weft__buf_init(&a->parked_cur);
+    weft__buf_init(&a->scratch);
+    return 0;
+}
+
+void weft__asm_fini(weft__asm *a)
+{
+    for (size_t i = 0; i < a->cap; i++) {
+        if (a->tab[i].id && a->tab[i].id != TOMB) {
+            weft__rec_fini(a->tab[i].rec);
+            free(a->tab[i].rec);
+        }
+    }
+    free(a->tab);
+    for (size_t i = 0; i < a->pool.n; i++) {
+        weft__rec_fini(a->pool.v[i]);
+        free(a->pool.v[i]);
+    }
+    free(a->pool.v);
+    free(a->ended_prev.v);
+    free(a->ended_cur.v);
+    free(a->fifo);
+    weft__buf_fini(&a->parked_prev);
+    weft__buf_fini(&a->parked_cur);
+    weft__buf_fini(&a->scratch);
+    weft__summaries_free(a->summaries);
+    memset(a, 0, sizeof(*a));
+}
+
+/* ---- events ------------------------------------------------------------------------- */
+
+static void fifo_push(weft__asm *a, weft__rec *r)
+{
+    if (a->fifo_n == a->fifo_cap) {
+        size_t cap = a->fifo_cap ? a->fifo_cap * 2 : 1024;
+        weft__asm_open *f = malloc(cap * sizeof(*f));
+        if (!f)
+            return; /* this span is upserted when it ends, not before */
+        for (size_t i = 0; i < a->fifo_n; i++)
+            f[i] = a->fifo[(a->fifo_head + i) % a->fifo_cap];
+        free(a->fifo);
+        a->fifo = f;
+        a->fifo_cap = cap;
+        a->fifo_head = 0;
+    }
+    uint64_t due = r->start_ns + (uint64_t)a->inprogress_after_ms * 1000000u;
+    a->fifo[(a->fifo_head + a->fifo_n) % a->fifo_cap] = (weft__asm_open){r, r->id, due};
+    a->fifo_n++;
+}
+
+static void on_begin(weft__asm *a, const weft__ev_begin *e)
+{
+    if (lookup(a, e->h.span)) {
+        weft__stat_add(noop_calls, 1); /* a 64-bit id collision: keep the first span */
+        return;
+    }
+    if (a->count >= a->max_open) {
+        weft__stat_add(dropped_open, 1);
+        return;
+    }
+    weft__rec *r = rec_get(a);
+    if (!r || !insert(a, e->h.span, r)) {
+        if (r)
+            rec_put(a, r);
+        weft__stat_add(dropped_open, 1);
+        return;
+    }
+    r->id = e->h.span;
+    r->trace = e->trace;
+    r->parent = e->parent;
+    r->type = e->type < WEFT_TYPE_COUNT_ ? e->type : WEFT_TYPE_CUSTOM;
+    r->start_ns = weft__clock_to_unix_ns(a->clock, e->ticks);
+    if (e->flags & WEFT__EVF_SITE)
+        weft__buf_append(&r->name, e->site->name, e->site->name_len);
+    else
+        weft__buf_append(&r->name, (const char *)(e + 1), e->name_len);
+    weft__stat_add(open_spans, 1);
+    if (r->parent == 0)
+        weft__summary_root_begin(a->summaries, r);
+    if (a->want_inprogress && a->inprogress_after_ms >= 0)
+        fifo_push(a, r);
+}
+
+static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
+{
+    if (r->end_ns) {
+        weft__stat_add(noop_calls, 1); /* a second end */
+        return;
+    }
+    uint64_t end = weft__clock_to_unix_ns(a->clock, e->ticks);
+    r->end_ns = end > r->start_ns ? end : r->start_ns; /* end >= start, always */
+    if (r->end_ns == 0)
+        r->end_ns = 1;
+    weft__stat_add(ended, 1);
+    if (r->parent)
+        weft__summary_span_end(a->summaries, r);
+    if (!vec_push(&a->ended_cur, r)) {
+        weft__internal_error("out of memory in the assembler");
+    }
+}
+
+/* A string attribute value as JSON into scratch, with the truncation marker when the producer
+ * (or max_attr_bytes here) cut it. */
+static void str_value(weft__asm *a, const char *v, size_t len, uint64_t orig_len)
+{
+    weft__buf *s = &a->scratch;
+    unsigned f;
+    if (orig_len > len) {
+        size_t cut = weft__utf8_cut(v, len, len);
+        f = weft__json_str(s, v, cut, 0);
+        s->len--; /* reopen the string for the marker */
+        char marker[64];
+        int n = snprintf(marker, sizeof marker, "\xe2\x80\xa6[truncated %llu bytes]\"",
+                         (unsigned long long)(orig_len - cut));
+        weft__buf_append(s, marker, (size_t)n);
+        f |= WEFT__JSON_TRUNCATED;
+    } else {
+        f = weft__json_str(s, v, len, a->max_attr_bytes);
+    }
+    if (f & WEFT__JSON_TRUNCATED)
+        weft__stat_add(truncated_attrs, 1);
+    if (f & WEFT__JSON_REPAIRED)
+        weft__stat_add(repaired_utf8, 1);
+}
+
+static void on_attr(weft__asm *a, weft__rec *r, const weft__ev_attr *e)
+{
+    const char *key = (const char *)(e + 1);
+    const char *val = key + e->key_len;
+    weft__buf *s = &a->scratch;
+    weft__buf_reset(s);
+    switch (e->vtype) {
+    case WEFT__V_STR:
+        str_value(a, val, e->val_len, e->orig_len);
+        break;
+    case WEFT__V_I64:
+        weft__json_i64(s, e->v.i);
+        break;
+    case WEFT__V_F64:
+        weft__json_f64(s, e->v.f);
+        break;
+    case WEFT__V_BOOL:
+        weft__json_bool(s, e->v.i != 0);
+        break;
+    case WEFT__V_JSON:
+        if (weft__json_valid(val, e->val_len) && e->val_len <= a->max_attr_bytes) {
+            /* Trim the surrounding whitespace the caller may have left. */
+            const char *p = val, *q = val + e->val_len;
+            while (p < q && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+                p++;
+            while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\n' || q[-1] == '\r'))
+                q--;
+            weft__buf_append(s, p, (size_t)(q - p));
+        } else {
+            weft__stat_add(invalid_json, 1);
+            str_value(a, val, e->val_len, e->orig_len);
+        }
+        break;
+    case WEFT__V_MSGPACK:
+        if (!weft__msgpack_to_json(s, val, e->val_len, a->max_attr_bytes)) {
+            weft__stat_add(invalid_json, 1);
+            weft__buf_reset(s);
+            weft__json_base64(s, val, e->val_len);
+        }
+        break;
+    default:
+        weft__internal_error("attribute event of an unknown value type");
+        return;
+    }
+    if (!s->oom)
+        weft__rec_set(r, (weft_section)e->h.aux, key, e->key_len, s->data, s->len);
+}
+
+static void on_error(weft__asm *a, weft__rec *r, const weft__ev_error *e)
+{
+    const char *type = (const char *)(e + 1);
+    weft__buf *s = &a->scratch;
+    weft__buf_reset(s);
+    r->status = WEFT_STATUS_ERROR;
+    weft__buf_putc(s, '{');
+    bool any = false;
+    if (e->type_len) {
+        weft__buf_lit(s, "\"type\":");
+        weft__json_str(s, type, e->type_len, a->max_attr_bytes);
+        any = true;
+    }
+    if (e->msg_len) {
+        if (any)
+            weft__buf_putc(s, ',');
+        weft__buf_lit(s, "\"message\":");
+        weft__json_str(s, type + e->type_len, e->msg_len, a->max_attr_bytes);
+    }
+    weft__buf_putc(s, '}');
+    if (!s->oom)
+        weft__rec_set(r, WEFT_METADATA, "error", 5, s->data, s->len);
+}
+
+static void park(weft__asm *a, const weft__ev *ev) { weft__buf_append(&a->parked_cur, ev, ev->size); }
+
+static void dispatch(weft__asm *a, const weft__ev *ev, bool retrying)
+{
+    if (ev->kind == WEFT__EV_BEGIN) {
+        on_begin(a, (const weft__ev_begin *)ev);
+        return;
+    }
+    weft__rec *r = lookup(a, ev->span);
+    if (!r) {
+        if (retrying)
+            weft__stat_add(noop_calls, 1); /* a span that ended long ago, or never began */
+        else
+            park(a, ev);
+        return;
+    }
+    switch (ev->kind) {
+    case WEFT__EV_END:
+        on_end(a, r, (const weft__ev_end *)ev);
+        break;
+    case WEFT__EV_ATTR:
+        on_attr(a, r, (const weft__ev_attr *)ev);
+        break;
+    case WEFT__EV_STATUS:
+        r->status = ev->aux <= WEFT_STATUS_CANCELED ? ev->aux : WEFT_STATUS_ERROR;
+        break;
+    case WEFT__EV_ERROR:
+        on_error(a, r, (const weft__ev_error *)ev);
+        break;
+    case WEFT__EV_FIELD:
+        if (ev->aux < 3) {
+            const uint32_t *p = (const uint32_t *)(ev + 1);
+            weft__buf_reset(&r->fields[ev->aux]);
+            weft__buf_append(&r->fields[ev->aux], p + 1, *p);
+        }
+        break;
+    default:
+        if (ev->kind >= WEFT__EV_RETRIEVAL && ev->kind <= WEFT__EV_MESSAGE)
+            weft__rag_apply(r, ev, &a->scratch);
+        else
+            weft__internal_error("event of an unknown kind");
+        break;
+    }
+}
+
+void weft__asm_event(void *ctx, const weft__ev *ev) { dispatch(ctx, ev, false); }
+
+/* ---- emission ----------------------------------------------------------------------- */
+
+static void emit_inprogress(weft__asm *a, weft__rec *r)
+{
+    uint64_t end = r->end_ns;
+    r->end_ns = 0;
+    r->announced = true;
+    a->emit(a->emit_ctx, r, false);
+    r->end_ns = end;
+}
+
+/* Parents first (DESIGN.md section 4): before a record goes out, every open ancestor the
+ * exporters have not seen yet goes out in progress, root first. */
+static void announce_ancestors(weft__asm *a, const weft__rec *r)
+{
+    weft__rec *chain[64];
+    size_t n = 0;
+    uint64_t p = r->parent;
+    while (p && n < 64) {
+        weft__rec *pr = lookup(a, p);
+        if (!pr || pr->announced)
+            break;
+        chain[n++] = pr;
+        p = pr->parent;
+    }
+    while (n)
+        emit_inprogress(a, chain[--n]);
+}
+
+static void finalize(weft__asm *a, weft__rec *r)
+{
+    erase(a, r->id);
+    weft__stat_sub(open_spans, 1);
+    if (r->needs_retrieval_latency || r->needs_generation_latency)
+        weft__rag_on_end(r, &a->scratch);
+    if (r->parent == 0)
+        weft__summary_root_end(a->summaries, r, &a->scratch);
+    if (a->want_inprogress)
+        announce_ancestors(a, r);
+    a->emit(a->emit_ctx, r, false);
+    rec_put(a, r);
+}
+
+static void retry_parked(weft__asm *a)
+{
+    weft__buf tmp = a->parked_prev;
+    a->parked_prev = a->parked_cur;
+    weft__buf_init(&a->parked_cur);
+    /* tmp holds the events parked a round ago; the buffer emptied now is reused. */
+    for (size_t pos = 0; pos < tmp.len;) {
+        const weft__ev *ev = (const weft__ev *)(tmp.data + pos);
+        pos += ev->size;
+        dispatch(a, ev, true);
+    }
+    weft__buf_reset(&tmp);
+    weft__buf_fini(&a->parked_cur);
+    a->parked_cur = tmp;
+}
+
+static void finalize_ended(weft__asm *a, weft__recvec *v)
+{
+    /* Non-roots first, so a root's summary counts children that ended in the same round. */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < v->n; i++)
+            if ((v->v[i]->parent == 0) == (pass == 1))
+                finalize(a, v->v[i]);
+    v->n = 0;
+}
+
+void weft__asm_round_end(weft__asm *a, uint64_t now_ns)
+{
+    retry_parked(a);
+    finalize_ended(a, &a->ended_prev);
+    weft__recvec t = a->ended_prev;
+    a->ended_prev = a->ended_cur;
+    a->ended_cur = t;
+    while (a->fifo_n) {
+        weft__asm_open *o = &a->fifo[a->fifo_head];
+        weft__rec *r = lookup(a, o->id);
+        if (r == o->rec && r && !r->end_ns && !r->announced) {
+            if (o->due_ns > now_ns)
+                break;
+            announce_ancestors(a, r);
+            emit_inprogress(a, r);
+        }
+        a->fifo_head = (a->fifo_head + 1) % a->fifo_cap;
+        a->fifo_n--;
+    }
+}
+
+void weft__asm_finish(weft__asm *a)
+{
+    /* Two rounds with no new events: parked events get their retry, ended spans go out. */
+    weft__asm_round_end(a, 0);
+    weft__asm_round_end(a, 0);
+    for (size_t i = 0; i < a->cap; i++) {
+        if (a->tab[i].id == 0 || a->tab[i].id == TOMB)
+            continue;
+        weft__rec *r = a->tab[i].rec;
+        if (r->parent == 0)
+            weft__summary_forget(a->summaries, r->trace);
+        if (a->want_inprogress)
+            announce_ancestors(a, r);
+        r->announced = true;
+        a->emit(a->emit_ctx, r, true);
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * buf.h — a growable byte buffer, the one container the export side writes into.
+ *
+ * Owns: data (heap, freed by weft__buf_fini). A failed growth sets oom and turns every later
+ * append into a no-op, so writers check once at the end instead of after each piece.
+ * Not thread-safe; used only on the export thread and in tests.
+ */
+#ifndef WEFT_BUF_H
+#define WEFT_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct weft__buf {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} weft__buf;
+
+void weft__buf_init(weft__buf *b);
+void weft__buf_fini(weft__buf *b);
+/* Makes room for `extra` more bytes; false (and oom set) when the heap says no. */
+bool weft__buf_grow(weft__buf *b, size_t extra);
+
+static inline bool weft__buf_reserve(weft__buf *b, size_t extra)
+{
+    return (b->cap - b->len >= extra) ? true : weft__buf_grow(b, extra);
+}
+
+static inline void weft__buf_append(weft__buf *b, const void *p, size_t n)
+{
+    if (n == 0 || !weft__buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+static inline void weft__buf_putc(weft__buf *b, char c)
+{
+    if (!weft__buf_reserve(b, 1))
+        return;
+    b->data[b->len++] = c;
+}
+
+#define weft__buf_lit(b, lit) weft__buf_append((b), "" lit "", sizeof(lit) - 1)
+
+static inline void weft__buf_reset(weft__buf *b)
+{
+    b->len = 0;
+    b->oom = false;
+}
+
+#endif

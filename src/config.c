@@ -1,0 +1,314 @@
+/*
+ * config.c — resolves weft_config and the environment into a weft__cfg (DESIGN.md section 6).
+ * A field given in the struct wins; a zero field falls back to its environment variable, then
+ * to the default. A malformed environment value is reported once through the log callback and
+ * the default is kept; out-of-range values are repaired as documented per field.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "runtime.h"
+
+#define MiB (1024u * 1024u)
+#define API_BATCH_LIMIT 1000u /* SGP upsert_batch accepts at most 1000 items */
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return (v && *v) ? v : NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static bool env_u64(const char *name, uint64_t *out, uint64_t min, uint64_t max)
+{
+    const char *v = env(name);
+    if (!v)
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (errno || end == v || *end || v[0] == '-' || x < min || x > max) {
+        weft__log(WEFT_LOG_WARN, "ignoring %s=\"%s\": expected an integer in [%llu, %llu]", name, v,
+                  (unsigned long long)min, (unsigned long long)max);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool env_i64(const char *name, int64_t *out, int64_t min, int64_t max)
+{
+    const char *v = env(name);
+    if (!v)
+        return false;
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (errno || end == v || *end || x < min || x > max) {
+        weft__log(WEFT_LOG_WARN, "ignoring %s=\"%s\": expected an integer in [%lld, %lld]", name, v,
+                  (long long)min, (long long)max);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
+static bool env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    if (!v)
+        return false;
+    /* Set means on, except the spellings people use to say "not set". */
+    return strcasecmp(v, "0") != 0 && strcasecmp(v, "false") != 0 && strcasecmp(v, "no") != 0 &&
+           strcasecmp(v, "off") != 0;
+}
+
+static bool valid_exporters(const char *list)
+{
+    static const char *const words[] = {"sgp", "jsonl", "stdout", "none", "memory"};
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *q = p;
+        while (*q && *q != ',' && *q != ' ')
+            q++;
+        if (q == p)
+            break;
+        bool ok = false;
+        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+            if (strlen(words[i]) == (size_t)(q - p) && strncasecmp(words[i], p, (size_t)(q - p)) == 0)
+                ok = true;
+        if (!ok)
+            return false;
+        p = q;
+    }
+    return true;
+}
+
+bool weft__cfg_has_exporter(const weft__cfg *c, const char *name)
+{
+    size_t n = strlen(name);
+    const char *p = c->exporters;
+    while (p && *p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *q = p;
+        while (*q && *q != ',' && *q != ' ')
+            q++;
+        if ((size_t)(q - p) == n && strncasecmp(p, name, n) == 0)
+            return true;
+        p = q;
+    }
+    return false;
+}
+
+static uint64_t pow2_at_least(uint64_t x)
+{
+    uint64_t p = 4096;
+    while (p < x && p < (1ull << 40))
+        p <<= 1;
+    return p;
+}
+
+int weft__cfg_load(weft__cfg *out, const weft_config *in)
+{
+    static const weft_config none;
+    if (!in)
+        in = &none;
+    memset(out, 0, sizeof(*out));
+    out->log = in->log;
+    out->log_user = in->log_user;
+    out->log_level = WEFT_LOG_WARN;
+    if (in->log_level)
+        out->log_level = in->log_level;
+    else if (env("WEFT_LOG_LEVEL")) {
+        static const char *const levels[] = {"error", "warn", "info", "debug"};
+        const char *v = env("WEFT_LOG_LEVEL");
+        bool ok = false;
+        for (int i = 0; i < 4; i++)
+            if (strcasecmp(v, levels[i]) == 0 || (i == 1 && strcasecmp(v, "warning") == 0)) {
+                out->log_level = (weft_log_level)i;
+                ok = true;
+            }
+        if (!ok)
+            weft__log(WEFT_LOG_WARN, "ignoring WEFT_LOG_LEVEL=\"%s\": expected error, warn, info or debug", v);
+    }
+
+    out->disabled = in->disabled || env_flag("DISABLE_SCALE_TRACING") || env_flag("WEFT_DISABLED");
+    out->no_atexit = in->no_atexit;
+
+    out->sgp_api_key = dup_or_null(in->sgp_api_key ? in->sgp_api_key : env("SGP_API_KEY"));
+    out->sgp_account_id = dup_or_null(in->sgp_account_id ? in->sgp_account_id : env("SGP_ACCOUNT_ID"));
+    const char *base = in->sgp_base_url ? in->sgp_base_url : env("SGP_CLIENT_BASE_URL");
+    out->sgp_base_url = strdup(base ? base : "https://api.egp.scale.com");
+    const char *jp = in->jsonl_path ? in->jsonl_path : env("WEFT_JSONL_PATH");
+    out->jsonl_path = strdup(jp ? jp : "weft-traces.jsonl");
+
+    const char *def_exp = out->sgp_api_key ? "sgp" : "jsonl";
+    const char *exp = in->exporters;
+    if (exp && !valid_exporters(exp)) {
+        weft__log(WEFT_LOG_ERROR, "weft_config.exporters \"%s\" names an unknown exporter", exp);
+        weft__cfg_free(out);
+        return WEFT_ECONFIG;
+    }
+    if (!exp && (exp = env("WEFT_EXPORTER")) && !valid_exporters(exp)) {
+        weft__log(WEFT_LOG_WARN, "ignoring WEFT_EXPORTER=\"%s\": expected sgp, jsonl, stdout or none", exp);
+        exp = NULL;
+    }
+    out->exporters = strdup(exp ? exp : def_exp);
+
+    uint64_t u;
+    out->flush_interval_ms = in->flush_interval_ms ? in->flush_interval_ms : 1000;
+    if (!in->flush_interval_ms && env_u64("WEFT_FLUSH_INTERVAL_MS", &u, 1, 3600000))
+        out->flush_interval_ms = (uint32_t)u;
+    out->max_batch_spans = in->max_batch_spans ? in->max_batch_spans : API_BATCH_LIMIT;
+    if (!in->max_batch_spans && env_u64("WEFT_MAX_BATCH_SPANS", &u, 1, API_BATCH_LIMIT))
+        out->max_batch_spans = (uint32_t)u;
+    if (out->max_batch_spans > API_BATCH_LIMIT) {
+        weft__log(WEFT_LOG_WARN, "max_batch_spans %u is over the API's limit; using 1000", out->max_batch_spans);
+        out->max_batch_spans = API_BATCH_LIMIT;
+    }
+    out->max_batch_bytes = in->max_batch_bytes ? in->max_batch_bytes : 4 * MiB;
+    if (!in->max_batch_bytes && env_u64("WEFT_MAX_BATCH_BYTES", &u, 1024, 1ull << 32))
+        out->max_batch_bytes = u;
+    out->ring_bytes = in->ring_bytes ? in->ring_bytes : 1 * MiB;
+    if (!in->ring_bytes && env_u64("WEFT_RING_BYTES", &u, 4096, 1ull << 32))
+        out->ring_bytes = u;
+    if (out->ring_bytes & (out->ring_bytes - 1) || out->ring_bytes < 4096) {
+        uint64_t p = pow2_at_least(out->ring_bytes);
+        weft__log(WEFT_LOG_WARN, "ring size %llu is not a power of two >= 4096; using %llu",
+                  (unsigned long long)out->ring_bytes, (unsigned long long)p);
+        out->ring_bytes = p;
+    }
+    out->max_attr_bytes = in->max_attr_bytes ? in->max_attr_bytes : 1 * MiB;
+    if (!in->max_attr_bytes && env_u64("WEFT_MAX_ATTR_BYTES", &u, 16, 1ull << 32))
+        out->max_attr_bytes = u;
+    if (out->max_attr_bytes < 16)
+        out->max_attr_bytes = 16; /* room for the truncation marker to mean something */
+
+    int64_t ip = 1000;
+    if (in->inprogress_after_ms == WEFT_INPROGRESS_NOW)
+        ip = 0;
+    else if (in->inprogress_after_ms == WEFT_INPROGRESS_NEVER)
+        ip = -1;
+    else if (in->inprogress_after_ms > 0)
+        ip = in->inprogress_after_ms;
+    else if (in->inprogress_after_ms < 0) {
+        weft__log(WEFT_LOG_WARN, "inprogress_after_ms %d is not valid; using 1000", in->inprogress_after_ms);
+    } else {
+        int64_t x;
+        if (env_i64("WEFT_INPROGRESS_AFTER_MS", &x, -1, 86400000))
+            ip = x;
+    }
+    out->inprogress_after_ms = ip;
+
+    out->max_queue_bytes = in->max_queue_bytes ? in->max_queue_bytes : 64 * MiB;
+    if (!in->max_queue_bytes && env_u64("WEFT_MAX_QUEUE_BYTES", &u, 1024, 1ull << 40))
+        out->max_queue_bytes = u;
+    out->spool_dir = dup_or_null(in->spool_dir ? in->spool_dir : env("WEFT_SPOOL_DIR"));
+    out->spool_max_bytes = in->spool_max_bytes ? in->spool_max_bytes : 256 * MiB;
+    if (!in->spool_max_bytes && env_u64("WEFT_SPOOL_MAX_BYTES", &u, 4096, 1ull << 44))
+        out->spool_max_bytes = u;
+
+    out->sample_ratio = 1.0;
+    if (in->sample_ratio != 0) {
+        if (in->sample_ratio > 0 && in->sample_ratio <= 1.0)
+            out->sample_ratio = in->sample_ratio;
+        else
+            weft__log(WEFT_LOG_WARN, "sample_ratio %g is outside (0, 1]; using 1", in->sample_ratio);
+    } else if (env("WEFT_SAMPLE_RATIO")) {
+        const char *v = env("WEFT_SAMPLE_RATIO");
+        char *end;
+        double d = strtod(v, &end);
+        if (end == v || *end || !(d >= 0 && d <= 1.0))
+            weft__log(WEFT_LOG_WARN, "ignoring WEFT_SAMPLE_RATIO=\"%s\": expected a number in [0, 1]", v);
+        else
+            out->sample_ratio = d;
+    }
+
+    out->max_open_spans = in->max_open_spans ? in->max_open_spans : 1000000;
+    if (!in->max_open_spans && env_u64("WEFT_MAX_OPEN_SPANS", &u, 16, 1u << 30))
+        out->max_open_spans = (uint32_t)u;
+    out->max_threads = in->max_threads ? in->max_threads : 4096;
+    if (!in->max_threads && env_u64("WEFT_MAX_THREADS", &u, 1, 1u << 24))
+        out->max_threads = (uint32_t)u;
+    if (out->max_threads > (1u << 24))
+        out->max_threads = 1u << 24; /* a span's home field has 24 bits for the slot */
+
+    out->group_id = dup_or_null(in->group_id ? in->group_id : env("WEFT_GROUP_ID"));
+    out->variant_id = dup_or_null(in->application_variant_id ? in->application_variant_id
+                                                             : env("WEFT_APPLICATION_VARIANT_ID"));
+    out->interaction_id = dup_or_null(in->application_interaction_id ? in->application_interaction_id
+                                                                     : env("WEFT_APPLICATION_INTERACTION_ID"));
+    out->ca_bundle = dup_or_null(in->ca_bundle ? in->ca_bundle : env("WEFT_CA_BUNDLE"));
+    out->max_inflight = in->max_inflight ? in->max_inflight : 4;
+    if (!in->max_inflight && env_u64("WEFT_MAX_INFLIGHT", &u, 1, 64))
+        out->max_inflight = (uint32_t)u;
+    out->connect_timeout_ms = in->connect_timeout_ms ? in->connect_timeout_ms : 5000;
+    if (!in->connect_timeout_ms && env_u64("WEFT_CONNECT_TIMEOUT_MS", &u, 1, 600000))
+        out->connect_timeout_ms = (uint32_t)u;
+    out->request_timeout_ms = in->request_timeout_ms ? in->request_timeout_ms : 30000;
+    if (!in->request_timeout_ms && env_u64("WEFT_REQUEST_TIMEOUT_MS", &u, 1, 3600000))
+        out->request_timeout_ms = (uint32_t)u;
+    out->retry_window_ms = in->retry_window_ms ? in->retry_window_ms : 300000;
+    if (!in->retry_window_ms && env_u64("WEFT_RETRY_WINDOW_MS", &u, 1, 86400000))
+        out->retry_window_ms = (uint32_t)u;
+
+    if (in->n_prices && in->prices) {
+        out->prices = calloc(in->n_prices, sizeof(*out->prices));
+        if (!out->prices) {
+            weft__cfg_free(out);
+            return WEFT_ENOMEM;
+        }
+        for (size_t i = 0; i < in->n_prices; i++) {
+            out->prices[i] = in->prices[i];
+            out->prices[i].model = dup_or_null(in->prices[i].model);
+        }
+        out->n_prices = in->n_prices;
+    }
+    if (!out->sgp_base_url || !out->jsonl_path || !out->exporters) {
+        weft__cfg_free(out);
+        return WEFT_ENOMEM;
+    }
+    return 0;
+}
+
+void weft__cfg_free(weft__cfg *c)
+{
+    free(c->exporters);
+    free(c->sgp_api_key);
+    free(c->sgp_account_id);
+    free(c->sgp_base_url);
+    free(c->jsonl_path);
+    free(c->spool_dir);
+    free(c->group_id);
+    free(c->variant_id);
+    free(c->interaction_id);
+    free(c->ca_bundle);
+    for (size_t i = 0; i < c->n_prices; i++)
+        free((char *)c->prices[i].model);
+    free(c->prices);
+    weft_log_fn log = c->log;
+    void *user = c->log_user;
+    weft_log_level level = c->log_level;
+    memset(c, 0, sizeof(*c));
+    /* Keep logging where the caller asked until the next weft_init. */
+    c->log = log;
+    c->log_user = user;
+    c->log_level = level;
+}

@@ -1,0 +1,177 @@
+/*
+ * encode.c — writes the SGP span item of a record (see encode.h). Field order follows the
+ * table of DESIGN.md section 4. Attribute entries are de-duplicated here (the last set of a
+ * key wins) and appended entries gathered into arrays, so the producer never has to look up
+ * what it set before.
+ */
+#include "encode.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define ID_FIELD_MAX 256 /* the API's limit for id fields, in bytes */
+
+typedef struct ent {
+    weft_section sec;
+    const char *key;
+    size_t key_len;
+    const char *json;
+    size_t json_len;
+    bool append;
+} ent;
+
+typedef struct collect {
+    ent *v;
+    size_t n, cap;
+    ent small[32];
+} collect;
+
+static void collect_fn(void *p, weft_section sec, const char *key, size_t key_len, const char *json,
+                       size_t json_len, bool is_append)
+{
+    collect *c = p;
+    if (c->n == c->cap) {
+        size_t cap = c->cap * 2;
+        ent *v = (c->v == c->small) ? malloc(cap * sizeof(ent)) : realloc(c->v, cap * sizeof(ent));
+        if (!v)
+            return; /* out of memory: the rest of the attributes are left out */
+        if (c->v == c->small)
+            memcpy(v, c->small, sizeof(c->small));
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = (ent){sec, key, key_len, json, json_len, is_append};
+}
+
+static bool same_key(const ent *a, const ent *b)
+{
+    return a->sec == b->sec && a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
+{
+    unsigned flags = 0;
+    bool first = true;
+    weft__buf_putc(b, '{');
+    for (size_t i = 0; i < c->n; i++) {
+        const ent *e = &c->v[i];
+        if (e->sec != sec)
+            continue;
+        /* A set is overridden by a later set of the key; appends are gathered at the first
+         * of them, and a set of the same key replaces the whole array. */
+        bool skip = false;
+        for (size_t j = 0; j < c->n && !skip; j++) {
+            if (j == i || !same_key(e, &c->v[j]))
+                continue;
+            if (!e->append)
+                skip = !c->v[j].append && j > i;
+            else
+                skip = !c->v[j].append || j < i;
+        }
+        if (skip)
+            continue;
+        if (!first)
+            weft__buf_putc(b, ',');
+        first = false;
+        flags |= weft__json_str(b, e->key, e->key_len, 0);
+        weft__buf_putc(b, ':');
+        if (!e->append) {
+            weft__buf_append(b, e->json, e->json_len);
+            continue;
+        }
+        weft__buf_putc(b, '[');
+        bool first_el = true;
+        for (size_t j = i; j < c->n; j++) {
+            if (!c->v[j].append || !same_key(e, &c->v[j]))
+                continue;
+            if (!first_el)
+                weft__buf_putc(b, ',');
+            first_el = false;
+            weft__buf_append(b, c->v[j].json, c->v[j].json_len);
+        }
+        weft__buf_putc(b, ']');
+    }
+    weft__buf_putc(b, '}');
+    return flags;
+}
+
+/* An id-like field: repaired, and cut to the API's 256 bytes at a character boundary. */
+static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const char *v, size_t len)
+{
+    weft__buf_append(b, name, name_len);
+    size_t at = b->len;
+    unsigned f = weft__json_str(b, v, len, 0);
+    if (b->len - at - 2 > ID_FIELD_MAX) {
+        /* Repairs can grow the text (one bad byte becomes three); re-cut the repaired form. */
+        size_t keep = weft__utf8_cut(b->data + at + 1, b->len - at - 2, ID_FIELD_MAX);
+        while (keep && b->data[at + keep] == '\\')
+            keep--; /* never end inside an escape */
+        b->len = at + 1 + keep;
+        weft__buf_putc(b, '"');
+        f |= WEFT__JSON_TRUNCATED;
+    }
+    return f;
+}
+
+unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_opts *o)
+{
+    unsigned flags = 0;
+    weft__buf_lit(b, "{\"id\":");
+    weft__json_uuid(b, r->id, o->salt);
+    weft__buf_lit(b, ",\"trace_id\":");
+    weft__json_uuid(b, r->trace, o->salt);
+    if (r->parent) {
+        weft__buf_lit(b, ",\"parent_id\":");
+        weft__json_uuid(b, r->parent, o->salt);
+    }
+    weft__buf_lit(b, ",\"name\":");
+    if (r->name.len)
+        flags |= weft__json_str(b, r->name.data, r->name.len, 0);
+    else
+        weft__buf_lit(b, "\"unnamed\"");
+    weft__buf_lit(b, ",\"type\":\"");
+    const char *tn = weft_span_type_name((weft_span_type)r->type);
+    weft__buf_append(b, tn, strlen(tn));
+    static const char *const status_names[] = {"SUCCESS", "ERROR", "CANCELED"};
+    weft__buf_lit(b, "\",\"status\":\"");
+    const char *sn = status_names[r->status <= 2 ? r->status : 1];
+    weft__buf_append(b, sn, strlen(sn));
+    weft__buf_lit(b, "\",\"start_timestamp\":");
+    weft__json_timestamp(b, r->start_ns);
+    if (r->end_ns) {
+        weft__buf_lit(b, ",\"end_timestamp\":");
+        weft__json_timestamp(b, r->end_ns);
+    }
+    collect c = {.v = NULL, .n = 0, .cap = 32};
+    c.v = c.small;
+    weft__rec_foreach(r, collect_fn, &c);
+    weft__buf_lit(b, ",\"input\":");
+    flags |= write_section(b, &c, WEFT_INPUT);
+    weft__buf_lit(b, ",\"output\":");
+    flags |= write_section(b, &c, WEFT_OUTPUT);
+    weft__buf_lit(b, ",\"metadata\":");
+    flags |= write_section(b, &c, WEFT_METADATA);
+    if (c.v != c.small)
+        free(c.v);
+    weft__buf_lit(b, ",\"obs_trace_id\":");
+    weft__json_hex128(b, r->trace, o->salt);
+    weft__buf_lit(b, ",\"obs_span_id\":");
+    weft__json_hex64(b, r->id);
+    static const struct {
+        const char *name;
+        size_t len;
+    } fields[3] = {{",\"group_id\":", 12},
+                   {",\"application_variant_id\":", 26},
+                   {",\"application_interaction_id\":", 30}};
+    const char *defaults[3] = {o->group_id, o->variant_id, o->interaction_id};
+    for (int i = 0; i < 3; i++) {
+        if (r->fields[i].len)
+            flags |= id_field(b, fields[i].name, fields[i].len, r->fields[i].data, r->fields[i].len);
+        else if (defaults[i] && defaults[i][0])
+            flags |= id_field(b, fields[i].name, fields[i].len, defaults[i], strlen(defaults[i]));
+    }
+    weft__buf_putc(b, '}');
+    return flags;
+}

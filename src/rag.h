@@ -1,0 +1,22 @@
+/*
+ * rag.h — the RAG and LLM vocabulary on the export side (DESIGN.md section 5). The producer
+ * half (weft_span_set_retrieval, _generation, _usage, weft_span_add_message) serialises the
+ * caller's structs into one ring event each; the consumer half below decodes those events into
+ * the record's input/output/metadata entries. Export thread only.
+ */
+#ifndef WEFT_RAG_H
+#define WEFT_RAG_H
+
+#include "buf.h"
+#include "event.h"
+#include "record.h"
+
+/* Applies one event of kind >= WEFT__EV_RETRIEVAL to r. scratch: a buffer the caller owns,
+ * reused between calls (contents undefined afterwards). */
+void weft__rag_apply(weft__rec *r, const weft__ev *ev, weft__buf *scratch);
+
+/* Called when r has ended (end_ns set), before it is encoded: fills latencies that were left
+ * to the span's duration. */
+void weft__rag_on_end(weft__rec *r, weft__buf *scratch);
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * record.h — an assembled span on the export side: everything its events said, ready to be
+ * encoded as one SGP span item (DESIGN.md section 4). Lives in the assembler's open-span table
+ * from its begin event until it has been encoded after its end.
+ *
+ * Attributes are kept as a packed list of entries in `attrs`, each [header][key][json value],
+ * where the value is already valid JSON text. Setting a key twice appends a second entry; the
+ * encoder keeps the last one. Entries marked append are gathered, in order, into one array
+ * under their key (chat messages). Export thread only.
+ */
+#ifndef WEFT_RECORD_H
+#define WEFT_RECORD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "weft/weft.h"
+
+typedef struct weft__rec {
+    uint64_t trace, id, parent; /* parent 0: a trace root */
+    uint64_t start_ns, end_ns;  /* unix ns; end_ns 0 while in progress */
+    uint32_t type, status;
+    uint32_t n_attrs;
+    bool has_error;
+    bool needs_retrieval_latency;  /* retrieval latency_ms to fill from the duration at end */
+    bool needs_generation_latency; /* generation_latency_ms likewise */
+    bool announced;                /* an in-progress record has been emitted */
+    weft__buf name;                /* repaired UTF-8 text, never empty once begun */
+    weft__buf attrs;               /* packed entries, see weft__rec_set */
+    weft__buf fields[3];           /* group_id, application_variant_id,
+                                      application_interaction_id (raw bytes; empty: unset) */
+    /* Token usage and cost, summed over weft_span_set_usage calls (trace summaries). */
+    bool has_usage, has_cost;
+    int64_t input_tokens, output_tokens;
+    double cost_usd;
+} weft__rec;
+
+void weft__rec_init(weft__rec *r);
+void weft__rec_fini(weft__rec *r);
+/* Clears a record for reuse, keeping its buffers' memory. */
+void weft__rec_reset(weft__rec *r);
+
+/* Sets section.key to a JSON value. key: raw bytes (repaired when encoded); json: valid JSON
+ * text (the caller guarantees it; weft__json_* writers do). Both copied. */
+void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
+                   size_t json_len);
+/* Appends a JSON value to the array section.key (e.g. input.messages). */
+void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
+                      size_t json_len);
+/* True when section.key has been set (by set or append). */
+bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t key_len);
+
+/* Walks the entries in order: for each, fn(ctx, sec, key, key_len, json, json_len, is_append). */
+typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, size_t key_len,
+                                  const char *json, size_t json_len, bool is_append);
+void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * runtime.h — the one runtime struct (weft__rt): resolved configuration, the hot read-only
+ * flags the producers test, the thread registry, statistics and the export thread's handle.
+ * It is the only global mutable state in weft.
+ *
+ * Threading: `hot` is written only by weft_init/weft_shutdown/fork handlers and read by every
+ * producer; stats are relaxed atomics (any thread reads, the export thread or an exporter
+ * writes); the registry is guarded by reg_lock; everything under `worker` belongs to the export
+ * thread.
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "weft/weft.h"
+
+struct weft__thread;
+struct weft__worker;
+
+/* Statistic fields of weft_stats, in one list, so the atomic mirror cannot drift from it. */
+#define WEFT__STATS_MAP(XX)                                                                  \
+    XX(started) XX(ended) XX(exported) XX(dropped_ring) XX(dropped_export) XX(retried)      \
+    XX(spooled) XX(replayed) XX(dropped_open) XX(dropped_queue) XX(rejected) XX(sampled_out) \
+    XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
+    XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)
+
+typedef struct weft__stats_atomic {
+#define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;
+    WEFT__STATS_MAP(WEFT__STAT_FIELD_)
+#undef WEFT__STAT_FIELD_
+} weft__stats_atomic;
+
+typedef struct weft__runtime {
+    /* Read by every producer call; written only while no producer can be inside weft. */
+    struct {
+        _Atomic int enabled;     /* 1: tracing on */
+        int use_tsc;             /* clock: rdtsc (1) or clock_gettime (0) */
+        uint64_t sample_below;   /* keep a trace when its random 64-bit id < this (UINT64_MAX: all) */
+        uint64_t max_attr_bytes;
+        uint64_t ring_bytes;
+    } hot;
+    weft__cfg cfg;
+    weft__stats_atomic stats;
+    int initialized;             /* weft_init succeeded and weft_shutdown has not run */
+    int forked_child;
+    int atexit_registered;       /* weft_shutdown is registered with atexit (once a process) */            /* this process is a fork() child of a traced process */
+    uint32_t gen;                /* incremented by every weft_init (stale TLS detection) */
+    uint64_t salt_hi;            /* random per process: high half of trace ids and UUIDs */
+    _Atomic int logged_internal; /* one log line for internal errors */
+
+    /* Thread registry (thread.c). */
+    pthread_mutex_t reg_lock;
+    struct weft__thread *_Atomic *slots; /* cfg.max_threads entries; NULL: free. Written under
+                                            reg_lock, read by the export thread without it */
+    uint32_t n_slots;
+    struct weft__thread *free_threads; /* drained, exited thread states ready for reuse */
+    uint32_t slots_hint;         /* where the next free slot search starts */
+    /* Counters of recycled thread states, folded in when their thread exited. */
+    uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
+
+    struct weft__worker *worker; /* the export thread (worker.c) */
+    struct weft__memory_sink *memory_sink; /* the memory exporter's records (memory.c), kept
+                                              across shutdown for tests */
+} weft__runtime;
+
+extern weft__runtime weft__rt;
+
+#define weft__stat_add(field, n) \
+    atomic_fetch_add_explicit(&weft__rt.stats.field, (uint64_t)(n), memory_order_relaxed)
+#define weft__stat_sub(field, n) \
+    atomic_fetch_sub_explicit(&weft__rt.stats.field, (uint64_t)(n), memory_order_relaxed)
+#define weft__stat_get(field) atomic_load_explicit(&weft__rt.stats.field, memory_order_relaxed)
+
+/* Logging through the configured callback (printf format). Never pass an API key. */
+void weft__log(weft_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An internal inconsistency: counted, logged once, tracing turned off (STYLE.md 10). */
+void weft__internal_error(const char *what);
+
+/* Wakes the export thread early (ring high water); async-signal-unsafe, thread-safe. */
+void weft__worker_wake(void);
+
+#endif

@@ -1,0 +1,461 @@
+/*
+ * span.c — the producer side of the public span API: begin/end, the current-span context,
+ * status, errors and scalar/string attributes. Each call appends one event to the calling
+ * thread's ring (thread.h, ring.h): no lock, no heap allocation after the thread's first span,
+ * no system call, never waits. Everything expensive happens on the export thread.
+ *
+ * Context rules (DESIGN.md section 3): weft_span_begin pushes onto the calling thread's stack;
+ * ending the top span on its own thread pops it; a span ended out of order or on another thread
+ * is marked in its home thread's ended[] and popped by that thread's next begin or end.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "event.h"
+#include "producer.h"
+#include "runtime.h"
+#include "thread.h"
+
+#define HOME_NONE 0xffu                  /* weft_span.home depth byte: not on any stack */
+#define NOT_ENDED UINT64_MAX             /* ended[] value no live id equals */
+#define NAME_MAX_BYTES 4096u             /* longest span name kept (cut at a char boundary) */
+
+static inline bool tracing_on(void)
+{
+    return __builtin_expect(atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed), 1);
+}
+
+static inline void bump(_Atomic uint64_t *c)
+{
+    /* Owner-only counter: a plain add, readable by others without tearing. */
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Counts a call on the zero span or a stale one; sampled-out spans are silently ignored. */
+static void count_noop(weft_span s)
+{
+    if (s.flags & WEFT__SPAN_SAMPLED_OUT)
+        return;
+    weft__thread *t = weft__thread_get();
+    if (t)
+        bump(&t->noop);
+}
+
+/* Pops the entries on top of the stack that ended out of order or on another thread. */
+static inline void pop_ended(weft__thread *t)
+{
+    uint32_t d = t->depth;
+    while (d && atomic_load_explicit(&t->ended[d - 1], memory_order_acquire) == t->stack[d - 1].id)
+        d--;
+    t->depth = d;
+}
+
+static inline weft_span current(weft__thread *t)
+{
+    pop_ended(t);
+    if (t->depth)
+        return t->stack[t->depth - 1];
+    weft_span zero = {0, 0, 0, 0};
+    return zero;
+}
+
+static inline void push(weft__thread *t, weft_span *s)
+{
+    uint32_t d = t->depth;
+    if (__builtin_expect(d < WEFT__STACK_MAX, 1)) {
+        s->home = (t->slot << 8) | d;
+        atomic_store_explicit(&t->ended[d], NOT_ENDED, memory_order_relaxed);
+        t->stack[d] = *s;
+        t->depth = d + 1;
+    } else {
+        s->home = (t->slot << 8) | HOME_NONE;
+    }
+}
+
+static inline uint64_t new_id(weft__thread *t)
+{
+    uint64_t id = weft__rng_next(t->rng);
+    return id ? id : 1;
+}
+
+/* The common body of every begin. site != NULL: name by pointer; else name/name_len copied. */
+static inline weft_span begin(weft__thread *t, weft_span parent, bool make_current, const weft_site *site,
+                              const char *name, size_t name_len, uint32_t type)
+{
+    weft_span s;
+    if (__builtin_expect(parent.flags & WEFT__SPAN_SAMPLED_OUT, 0)) {
+        s = parent;
+        s.home = HOME_NONE;
+        if (make_current)
+            push(t, &s);
+        return s;
+    }
+    s.id = new_id(t);
+    s.flags = 0;
+    if (parent.id) {
+        s.trace = parent.trace;
+    } else {
+        s.trace = new_id(t);
+        if (__builtin_expect(s.trace >= weft__rt.hot.sample_below, 0)) {
+            bump(&t->sampled_out);
+            s.id = 0;
+            s.flags = WEFT__SPAN_SAMPLED_OUT;
+            s.home = HOME_NONE;
+            if (make_current)
+                push(t, &s);
+            return s;
+        }
+    }
+    uint32_t size = site ? (uint32_t)sizeof(weft__ev_begin)
+                         : weft__ev_round(sizeof(weft__ev_begin) + name_len);
+    weft__ev_begin *e = weft__ring_reserve(&t->ring, size);
+    if (__builtin_expect(e != NULL, 1)) {
+        e->h.size = size;
+        e->h.kind = WEFT__EV_BEGIN;
+        e->h.aux = 0;
+        e->h.span = s.id;
+        e->trace = s.trace;
+        e->parent = parent.id;
+        e->type = type;
+        e->ticks = weft__clock_ticks();
+        if (site) {
+            e->flags = WEFT__EVF_SITE;
+            e->site = site;
+            e->name_len = site->name_len;
+        } else {
+            e->flags = 0;
+            e->site = NULL;
+            e->name_len = (uint32_t)name_len;
+            memcpy(e + 1, name, name_len);
+        }
+        weft__ring_commit(&t->ring, size);
+    }
+    bump(&t->started);
+    s.home = HOME_NONE;
+    if (make_current)
+        push(t, &s);
+    return s;
+}
+
+static inline size_t name_len_of(const char **name)
+{
+    if (!*name || !**name) {
+        *name = "unnamed";
+        return 7;
+    }
+    size_t n = strlen(*name);
+    return n > NAME_MAX_BYTES ? NAME_MAX_BYTES : n; /* the consumer repairs a split char */
+}
+
+WEFT_API weft_span weft__span_begin_site(const weft_site *site)
+{
+    weft_span zero = {0, 0, 0, 0};
+    if (!tracing_on())
+        return zero;
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return zero;
+    return begin(t, current(t), true, site, NULL, 0, site->type);
+}
+
+WEFT_API weft_span weft_span_begin(const char *name, weft_span_type type)
+{
+    weft_span zero = {0, 0, 0, 0};
+    if (!tracing_on())
+        return zero;
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return zero;
+    size_t n = name_len_of(&name);
+    return begin(t, current(t), true, NULL, name, n, (uint32_t)type);
+}
+
+WEFT_API weft_span weft_span_begin_child(weft_span parent, const char *name, weft_span_type type)
+{
+    weft_span zero = {0, 0, 0, 0};
+    if (!tracing_on())
+        return zero;
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return zero;
+    size_t n = name_len_of(&name);
+    return begin(t, parent, false, NULL, name, n, (uint32_t)type);
+}
+
+WEFT_API weft_span weft_current_span(void)
+{
+    weft_span zero = {0, 0, 0, 0};
+    if (!tracing_on())
+        return zero;
+    weft__thread *t = weft__tls;
+    if (!t || weft__tls_gen != weft__rt.gen)
+        return zero;
+    weft_span s = current(t);
+    return (s.flags & WEFT__SPAN_SAMPLED_OUT) ? zero : s;
+}
+
+/* Takes span s off its home stack (own thread) or marks it ended there (other thread). */
+static inline void leave_context(weft__thread *t, weft_span s)
+{
+    uint32_t d = s.home & 0xffu;
+    if (d == HOME_NONE)
+        return;
+    uint32_t slot = s.home >> 8;
+    if (__builtin_expect(slot == t->slot, 1)) {
+        if (d < t->depth && t->stack[d].id == s.id && t->stack[d].trace == s.trace) {
+            if (d + 1 == t->depth) {
+                t->depth = d;
+                pop_ended(t);
+            } else {
+                atomic_store_explicit(&t->ended[d], s.id, memory_order_release);
+            }
+        }
+        return;
+    }
+    if (slot >= weft__rt.n_slots)
+        return;
+    weft__thread *home = atomic_load_explicit(&weft__rt.slots[slot], memory_order_acquire);
+    if (home)
+        atomic_store_explicit(&home->ended[d], s.id, memory_order_release);
+}
+
+WEFT_API void weft_span_end(weft_span s)
+{
+    if (!tracing_on())
+        return;
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return;
+    if (__builtin_expect(s.id == 0, 0)) {
+        if (s.flags & WEFT__SPAN_SAMPLED_OUT) {
+            /* Sampled-out spans carry no id: pop the top entry if it is this one. */
+            uint32_t d = s.home & 0xffu;
+            if (d != HOME_NONE && (s.home >> 8) == t->slot && d + 1 == t->depth &&
+                (t->stack[d].flags & WEFT__SPAN_SAMPLED_OUT)) {
+                t->depth = d;
+                pop_ended(t);
+            }
+        } else {
+            bump(&t->noop);
+        }
+        return;
+    }
+    weft__ev_end *e = weft__ring_reserve(&t->ring, sizeof(*e));
+    if (__builtin_expect(e != NULL, 1)) {
+        e->h.size = sizeof(*e);
+        e->h.kind = WEFT__EV_END;
+        e->h.aux = 0;
+        e->h.span = s.id;
+        e->ticks = weft__clock_ticks();
+        weft__ring_commit(&t->ring, sizeof(*e));
+    }
+    leave_context(t, s);
+}
+
+void *weft__event_reserve(weft__evw *w, weft_span s, unsigned kind, unsigned aux, size_t payload_len)
+{
+    if (!tracing_on())
+        return NULL;
+    if (s.id == 0) {
+        count_noop(s);
+        return NULL;
+    }
+    weft__thread *t = weft__thread_get();
+    if (!t)
+        return NULL;
+    if (payload_len > weft__event_max_payload()) {
+        atomic_store_explicit(&t->ring.dropped,
+                              atomic_load_explicit(&t->ring.dropped, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+        return NULL;
+    }
+    uint32_t size = weft__ev_round(sizeof(weft__ev) + payload_len);
+    weft__ev *e = weft__ring_reserve(&t->ring, size);
+    if (!e)
+        return NULL;
+    e->size = size;
+    e->kind = (uint16_t)kind;
+    e->aux = (uint16_t)aux;
+    e->span = s.id;
+    w->ring = &t->ring;
+    w->size = size;
+    return e + 1;
+}
+
+size_t weft__event_max_payload(void) { return weft__rt.hot.ring_bytes / 4 - sizeof(weft__ev) - 8; }
+
+WEFT_API void weft_span_set_status(weft_span s, weft_status status)
+{
+    weft__evw w;
+    if ((unsigned)status > WEFT_STATUS_CANCELED)
+        status = WEFT_STATUS_ERROR; /* documented repair: an unknown status is a failure */
+    if (weft__event_reserve(&w, s, WEFT__EV_STATUS, (unsigned)status, 0))
+        weft__event_commit(&w);
+}
+
+/* Copies up to `room` bytes of a string; returns the length stored. */
+static inline uint32_t clip(size_t len, size_t room) { return (uint32_t)(len < room ? len : room); }
+
+WEFT_API void weft_span_set_error(weft_span s, const char *type, const char *message)
+{
+    size_t tl = type ? strlen(type) : 0, ml = message ? strlen(message) : 0;
+    size_t room = weft__event_max_payload() - sizeof(weft__ev_error);
+    uint32_t tk = clip(tl, room / 2), mk = clip(ml, room - tk);
+    if (tk > weft__rt.hot.max_attr_bytes)
+        tk = (uint32_t)weft__rt.hot.max_attr_bytes;
+    if (mk > weft__rt.hot.max_attr_bytes)
+        mk = (uint32_t)weft__rt.hot.max_attr_bytes;
+    weft__evw w;
+    char *p = weft__event_reserve(&w, s, WEFT__EV_ERROR, 0, sizeof(weft__ev_error) - sizeof(weft__ev) + tk + mk);
+    if (!p)
+        return;
+    weft__ev_error *e = (weft__ev_error *)(p - sizeof(weft__ev));
+    e->type_len = tk;
+    e->msg_len = mk;
+    memcpy(e + 1, type, tk);
+    memcpy((char *)(e + 1) + tk, message, mk);
+    weft__event_commit(&w);
+}
+
+/* One attribute event: header, key, then (for byte values) the value. */
+static inline weft__ev_attr *attr_begin(weft__evw *w, weft_span s, weft_section sec, const char *key,
+                                        size_t *klen, size_t vlen)
+{
+    if (!key || (unsigned)sec > WEFT_METADATA) {
+        count_noop((weft_span){0, 0, 0, 0});
+        return NULL;
+    }
+    size_t kl = strlen(key);
+    if (kl > 1024)
+        kl = 1024; /* keys are names, not payloads */
+    *klen = kl;
+    char *p = weft__event_reserve(w, s, WEFT__EV_ATTR, (unsigned)sec,
+                                  sizeof(weft__ev_attr) - sizeof(weft__ev) + kl + vlen);
+    if (!p)
+        return NULL;
+    weft__ev_attr *e = (weft__ev_attr *)(p - sizeof(weft__ev));
+    e->key_len = (uint32_t)kl;
+    e->val_len = (uint32_t)vlen;
+    e->flags = 0;
+    memcpy(e + 1, key, kl);
+    return e;
+}
+
+static void set_bytes(weft_span s, weft_section sec, const char *key, const void *val, size_t len,
+                      uint8_t vtype)
+{
+    if (s.id == 0) {
+        count_noop(s);
+        return;
+    }
+    size_t keep = len;
+    if (keep > weft__rt.hot.max_attr_bytes)
+        keep = weft__rt.hot.max_attr_bytes;
+    size_t room = weft__event_max_payload() - (sizeof(weft__ev_attr) - sizeof(weft__ev)) - 1024;
+    if (keep > room)
+        keep = room; /* the ring's limit: a quarter of it per event */
+    if (vtype != WEFT__V_STR && keep < len) {
+        vtype = WEFT__V_STR; /* a cut JSON/msgpack value cannot parse: kept as marked text */
+    }
+    weft__evw w;
+    size_t kl;
+    weft__ev_attr *e = attr_begin(&w, s, sec, key, &kl, keep);
+    if (!e)
+        return;
+    e->vtype = vtype;
+    e->orig_len = len;
+    if (keep < len)
+        e->flags = WEFT__EVF_TRUNCATED;
+    memcpy((char *)(e + 1) + kl, val, keep);
+    weft__event_commit(&w);
+}
+
+WEFT_API void weft_span_set_strn(weft_span s, weft_section sec, const char *key, const char *value, size_t len)
+{
+    if (!value)
+        len = 0;
+    set_bytes(s, sec, key, value ? value : "", len, WEFT__V_STR);
+}
+
+WEFT_API void weft_span_set_str(weft_span s, weft_section sec, const char *key, const char *value)
+{
+    set_bytes(s, sec, key, value ? value : "", value ? strlen(value) : 0, WEFT__V_STR);
+}
+
+WEFT_API void weft_span_set_json(weft_span s, weft_section sec, const char *key, const char *json, size_t len)
+{
+    if (!json)
+        len = 0;
+    set_bytes(s, sec, key, json ? json : "", len, WEFT__V_JSON);
+}
+
+WEFT_API void weft_span_set_msgpack(weft_span s, weft_section sec, const char *key, const void *mp, size_t len)
+{
+    if (!mp)
+        len = 0;
+    set_bytes(s, sec, key, mp ? mp : "", len, WEFT__V_MSGPACK);
+}
+
+static void set_scalar(weft_span s, weft_section sec, const char *key, uint8_t vtype, int64_t i, double f)
+{
+    if (s.id == 0) {
+        count_noop(s);
+        return;
+    }
+    weft__evw w;
+    size_t kl;
+    weft__ev_attr *e = attr_begin(&w, s, sec, key, &kl, 0);
+    if (!e)
+        return;
+    e->vtype = vtype;
+    e->orig_len = 0;
+    if (vtype == WEFT__V_F64)
+        e->v.f = f;
+    else
+        e->v.i = i;
+    weft__event_commit(&w);
+}
+
+WEFT_API void weft_span_set_i64(weft_span s, weft_section sec, const char *key, int64_t v)
+{
+    set_scalar(s, sec, key, WEFT__V_I64, v, 0);
+}
+
+WEFT_API void weft_span_set_f64(weft_span s, weft_section sec, const char *key, double v)
+{
+    set_scalar(s, sec, key, WEFT__V_F64, 0, v);
+}
+
+WEFT_API void weft_span_set_bool(weft_span s, weft_section sec, const char *key, bool v)
+{
+    set_scalar(s, sec, key, WEFT__V_BOOL, v ? 1 : 0, 0);
+}
+
+static void set_field(weft_span s, unsigned field, const char *v)
+{
+    if (!v) {
+        count_noop((weft_span){0, 0, 0, 0});
+        return;
+    }
+    size_t n = strlen(v);
+    if (n > 256)
+        n = 256; /* the API's limit for id fields; longer ones would fail the batch */
+    weft__evw w;
+    uint32_t *p = weft__event_reserve(&w, s, WEFT__EV_FIELD, field, 4 + n);
+    if (!p)
+        return;
+    *p = (uint32_t)n;
+    memcpy(p + 1, v, n);
+    weft__event_commit(&w);
+}
+
+WEFT_API void weft_span_set_group_id(weft_span s, const char *id) { set_field(s, WEFT__F_GROUP_ID, id); }
+WEFT_API void weft_span_set_application_variant_id(weft_span s, const char *id)
+{
+    set_field(s, WEFT__F_VARIANT_ID, id);
+}
+WEFT_API void weft_span_set_application_interaction_id(weft_span s, const char *id)
+{
+    set_field(s, WEFT__F_INTERACTION_ID, id);
+}

@@ -1,0 +1,199 @@
+/*
+ * thread.c — the registry of producer threads (see thread.h): registration on a thread's first
+ * span, retirement at thread exit (a pthread key destructor), recycling of drained states, and
+ * the fork handlers.
+ *
+ * Locking: reg_lock guards slot writes, the free list and the retired counters. The hot path
+ * never takes it: only a thread's first call, the export thread's recycling and stats reads do.
+ */
+#include "thread.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+__thread weft__thread *weft__tls;
+__thread uint32_t weft__tls_gen;
+
+/* One key for the life of the process (pthread keys are a scarce resource and outlive
+ * init/shutdown cycles); its destructor marks the state exited. */
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static int exit_key_ok;
+
+static void on_thread_exit(void *p)
+{
+    weft__thread *t = p;
+    /* A state from an earlier generation was freed by weft_shutdown: the key value is
+     * cleared there for the calling thread only, so check the generation first. */
+    if (weft__tls == t && weft__tls_gen == weft__rt.gen && weft__rt.initialized)
+        atomic_store_explicit(&t->exited, 1, memory_order_release);
+    weft__tls = NULL;
+}
+
+static void on_fork_prepare(void) { pthread_mutex_lock(&weft__rt.reg_lock); }
+static void on_fork_parent(void) { pthread_mutex_unlock(&weft__rt.reg_lock); }
+static void on_fork_child(void)
+{
+    pthread_mutex_unlock(&weft__rt.reg_lock);
+    /* The export thread does not exist in the child: tracing is off until the child calls
+     * weft_shutdown and weft_init again (README, "fork"). */
+    if (weft__rt.initialized) {
+        weft__rt.forked_child = 1;
+        atomic_store_explicit(&weft__rt.hot.enabled, 0, memory_order_relaxed);
+    }
+}
+
+static void make_exit_key(void)
+{
+    exit_key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0;
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+int weft__threads_init(void)
+{
+    pthread_once(&exit_key_once, make_exit_key);
+    if (!exit_key_ok)
+        return WEFT_ENOMEM;
+    weft__rt.n_slots = weft__rt.cfg.max_threads;
+    weft__rt.slots = calloc(weft__rt.n_slots, sizeof(*weft__rt.slots));
+    if (!weft__rt.slots)
+        return WEFT_ENOMEM;
+    weft__rt.free_threads = NULL;
+    weft__rt.slots_hint = 0;
+    weft__rt.retired_started = weft__rt.retired_noop = 0;
+    weft__rt.retired_sampled_out = weft__rt.retired_dropped_ring = 0;
+    return 0;
+}
+
+static void thread_free(weft__thread *t)
+{
+    weft__ring_fini(&t->ring);
+    free(t);
+}
+
+void weft__threads_fini(void)
+{
+    for (uint32_t i = 0; i < weft__rt.n_slots; i++) {
+        weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed);
+        if (t)
+            thread_free(t);
+    }
+    while (weft__rt.free_threads) {
+        weft__thread *t = weft__rt.free_threads;
+        weft__rt.free_threads = t->next_free;
+        thread_free(t);
+    }
+    free((void *)weft__rt.slots);
+    weft__rt.slots = NULL;
+    weft__rt.n_slots = 0;
+    if (weft__tls) {
+        weft__tls = NULL;
+        if (exit_key_ok)
+            pthread_setspecific(exit_key, NULL);
+    }
+}
+
+static void seed(uint64_t s[2])
+{
+    if (getrandom(s, 2 * sizeof(uint64_t), 0) != (ssize_t)(2 * sizeof(uint64_t))) {
+        /* No entropy source: mix time, address and thread id (ids need uniqueness, not
+         * secrecy). */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)s;
+        s[1] = (uint64_t)ts.tv_sec ^ ((uint64_t)gettid() << 32) ^ 0xd1b54a32d192ed03u;
+    }
+    if (s[0] == 0 && s[1] == 0)
+        s[1] = 1;
+}
+
+weft__thread *weft__thread_register(void)
+{
+    if (!atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed))
+        return NULL;
+    pthread_mutex_lock(&weft__rt.reg_lock);
+    weft__thread *t = NULL;
+    uint32_t slot = UINT32_MAX;
+    for (uint32_t k = 0; k < weft__rt.n_slots; k++) {
+        uint32_t i = (weft__rt.slots_hint + k) % weft__rt.n_slots;
+        if (!atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed)) {
+            slot = i;
+            break;
+        }
+    }
+    if (slot == UINT32_MAX)
+        goto out; /* more live producer threads than max_threads: this call is dropped */
+    if (weft__rt.free_threads) {
+        t = weft__rt.free_threads;
+        weft__rt.free_threads = t->next_free;
+        weft__ring_reset(&t->ring);
+    } else {
+        t = aligned_alloc(64, sizeof(*t));
+        if (!t)
+            goto out;
+        memset(t, 0, sizeof(*t));
+        if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
+            free(t);
+            t = NULL;
+            goto out;
+        }
+    }
+    seed(t->rng);
+    t->slot = slot;
+    t->depth = 0;
+    atomic_store_explicit(&t->started, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->noop, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->sampled_out, 0, memory_order_relaxed);
+    for (int d = 0; d < WEFT__STACK_MAX; d++)
+        atomic_store_explicit(&t->ended[d], 0, memory_order_relaxed);
+    atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
+    t->next_free = NULL;
+    atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
+    weft__rt.slots_hint = slot + 1;
+    weft__stat_add(threads, 1);
+    weft__tls = t;
+    weft__tls_gen = weft__rt.gen;
+    pthread_setspecific(exit_key, t);
+out:
+    pthread_mutex_unlock(&weft__rt.reg_lock);
+    return t;
+}
+
+void weft__threads_recycle(weft__thread *t)
+{
+    pthread_mutex_lock(&weft__rt.reg_lock);
+    weft__rt.retired_started += atomic_load_explicit(&t->started, memory_order_relaxed);
+    weft__rt.retired_noop += atomic_load_explicit(&t->noop, memory_order_relaxed);
+    weft__rt.retired_sampled_out += atomic_load_explicit(&t->sampled_out, memory_order_relaxed);
+    weft__rt.retired_dropped_ring += atomic_load_explicit(&t->ring.dropped, memory_order_relaxed);
+    atomic_store_explicit(&t->ring.dropped, 0, memory_order_relaxed);
+    atomic_store_explicit(&weft__rt.slots[t->slot], NULL, memory_order_relaxed);
+    t->next_free = weft__rt.free_threads;
+    weft__rt.free_threads = t;
+    pthread_mutex_unlock(&weft__rt.reg_lock);
+}
+
+void weft__threads_sum(uint64_t *started, uint64_t *noop, uint64_t *sampled_out, uint64_t *dropped_ring)
+{
+    pthread_mutex_lock(&weft__rt.reg_lock);
+    uint64_t a = weft__rt.retired_started, b = weft__rt.retired_noop;
+    uint64_t c = weft__rt.retired_sampled_out, d = weft__rt.retired_dropped_ring;
+    for (uint32_t i = 0; i < weft__rt.n_slots; i++) {
+        weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_acquire);
+        if (!t)
+            continue;
+        a += atomic_load_explicit(&t->started, memory_order_relaxed);
+        b += atomic_load_explicit(&t->noop, memory_order_relaxed);
+        c += atomic_load_explicit(&t->sampled_out, memory_order_relaxed);
+        d += atomic_load_explicit(&t->ring.dropped, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&weft__rt.reg_lock);
+    *started = a;
+    *noop = b;
+    *sampled_out = c;
+    *dropped_ring = d;
+}

@@ -1,0 +1,76 @@
+/*
+ * thread.h — per-producer-thread state: the ring, the context stack of current spans, the id
+ * generator and the thread's own counters. Created on a thread's first span (the only
+ * allocation a producer ever makes), found through one initial-exec TLS pointer, retired when
+ * the thread exits and reused by a later thread once the export thread has drained it.
+ *
+ * Invariants: only the owning thread writes the stack, rng and counters (other threads read
+ * counters with relaxed loads); other threads only store into `ended[]` (cross-thread end of a
+ * span that is on this stack) and the export thread only into the ring's consumer side.
+ * States are never freed before weft_shutdown, so a late cross-thread end into a reused state
+ * writes a mark no entry matches and does no harm.
+ */
+#ifndef WEFT_THREAD_H
+#define WEFT_THREAD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "runtime.h"
+#include "weft/weft.h"
+
+#define WEFT__STACK_MAX 128 /* nesting depth tracked per thread; deeper spans still get the
+                               right parent but do not become current themselves */
+#define WEFT__SPAN_SAMPLED_OUT 1u /* weft_span.flags: part of a trace head sampling dropped */
+
+typedef struct weft__thread {
+    weft__ring ring;
+    /* Owner-only. */
+    uint64_t rng[2];    /* xoroshiro128+ state, seeded from the OS */
+    uint32_t slot;      /* index in weft__rt.slots */
+    uint32_t depth;     /* entries in stack */
+    weft_span stack[WEFT__STACK_MAX];
+    _Atomic uint64_t started, noop, sampled_out; /* owner writes, anyone reads */
+    /* Written by other threads: ended[d] == stack[d].id means that entry ended elsewhere. */
+    _Alignas(64) _Atomic uint64_t ended[WEFT__STACK_MAX];
+    /* Registry and export thread. */
+    _Atomic int exited;           /* the owning thread has gone; drain then recycle */
+    struct weft__thread *next_free;
+} weft__thread;
+
+/* The calling thread's state and the runtime generation it belongs to: a state from before the
+ * last weft_shutdown is never touched again (tls_gen != weft__rt.gen). */
+extern __thread weft__thread *weft__tls;
+extern __thread uint32_t weft__tls_gen;
+
+/* Slow path of weft__thread_get: registers the calling thread (allocates its state or reuses
+ * a retired one). NULL when the registry is full or memory is short (the call is dropped). */
+weft__thread *weft__thread_register(void);
+
+static inline weft__thread *weft__thread_get(void)
+{
+    weft__thread *t = weft__tls;
+    if (__builtin_expect(t != NULL && weft__tls_gen == weft__rt.gen, 1))
+        return t;
+    return weft__thread_register();
+}
+
+/* Registry lifecycle (weft_init / weft_shutdown / fork). */
+int weft__threads_init(void);
+void weft__threads_fini(void);
+/* Export thread: a state whose thread exited has been drained empty; make it reusable. */
+void weft__threads_recycle(weft__thread *t);
+/* Producer-side counters of live and retired threads, added into out. */
+void weft__threads_sum(uint64_t *started, uint64_t *noop, uint64_t *sampled_out, uint64_t *dropped_ring);
+
+static inline uint64_t weft__rng_next(uint64_t s[2])
+{
+    uint64_t s0 = s[0], s1 = s[1], r = s0 + s1;
+    s1 ^= s0;
+    s[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+    s[1] = (s1 << 37) | (s1 >> 27);
+    return r;
+}
+
+#endif

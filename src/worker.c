@@ -1,0 +1,438 @@
+/*
+ * worker.c — the export thread (see worker.h). Owns the libuv loop and its handles, the
+ * assembler, the batch being filled, the list of batches exporters still hold, and the
+ * exporters themselves. Everything here runs on the loop thread except the start/flush/stop
+ * entry points, which talk to it through `lock`/`cond` and one uv_async.
+ *
+ * Wake-ups: a timer every flush_interval_ms (drain, in-progress upserts, send the batch in
+ * hand), the uv_async on ring high water, weft_flush and shutdown.
+ */
+#include "worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "assembler.h"
+#include "batch.h"
+#include "clock.h"
+#include "encode.h"
+#include "exporter.h"
+#include "json.h"
+#include "runtime.h"
+#include "thread.h"
+
+#define MAX_EXPORTERS 4
+#define DRAIN_POLL_MS 5 /* shutdown: how often exporters are asked whether they are done */
+
+typedef struct weft__worker {
+    uv_loop_t loop;
+    uv_async_t async;
+    uv_timer_t timer, drain_timer;
+    uv_thread_t thread;
+    weft__clock clock;
+    weft__asm asm_;
+    weft__encode_opts enc;
+    weft__exporter ex[MAX_EXPORTERS];
+    size_t n_ex;
+    bool want_inprogress;
+    weft__batch *cur;           /* batch being filled */
+    weft__batch *live_head, *live_tail; /* submitted, still held by an exporter; seq order */
+    uint64_t next_seq;
+    /* Handshake with application threads. */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    uint64_t flush_req;         /* flush requests made */
+    uint64_t flush_taken;       /* requests the loop has acted on */
+    uint64_t flush_done;        /* requests whose batches have all been released */
+    uint64_t flush_target;      /* last batch seq the taken requests wait for */
+    bool flush_pending;
+    bool stop;
+    uint32_t stop_timeout_ms;
+    uint64_t stop_deadline;
+    int stop_result;
+    bool stopped;               /* the loop thread has finished */
+    bool draining;
+} weft__worker;
+
+/* ---- batches ------------------------------------------------------------------------ */
+
+static void check_flush(weft__worker *w);
+
+static void submit(weft__worker *w)
+{
+    weft__batch *b = w->cur;
+    if (!b || b->n == 0)
+        return;
+    w->cur = NULL;
+    b->seq = ++w->next_seq;
+    b->refs = (int)w->n_ex;
+    b->next = NULL;
+    if (w->live_tail)
+        w->live_tail->next = b;
+    else
+        w->live_head = b;
+    w->live_tail = b;
+    weft__stat_add(batches, 1);
+    if (w->n_ex == 0) {
+        b->refs = 1;
+        weft__batch_done(b, 0);
+        return;
+    }
+    size_t n = w->n_ex;
+    for (size_t i = 0; i < n; i++)
+        w->ex[i].ops->submit(&w->ex[i], b);
+}
+
+void weft__batch_done(weft__batch *b, size_t dropped_complete)
+{
+    weft__worker *w = weft__rt.worker;
+    b->dropped += dropped_complete;
+    if (--b->refs > 0)
+        return;
+    size_t lost = b->dropped < b->n_complete ? b->dropped : b->n_complete;
+    weft__stat_add(exported, b->n_complete - lost);
+    /* Unlink from the live list (usually the head: exporters finish roughly in order). */
+    weft__batch **pp = &w->live_head, *prev = NULL;
+    while (*pp && *pp != b) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = b->next;
+        if (w->live_tail == b)
+            w->live_tail = prev;
+    }
+    weft__batch_free(b);
+    check_flush(w);
+}
+
+static void on_emit(void *ctx, const weft__rec *r, bool final_open)
+{
+    weft__worker *w = ctx;
+    bool in_progress = r->end_ns == 0;
+    if (in_progress && !final_open && !w->want_inprogress)
+        return;
+    if (!w->cur && !(w->cur = weft__batch_new())) {
+        weft__stat_add(dropped_export, 1);
+        return;
+    }
+    weft__batch *b = w->cur;
+    size_t at = b->json.len;
+    unsigned f = weft__encode_span(&b->json, r, &w->enc);
+    if (b->json.oom) {
+        b->json.len = at;
+        b->json.oom = false;
+        weft__stat_add(dropped_export, 1);
+        return;
+    }
+    if (f & WEFT__JSON_REPAIRED)
+        weft__stat_add(repaired_utf8, 1);
+    weft__batch_item it = {r->trace, r->id,     r->parent,   r->start_ns,
+                           r->end_ns, r->type, r->status, in_progress, final_open};
+    if (!weft__batch_push(b, &it)) {
+        weft__stat_add(dropped_export, 1);
+        return;
+    }
+    if (in_progress && !final_open)
+        weft__stat_add(inprogress_sent, 1);
+    if (b->n >= weft__rt.cfg.max_batch_spans || b->json.len >= weft__rt.cfg.max_batch_bytes)
+        submit(w);
+}
+
+/* ---- draining ----------------------------------------------------------------------- */
+
+static uint64_t now_unix_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One pass over every ring (see assembler.h for why passes come in rounds). */
+static void round_(weft__worker *w)
+{
+    for (uint32_t i = 0; i < weft__rt.n_slots; i++) {
+        weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_acquire);
+        if (!t)
+            continue;
+        int exited = atomic_load_explicit(&t->exited, memory_order_acquire);
+        weft__ring_drain(&t->ring, weft__asm_event, &w->asm_);
+        if (exited)
+            weft__threads_recycle(t); /* drained after its last event: safe to reuse */
+    }
+    weft__asm_round_end(&w->asm_, now_unix_ns());
+}
+
+static void collect(weft__worker *w)
+{
+    round_(w);
+    round_(w);
+}
+
+static void check_flush(weft__worker *w)
+{
+    if (!w->flush_pending)
+        return;
+    if (w->live_head && w->live_head->seq <= w->flush_target)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->flush_done = w->flush_taken;
+    w->flush_pending = false;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    weft__worker *w = t->data;
+    weft__clock_refine(&w->clock);
+    collect(w);
+    submit(w);
+}
+
+static void begin_drain(weft__worker *w);
+
+static void on_async(uv_async_t *a)
+{
+    weft__worker *w = a->data;
+    pthread_mutex_lock(&w->lock);
+    bool stop = w->stop;
+    uint64_t req = w->flush_req;
+    pthread_mutex_unlock(&w->lock);
+    if (stop) {
+        if (!w->draining)
+            begin_drain(w);
+        return;
+    }
+    collect(w);
+    if (req != w->flush_taken) {
+        submit(w);
+        w->flush_taken = req;
+        w->flush_target = w->next_seq;
+        w->flush_pending = true;
+        check_flush(w);
+    } else if (w->cur && w->cur->n >= weft__rt.cfg.max_batch_spans) {
+        submit(w);
+    }
+}
+
+/* ---- shutdown ----------------------------------------------------------------------- */
+
+static void close_cb(uv_handle_t *h) { (void)h; }
+
+static void finish(weft__worker *w)
+{
+    for (size_t i = 0; i < w->n_ex; i++)
+        w->ex[i].ops->close(&w->ex[i]);
+    w->n_ex = 0;
+    /* Batches nobody released any more (an exporter failed to) are freed here. */
+    while (w->live_head) {
+        weft__batch *b = w->live_head;
+        w->live_head = b->next;
+        weft__batch_free(b);
+    }
+    w->live_tail = NULL;
+    uv_close((uv_handle_t *)&w->async, close_cb);
+    uv_close((uv_handle_t *)&w->timer, close_cb);
+    uv_close((uv_handle_t *)&w->drain_timer, close_cb);
+}
+
+static void on_drain_tick(uv_timer_t *t)
+{
+    weft__worker *w = t->data;
+    bool done = true;
+    for (size_t i = 0; i < w->n_ex; i++)
+        if (!w->ex[i].ops->drain(&w->ex[i], w->stop_deadline))
+            done = false;
+    if (!done && uv_now(&w->loop) < w->stop_deadline)
+        return;
+    if (!done) {
+        /* Past the deadline: drain() must finish at once now; ask once more. */
+        for (size_t i = 0; i < w->n_ex; i++)
+            w->ex[i].ops->drain(&w->ex[i], 0);
+    }
+    uv_timer_stop(t);
+    w->stop_result = done ? 0 : WEFT_ETIMEDOUT;
+    finish(w);
+}
+
+static void begin_drain(weft__worker *w)
+{
+    w->draining = true;
+    uv_timer_stop(&w->timer);
+    collect(w);
+    weft__asm_finish(&w->asm_);
+    submit(w);
+    w->stop_deadline = uv_now(&w->loop) + (w->stop_timeout_ms ? w->stop_timeout_ms : UINT32_MAX);
+    uv_timer_start(&w->drain_timer, on_drain_tick, 0, DRAIN_POLL_MS);
+}
+
+static void thread_main(void *arg)
+{
+    weft__worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    pthread_mutex_lock(&w->lock);
+    w->stopped = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* ---- entry points (application threads) -------------------------------------------- */
+
+void weft__worker_wake(void)
+{
+    weft__worker *w = weft__rt.worker;
+    if (w)
+        uv_async_send(&w->async);
+}
+
+static const weft__exporter_ops *const known[] = {
+    &weft__exporter_jsonl, &weft__exporter_stdout, &weft__exporter_memory, &weft__exporter_sgp};
+
+static int open_exporters(weft__worker *w)
+{
+    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
+        if (!weft__cfg_has_exporter(&weft__rt.cfg, known[k]->name))
+            continue;
+        weft__exporter *ex = &w->ex[w->n_ex];
+        ex->ops = known[k];
+        ex->rt = &weft__rt;
+        ex->loop = &w->loop;
+        ex->state = NULL;
+        int rc = ex->ops->open(ex);
+        if (rc < 0) {
+            weft__log(WEFT_LOG_ERROR, "exporter %s could not open: %s", ex->ops->name, weft_strerror(rc));
+            return rc;
+        }
+        w->n_ex++;
+        if (ex->ops->wants_inprogress)
+            w->want_inprogress = true;
+    }
+    return 0;
+}
+
+static void worker_free(weft__worker *w)
+{
+    weft__asm_fini(&w->asm_);
+    weft__batch_free(w->cur);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+int weft__worker_start(void)
+{
+    weft__worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return WEFT_ENOMEM;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    weft__clock_init(&w->clock);
+    weft__rt.hot.use_tsc = w->clock.use_tsc;
+    w->enc.salt = weft__rt.salt_hi;
+    w->enc.group_id = weft__rt.cfg.group_id;
+    w->enc.variant_id = weft__rt.cfg.variant_id;
+    w->enc.interaction_id = weft__rt.cfg.interaction_id;
+    int rc = weft__asm_init(&w->asm_, &w->clock, on_emit, w);
+    if (rc < 0) {
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->cond);
+        free(w);
+        return rc;
+    }
+    if (uv_loop_init(&w->loop) != 0) {
+        worker_free(w);
+        return WEFT_ENOMEM;
+    }
+    uv_async_init(&w->loop, &w->async, on_async);
+    uv_timer_init(&w->loop, &w->timer);
+    uv_timer_init(&w->loop, &w->drain_timer);
+    w->async.data = w->timer.data = w->drain_timer.data = w;
+    rc = open_exporters(w);
+    w->asm_.want_inprogress = w->want_inprogress;
+    if (rc < 0) {
+        finish(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+        worker_free(w);
+        return rc;
+    }
+    uint32_t iv = weft__rt.cfg.flush_interval_ms;
+    uv_timer_start(&w->timer, on_timer, iv, iv);
+    weft__rt.worker = w;
+    if (uv_thread_create(&w->thread, thread_main, w) != 0) {
+        weft__rt.worker = NULL;
+        finish(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&w->loop);
+        worker_free(w);
+        return WEFT_ETHREAD;
+    }
+    return 0;
+}
+
+static void deadline_of(struct timespec *ts, uint32_t timeout_ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += timeout_ms / 1000;
+    ts->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int weft__worker_flush(uint32_t timeout_ms)
+{
+    weft__worker *w = weft__rt.worker;
+    if (!w)
+        return WEFT_ENOTINIT;
+    uint64_t lost0 = weft__stat_get(dropped_export) + weft__stat_get(dropped_queue);
+    struct timespec dl;
+    deadline_of(&dl, timeout_ms);
+    pthread_mutex_lock(&w->lock);
+    uint64_t my = ++w->flush_req;
+    pthread_mutex_unlock(&w->lock);
+    uv_async_send(&w->async);
+    pthread_mutex_lock(&w->lock);
+    int rc = 0;
+    while (w->flush_done < my && !w->stopped) {
+        if (timeout_ms == 0) {
+            pthread_cond_wait(&w->cond, &w->lock);
+        } else if (pthread_cond_timedwait(&w->cond, &w->lock, &dl) != 0) {
+            rc = w->flush_done < my ? WEFT_ETIMEDOUT : 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->lock);
+    if (rc == 0 && weft__stat_get(dropped_export) + weft__stat_get(dropped_queue) != lost0)
+        rc = WEFT_EEXPORT;
+    return rc;
+}
+
+int weft__worker_stop(uint32_t timeout_ms)
+{
+    weft__worker *w = weft__rt.worker;
+    if (!w)
+        return 0;
+    if (weft__rt.forked_child) {
+        /* The loop thread and its file descriptors belong to the parent: leave them be. */
+        weft__rt.worker = NULL;
+        return 0;
+    }
+    uint64_t lost0 = weft__stat_get(dropped_export) + weft__stat_get(dropped_queue);
+    pthread_mutex_lock(&w->lock);
+    w->stop = true;
+    w->stop_timeout_ms = timeout_ms;
+    pthread_mutex_unlock(&w->lock);
+    uv_async_send(&w->async);
+    uv_thread_join(&w->thread);
+    weft__rt.worker = NULL;
+    int rc = w->stop_result;
+    uv_loop_close(&w->loop);
+    worker_free(w);
+    if (rc == 0 && weft__stat_get(dropped_export) + weft__stat_get(dropped_queue) != lost0)
+        rc = WEFT_EEXPORT;
+    return rc;
+}
