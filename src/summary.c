@@ -1,0 +1,284 @@
+/*
+ * summary.c — per-trace summaries (see summary.h): one open-addressing hash table keyed by the
+ * 64-bit trace, holding running counts for every trace whose root is open.
+ *
+ * Invariants: an entry whose root is known points at the root's record, which the assembler
+ * keeps alive until weft__summary_root_end or weft__summary_forget removes the entry. Spans of
+ * a trace can be drained before its root's begin (they ended on another thread whose ring was
+ * drained first), so a span whose root is not known yet opens an *orphan* entry that the root's
+ * begin adopts; orphans are bounded (MAX_ORPHANS) and those idle for ORPHAN_TTL_NS (spans that
+ * ended after their root, or of a root that was dropped) are swept when the bound is reached.
+ * Linear probing with backward-shift deletion, so there are no tombstones; load <= 1/2.
+ * Export thread only.
+ */
+#include "summary.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+/* 4096 orphans of ~80 bytes: at most ~320 KiB held for traces whose root is not in sight. */
+#define MAX_ORPHANS 4096u
+/* 10 s: a root's begin is drained within a round or two (milliseconds) of its children's ends;
+ * an orphan idle this long will not be adopted. */
+#define ORPHAN_TTL_NS (10ull * 1000000000ull)
+#define MIN_CAP 64u
+
+typedef struct entry {
+    uint64_t trace;         /* 0: empty slot */
+    const weft__rec *root;  /* NULL: an orphan (root not begun yet, as far as we know) */
+    uint64_t last_ns;       /* orphan: latest end_ns counted, for the sweep */
+    uint32_t spans, llm, retrieval, tool;
+    int64_t input_tokens, output_tokens;
+    double cost;
+    bool has_cost, error;
+} entry;
+
+struct weft__summaries {
+    entry *tab;
+    size_t cap; /* power of two */
+    size_t count, orphans;
+};
+
+static size_t slot_of(const weft__summaries *s, uint64_t trace)
+{
+    /* Fibonacci hashing: trace ids are random, but a test may well use 1, 2, 3. */
+    return (size_t)((trace * 0x9e3779b97f4a7c15ull) >> 20) & (s->cap - 1);
+}
+
+weft__summaries *weft__summaries_new(void)
+{
+    weft__summaries *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->tab = calloc(MIN_CAP, sizeof *s->tab);
+    if (!s->tab) {
+        free(s);
+        return NULL;
+    }
+    s->cap = MIN_CAP;
+    return s;
+}
+
+void weft__summaries_free(weft__summaries *s)
+{
+    if (!s)
+        return;
+    free(s->tab);
+    free(s);
+}
+
+static entry *find(const weft__summaries *s, uint64_t trace)
+{
+    if (trace == 0)
+        return NULL;
+    for (size_t i = slot_of(s, trace);; i = (i + 1) & (s->cap - 1)) {
+        if (s->tab[i].trace == trace)
+            return &s->tab[i];
+        if (s->tab[i].trace == 0)
+            return NULL;
+    }
+}
+
+static void place(weft__summaries *s, const entry *e)
+{
+    size_t i = slot_of(s, e->trace);
+    while (s->tab[i].trace)
+        i = (i + 1) & (s->cap - 1);
+    s->tab[i] = *e;
+}
+
+/* Rebuilds the table at cap, leaving out orphans idle since before `expire_before` (0: keep
+ * all). False when the allocation fails (the old table stays). */
+static bool rebuild(weft__summaries *s, size_t cap, uint64_t expire_before)
+{
+    entry *old = s->tab;
+    size_t old_cap = s->cap;
+    entry *tab = calloc(cap, sizeof *tab);
+    if (!tab)
+        return false;
+    s->tab = tab;
+    s->cap = cap;
+    s->count = s->orphans = 0;
+    for (size_t i = 0; i < old_cap; i++) {
+        const entry *e = &old[i];
+        if (!e->trace || (!e->root && e->last_ns < expire_before))
+            continue;
+        place(s, e);
+        s->count++;
+        s->orphans += e->root == NULL;
+    }
+    free(old);
+    return true;
+}
+
+/* A zeroed entry for trace, or NULL when the table cannot grow. */
+static entry *insert(weft__summaries *s, uint64_t trace)
+{
+    if ((s->count + 1) * 2 > s->cap && !rebuild(s, s->cap * 2, 0))
+        return NULL;
+    entry e;
+    memset(&e, 0, sizeof e);
+    e.trace = trace;
+    place(s, &e);
+    s->count++;
+    return find(s, trace);
+}
+
+/* Backward-shift deletion: later members of the probe run move up into the hole. */
+static void erase(weft__summaries *s, entry *e)
+{
+    size_t hole = (size_t)(e - s->tab);
+    s->count--;
+    s->orphans -= e->root == NULL;
+    for (size_t i = (hole + 1) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        if (s->tab[i].trace == 0)
+            break;
+        size_t home = slot_of(s, s->tab[i].trace);
+        /* Move i into the hole unless its home lies cyclically in (hole, i]. */
+        bool stays = (hole <= i) ? (hole < home && home <= i) : (hole < home || home <= i);
+        if (!stays) {
+            s->tab[hole] = s->tab[i];
+            hole = i;
+        }
+    }
+    memset(&s->tab[hole], 0, sizeof s->tab[hole]);
+}
+
+static void count_span(entry *e, const weft__rec *r)
+{
+    e->spans++;
+    switch (r->type) {
+    case WEFT_TYPE_COMPLETION:
+        e->llm++;
+        break;
+    case WEFT_TYPE_KB_RETRIEVAL:
+    case WEFT_TYPE_DOCUMENT_SEARCH:
+    case WEFT_TYPE_FILE_RETRIEVAL:
+        e->retrieval++;
+        break;
+    case WEFT_TYPE_CODE_EXECUTION:
+    case WEFT_TYPE_EXTERNAL_ENDPOINT:
+        e->tool++;
+        break;
+    default:
+        break;
+    }
+    if (r->status == WEFT_STATUS_ERROR)
+        e->error = true;
+    if (r->has_usage) {
+        e->input_tokens += r->input_tokens;
+        e->output_tokens += r->output_tokens;
+    }
+    if (r->has_cost) {
+        e->cost += r->cost_usd;
+        e->has_cost = true;
+    }
+}
+
+void weft__summary_root_begin(weft__summaries *s, const weft__rec *root)
+{
+    entry *e = find(s, root->trace);
+    if (e && !e->root) {
+        e->root = root; /* adopt the orphan: its spans ended before the root did */
+        s->orphans--;
+        return;
+    }
+    if (e) {
+        /* Two roots in one trace (a 64-bit collision): the later one starts afresh. */
+        memset(&e->last_ns, 0, sizeof *e - offsetof(entry, last_ns));
+        e->root = root;
+        return;
+    }
+    e = insert(s, root->trace);
+    if (e)
+        e->root = root;
+}
+
+void weft__summary_span_end(weft__summaries *s, const weft__rec *r)
+{
+    entry *e = find(s, r->trace);
+    if (!e) {
+        if (s->orphans >= MAX_ORPHANS) {
+            uint64_t now = r->end_ns;
+            if (now > ORPHAN_TTL_NS)
+                (void)rebuild(s, s->cap, now - ORPHAN_TTL_NS);
+            if (s->orphans >= MAX_ORPHANS)
+                return; /* bounded: this trace's summary will miss the span */
+        }
+        e = insert(s, r->trace);
+        if (!e)
+            return;
+        s->orphans++;
+    }
+    if (e->root && e->root->end_ns && r->end_ns > e->root->end_ns)
+        return; /* ended after its root: not part of the root's summary */
+    if (!e->root && r->end_ns > e->last_ns)
+        e->last_ns = r->end_ns;
+    count_span(e, r);
+}
+
+static void key(weft__buf *b, const char *k, bool first)
+{
+    if (!first)
+        weft__buf_putc(b, ',');
+    weft__buf_putc(b, '"');
+    weft__buf_append(b, k, strlen(k));
+    weft__buf_lit(b, "\":");
+}
+
+void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scratch)
+{
+    entry none, *e = find(s, root->trace);
+    if (!e) {
+        /* Never registered (the table could not grow): the root alone. */
+        memset(&none, 0, sizeof none);
+        e = &none;
+    }
+    count_span(e, root);
+
+    uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
+    weft__buf_reset(scratch);
+    weft__buf_putc(scratch, '{');
+    key(scratch, "duration_ms", true);
+    weft__json_f64(scratch, (double)dur / 1e6);
+    key(scratch, "span_count", false);
+    weft__json_u64(scratch, e->spans);
+    key(scratch, "llm_calls", false);
+    weft__json_u64(scratch, e->llm);
+    key(scratch, "retrieval_calls", false);
+    weft__json_u64(scratch, e->retrieval);
+    key(scratch, "tool_calls", false);
+    weft__json_u64(scratch, e->tool);
+    key(scratch, "input_tokens", false);
+    weft__json_i64(scratch, e->input_tokens);
+    key(scratch, "output_tokens", false);
+    weft__json_i64(scratch, e->output_tokens);
+    key(scratch, "total_tokens", false);
+    weft__json_i64(scratch, e->input_tokens + e->output_tokens);
+    if (e->has_cost) {
+        key(scratch, "total_cost", false);
+        weft__json_f64(scratch, e->cost);
+    }
+    key(scratch, "status", false);
+    if (e->error)
+        weft__buf_lit(scratch, "\"ERROR\"");
+    else
+        weft__buf_lit(scratch, "\"SUCCESS\"");
+    weft__buf_putc(scratch, '}');
+    if (!scratch->oom)
+        weft__rec_set(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
+    weft__buf_reset(scratch);
+
+    if (e != &none)
+        erase(s, e);
+}
+
+void weft__summary_forget(weft__summaries *s, uint64_t trace)
+{
+    entry *e = find(s, trace);
+    if (e)
+        erase(s, e);
+}
