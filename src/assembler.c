@@ -246,6 +246,19 @@ static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
     }
 }
 
+/* Length of v without a multi-byte sequence left incomplete at its end by a byte cut. */
+static size_t whole_chars(const char *v, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && len - i < 3 && ((unsigned char)v[i - 1] & 0xc0) == 0x80)
+        i--;
+    if (i == 0)
+        return len;
+    unsigned char c = (unsigned char)v[i - 1];
+    size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return (len - (i - 1) < need) ? i - 1 : len;
+}
+
 /* A string attribute value as JSON into scratch, with the truncation marker when the producer
  * (or max_attr_bytes here) cut it. */
 static void str_value(weft__asm *a, const char *v, size_t len, uint64_t orig_len)
@@ -253,7 +266,7 @@ static void str_value(weft__asm *a, const char *v, size_t len, uint64_t orig_len
     weft__buf *s = &a->scratch;
     unsigned f;
     if (orig_len > len) {
-        size_t cut = weft__utf8_cut(v, len, len);
+        size_t cut = whole_chars(v, len);
         f = weft__json_str(s, v, cut, 0);
         s->len--; /* reopen the string for the marker */
         char marker[64];

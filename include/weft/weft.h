@@ -164,6 +164,20 @@ typedef struct weft_generation_info {
     size_t n_reasoning;
 } weft_generation_info;
 
+/* Token usage and cost of one LLM call, into metadata (model, input_tokens, output_tokens,
+ * total_tokens, cost_usd) and summed per trace. cost: when has_cost is false and the model is
+ * in the configured price table, weft computes it. */
+typedef struct weft_usage {
+    const char *model;
+    int64_t input_tokens, output_tokens;
+    bool has_cost;
+    double cost_usd;
+} weft_usage;
+/* One chat message appended to input.messages or output.messages (sec WEFT_INPUT/WEFT_OUTPUT).
+ * role: "system", "user", "assistant" or "tool"; name and tool_call_id may be NULL. */
+typedef struct weft_message {
+    const char *role, *content, *name, *tool_call_id;
+} weft_message;
 /* ---------------------------------------------------------------------------------------
  * Configuration. A zero field means its default; each comment names the environment variable
  * read by weft_init when the field is zero, then the default. New fields are only appended.
@@ -253,6 +267,8 @@ typedef struct weft_stats {
     uint64_t internal_errors;  /* internal inconsistencies (tracing turned off; logged once) */
 } weft_stats;
 
+#ifndef WEFT_NO_TRACING
+
 /* ---------------------------------------------------------------------------------------
  * Lifecycle
  * -------------------------------------------------------------------------------------- */
@@ -330,22 +346,10 @@ WEFT_API void weft_span_set_group_id(weft_span span, const char *group_id);
 WEFT_API void weft_span_set_application_variant_id(weft_span span, const char *id);
 WEFT_API void weft_span_set_application_interaction_id(weft_span span, const char *id);
 
-/* Token usage and cost of one LLM call, into metadata (model, input_tokens, output_tokens,
- * total_tokens, cost_usd) and summed per trace. cost: when has_cost is false and the model is
- * in the configured price table, weft computes it. */
-typedef struct weft_usage {
-    const char *model;
-    int64_t input_tokens, output_tokens;
-    bool has_cost;
-    double cost_usd;
-} weft_usage;
+/* See weft_usage. */
 WEFT_API void weft_span_set_usage(weft_span span, const weft_usage *usage);
 
-/* One chat message appended to input.messages or output.messages (sec WEFT_INPUT/WEFT_OUTPUT).
- * role: "system", "user", "assistant" or "tool"; name and tool_call_id may be NULL. */
-typedef struct weft_message {
-    const char *role, *content, *name, *tool_call_id;
-} weft_message;
+/* See weft_message. */
 WEFT_API void weft_span_add_message(weft_span span, weft_section sec, const weft_message *msg);
 
 /* RAG steps: info and everything it points to are borrowed and copied into the ring. */
@@ -375,12 +379,12 @@ static inline void weft__span_scope_end_(weft_span *s) { weft_span_end(*s); }
         weft__span_begin_site(&var##_weft_site_)
 #endif
 
-#ifdef __cplusplus
-}
+#else /* WEFT_NO_TRACING */
+#include "weft/notrace.h"
 #endif
 
-#ifdef WEFT_NO_TRACING
-#include "weft/notrace.h"
+#ifdef __cplusplus
+}
 #endif
 
 #endif /* WEFT_WEFT_H */

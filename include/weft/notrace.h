@@ -1,0 +1,58 @@
+/*
+ * notrace.h — what weft.h declares when WEFT_NO_TRACING is defined: every call an empty
+ * static inline function and every macro a zero span, so instrumented code compiles away
+ * and needs no libweft to link. Included by weft.h only.
+ */
+#ifndef WEFT_NOTRACE_H
+#define WEFT_NOTRACE_H
+
+#define WEFT_NT_ static inline __attribute__((unused))
+
+WEFT_NT_ int weft_init(const weft_config *cfg) { (void)cfg; return 0; }
+WEFT_NT_ int weft_flush(uint32_t t) { (void)t; return 0; }
+WEFT_NT_ int weft_shutdown(uint32_t t) { (void)t; return 0; }
+WEFT_NT_ void weft_get_stats(weft_stats *out) { *out = (weft_stats){0}; }
+WEFT_NT_ weft_span weft_nt_zero_(void) { weft_span s = {0, 0, 0, 0}; return s; }
+WEFT_NT_ weft_span weft_span_begin(const char *n, weft_span_type t) { (void)n; (void)t; return weft_nt_zero_(); }
+WEFT_NT_ weft_span weft_span_begin_child(weft_span p, const char *n, weft_span_type t)
+{
+    (void)p; (void)n; (void)t;
+    return weft_nt_zero_();
+}
+WEFT_NT_ void weft_span_end(weft_span s) { (void)s; }
+WEFT_NT_ weft_span weft_current_span(void) { return weft_nt_zero_(); }
+WEFT_NT_ bool weft_span_is_valid(weft_span s) { (void)s; return false; }
+WEFT_NT_ void weft_span_set_status(weft_span s, weft_status st) { (void)s; (void)st; }
+WEFT_NT_ void weft_span_set_error(weft_span s, const char *t, const char *m) { (void)s; (void)t; (void)m; }
+WEFT_NT_ void weft_span_set_str(weft_span s, weft_section c, const char *k, const char *v)
+{
+    (void)s; (void)c; (void)k; (void)v;
+}
+WEFT_NT_ void weft_span_set_strn(weft_span s, weft_section c, const char *k, const char *v, size_t n)
+{
+    (void)s; (void)c; (void)k; (void)v; (void)n;
+}
+WEFT_NT_ void weft_span_set_i64(weft_span s, weft_section c, const char *k, int64_t v) { (void)s; (void)c; (void)k; (void)v; }
+WEFT_NT_ void weft_span_set_f64(weft_span s, weft_section c, const char *k, double v) { (void)s; (void)c; (void)k; (void)v; }
+WEFT_NT_ void weft_span_set_bool(weft_span s, weft_section c, const char *k, bool v) { (void)s; (void)c; (void)k; (void)v; }
+WEFT_NT_ void weft_span_set_msgpack(weft_span s, weft_section c, const char *k, const void *m, size_t n)
+{
+    (void)s; (void)c; (void)k; (void)m; (void)n;
+}
+WEFT_NT_ void weft_span_set_json(weft_span s, weft_section c, const char *k, const char *j, size_t n)
+{
+    (void)s; (void)c; (void)k; (void)j; (void)n;
+}
+WEFT_NT_ void weft_span_set_group_id(weft_span s, const char *v) { (void)s; (void)v; }
+WEFT_NT_ void weft_span_set_application_variant_id(weft_span s, const char *v) { (void)s; (void)v; }
+WEFT_NT_ void weft_span_set_application_interaction_id(weft_span s, const char *v) { (void)s; (void)v; }
+WEFT_NT_ void weft_span_set_usage(weft_span s, const weft_usage *u) { (void)s; (void)u; }
+WEFT_NT_ void weft_span_add_message(weft_span s, weft_section c, const weft_message *m) { (void)s; (void)c; (void)m; }
+WEFT_NT_ void weft_span_set_retrieval(weft_span s, const weft_retrieval_info *i) { (void)s; (void)i; }
+WEFT_NT_ void weft_span_set_generation(weft_span s, const weft_generation_info *i) { (void)s; (void)i; }
+
+#define WEFT_SPAN_BEGIN(var, name, type) weft_span var = weft_nt_zero_()
+#define WEFT_SPAN_END(var) ((void)(var))
+#define WEFT_SPAN_SCOPED(var, name, type) weft_span var __attribute__((unused)) = weft_nt_zero_()
+
+#endif

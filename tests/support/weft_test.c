@@ -1,0 +1,164 @@
+/*
+ * weft_test.c — see weft_test.h. Uses Criterion's asserts, so only test programs link it.
+ */
+#include "weft_test.h"
+
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "buf.h"
+#include "memory.h"
+
+int wt_init_memory(weft_config *cfg)
+{
+    weft_config c = {0};
+    if (cfg)
+        c = *cfg;
+    if (!c.exporters)
+        c.exporters = "memory";
+    c.no_atexit = true;
+    if (!c.flush_interval_ms)
+        c.flush_interval_ms = 50;
+    return weft_init(&c);
+}
+
+static json_t *parse_lines(void)
+{
+    weft__buf b;
+    weft__buf_init(&b);
+    cr_assert(weft__memory_snapshot(&b), "the memory exporter never ran");
+    json_t *arr = json_array();
+    size_t start = 0;
+    for (size_t i = 0; i < b.len; i++) {
+        if (b.data[i] != '\n')
+            continue;
+        json_error_t err;
+        json_t *item = json_loadb(b.data + start, i - start, JSON_REJECT_DUPLICATES, &err);
+        cr_assert(item, "exported line is not valid JSON (%s): %.*s", err.text, (int)(i - start),
+                  b.data + start);
+        wt_check_item(item);
+        json_array_append_new(arr, item);
+        start = i + 1;
+    }
+    cr_assert_eq(start, b.len, "last line has no newline");
+    weft__buf_fini(&b);
+    return arr;
+}
+
+json_t *wt_records(void)
+{
+    cr_assert_eq(weft_flush(10000), 0, "weft_flush failed");
+    return parse_lines();
+}
+
+json_t *wt_records_after_shutdown(void)
+{
+    int rc = weft_shutdown(5000);
+    cr_assert_eq(rc, 0, "weft_shutdown: %s", weft_strerror(rc));
+    return parse_lines();
+}
+
+const char *wt_str(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+json_t *wt_find(json_t *arr, const char *name)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(arr, i, it)
+    {
+        const char *n = wt_str(it, "name");
+        if (n && strcmp(n, name) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+size_t wt_count(json_t *arr, const char *name)
+{
+    size_t i, n = 0;
+    json_t *it;
+    json_array_foreach(arr, i, it)
+    {
+        const char *s = wt_str(it, "name");
+        n += s && strcmp(s, name) == 0;
+    }
+    return n;
+}
+
+json_t *wt_path(json_t *obj, const char *dotted)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", dotted);
+    char *save, *tok = strtok_r(buf, ".", &save);
+    while (tok && obj) {
+        obj = json_object_get(obj, tok);
+        tok = strtok_r(NULL, ".", &save);
+    }
+    return obj;
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+    if (!s || strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+static bool is_uuid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = (i == 8 || i == 13 || i == 18 || i == 23);
+        if (dash != (s[i] == '-'))
+            return false;
+        if (!dash && !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    }
+    return s[14] == '4' && strchr("89ab", s[19]);
+}
+
+static bool is_ts(const char *s)
+{
+    /* 2026-11-22T00:08:00.123456Z */
+    if (!s || strlen(s) != 27)
+        return false;
+    const char *shape = "dddd-dd-ddTdd:dd:dd.ddddddZ";
+    for (int i = 0; i < 27; i++) {
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return false;
+    }
+    return true;
+}
+
+void wt_check_item(json_t *it)
+{
+    cr_assert(json_is_object(it));
+    cr_assert(is_uuid(wt_str(it, "id")), "bad id %s", wt_str(it, "id"));
+    cr_assert(is_uuid(wt_str(it, "trace_id")), "bad trace_id");
+    if (json_object_get(it, "parent_id"))
+        cr_assert(is_uuid(wt_str(it, "parent_id")), "bad parent_id");
+    const char *name = wt_str(it, "name");
+    cr_assert(name && *name, "empty name");
+    cr_assert(wt_str(it, "type"));
+    const char *st = wt_str(it, "status");
+    cr_assert(st && (!strcmp(st, "SUCCESS") || !strcmp(st, "ERROR") || !strcmp(st, "CANCELED")));
+    const char *start = wt_str(it, "start_timestamp"), *end = wt_str(it, "end_timestamp");
+    cr_assert(is_ts(start), "bad start %s", start);
+    if (end) {
+        cr_assert(is_ts(end), "bad end %s", end);
+        cr_assert(strcmp(end, start) >= 0, "end %s before start %s", end, start);
+    }
+    cr_assert(json_is_object(json_object_get(it, "input")));
+    cr_assert(json_is_object(json_object_get(it, "output")));
+    cr_assert(json_is_object(json_object_get(it, "metadata")));
+    cr_assert(is_hex(wt_str(it, "obs_trace_id"), 32));
+    cr_assert(is_hex(wt_str(it, "obs_span_id"), 16));
+}

@@ -1,0 +1,32 @@
+/*
+ * weft_test.h — helpers shared by the core test suites: start weft with the in-memory
+ * exporter, read back what it exported as parsed JSON (jansson), look records up.
+ */
+#ifndef WEFT_TEST_H
+#define WEFT_TEST_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "weft/weft.h"
+
+/* weft_init with exporters "memory", no atexit, a short flush interval; cfg may be NULL (its
+ * other fields are kept). Returns weft_init's code. */
+int wt_init_memory(weft_config *cfg);
+/* Flushes, then parses every exported line; each must be valid JSON (asserted). New ref:
+ * an array of span items. */
+json_t *wt_records(void);
+/* The records after weft_shutdown(5000). */
+json_t *wt_records_after_shutdown(void);
+/* The first record whose "name" is name (borrowed from arr), or NULL. */
+json_t *wt_find(json_t *arr, const char *name);
+/* Number of records named name. */
+size_t wt_count(json_t *arr, const char *name);
+/* String field of an object, or NULL. */
+const char *wt_str(json_t *obj, const char *key);
+/* Path lookup: wt_path(rec, "output.hits") */
+json_t *wt_path(json_t *obj, const char *dotted);
+/* Checks the fixed-format fields every item must have (ids, timestamps, sections). */
+void wt_check_item(json_t *item);
+
+#endif
