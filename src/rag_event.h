@@ -1,0 +1,80 @@
+/*
+ * rag_event.h — the producer-side encoders of the RAG and LLM events (WEFT__EV_RETRIEVAL,
+ * _GENERATION, _USAGE, _MESSAGE), split in plan and write so the setters in rag.c can reserve
+ * exactly the right room in the ring, and tests can build events in a buffer of their own.
+ *
+ * Payload layouts (all fields native-endian, read back with memcpy; src/rag.c is the only
+ * reader and writer, so the layout may change with it):
+ *
+ *   string    u32 flags (1: present, 2: cut), u32 len, [u64 original length when cut], bytes
+ *   RETRIEVAL u32 flags (1: has_similarity_threshold), i32 chunk_size, chunk_overlap, top_k,
+ *             f64 similarity_threshold, latency_ms, u32 hits kept, u32 hits left out,
+ *             string retriever, embedding_model, query; then per hit:
+ *             u32 flags (1: has_span), i32 rank, f64 score, i64 span_start, span_end,
+ *             string doc_id, snippet (already its 200-character preview), metadata_json
+ *   GENERATION u32 flags (1: format check carried; 2 is_complete, 4 refusal,
+ *             8 contains_citations), i32 context_length, f64 generation_latency_ms,
+ *             i32 length_tokens, length_chars, citation_count, u32 citations kept,
+ *             u32 citations left out, u32 reasoning kept, u32 reasoning left out, u32 zero,
+ *             string answer, model_used, prompt_template, language, format_type; then per
+ *             citation: u32 flags (1: has_span), u32 zero, i64 span_start, span_end,
+ *             f64 confidence, relevance_score, string doc_id; then reasoning strings
+ *   USAGE     u32 flags (1: has_cost), u32 zero, i64 input_tokens, output_tokens, f64 cost_usd,
+ *             string model
+ *   MESSAGE   (aux = section) u32 role (enum weft__role), u32 zero, string content, name,
+ *             tool_call_id
+ *
+ * The payload length is rounded up to a multiple of 8 and the padding zeroed.
+ *
+ * Fitting: an event carries at most max_payload bytes (weft__event_max_payload()). When the
+ * whole struct does not fit, the longest strings are cut (at a UTF-8 boundary) to one common
+ * cap, the largest that fits, and marked cut with their original length; when even the fixed
+ * part does not fit, trailing hits / citations / reasoning steps are left out and counted in
+ * the event. A generation whose answer is cut carries a format check computed on the whole
+ * answer, so the check describes what the model said, not what fitted.
+ *
+ * Threading: pure functions (no allocation, no lock, no system call); any thread.
+ */
+#ifndef WEFT_RAG_EVENT_H
+#define WEFT_RAG_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/weft.h"
+
+/* Chat roles, in the order of their wire names. */
+enum weft__role { WEFT__ROLE_SYSTEM = 0, WEFT__ROLE_USER = 1, WEFT__ROLE_ASSISTANT = 2, WEFT__ROLE_TOOL = 3 };
+
+/* 200: snippet_preview keeps the first 200 characters of a hit's snippet (DESIGN.md 3). */
+#define WEFT__SNIPPET_CHARS 200
+
+typedef struct weft__rag_plan {
+    size_t len;          /* payload bytes, a multiple of 8 */
+    size_t str_cap;      /* longest string kept, bytes (SIZE_MAX: nothing cut) */
+    size_t n_items;      /* hits or citations kept */
+    size_t n_items2;     /* reasoning steps kept */
+    uint32_t cuts;       /* strings cut plus items left out (for weft_stats.truncated_attrs) */
+    bool fc_computed;    /* generation: fc below was computed on the whole answer */
+    weft_format_check fc;
+} weft__rag_plan;
+
+/* Each plan function checks the caller's struct for misuse (NULL struct, NULL answer, NULL
+ * doc_id, NULL array with a count, unknown role, negative token counts) and returns false for
+ * it; otherwise it fills *p for max_payload and returns true. */
+bool weft__rag_plan_retrieval(weft__rag_plan *p, const weft_retrieval_info *info, size_t max_payload);
+bool weft__rag_plan_generation(weft__rag_plan *p, const weft_generation_info *info, size_t max_payload);
+bool weft__rag_plan_usage(weft__rag_plan *p, const weft_usage *usage, size_t max_payload);
+bool weft__rag_plan_message(weft__rag_plan *p, const weft_message *msg, size_t max_payload);
+
+/* Writes the payload planned by p (exactly p->len bytes) into dst, 8-byte aligned. */
+void weft__rag_write_retrieval(void *dst, const weft_retrieval_info *info, const weft__rag_plan *p);
+void weft__rag_write_generation(void *dst, const weft_generation_info *info, const weft__rag_plan *p);
+void weft__rag_write_usage(void *dst, const weft_usage *usage, const weft__rag_plan *p);
+void weft__rag_write_message(void *dst, const weft_message *msg, const weft__rag_plan *p);
+
+/* The role's enum value, or -1 for NULL and unknown names. */
+int weft__rag_role(const char *role);
+
+#endif
