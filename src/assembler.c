@@ -60,11 +60,16 @@ static size_t slot_of(const weft__asm *a, uint64_t id)
     return (size_t)((id * 0x9e3779b97f4a7c15u) >> 17) & (a->cap - 1);
 }
 
-static weft__rec *lookup(const weft__asm *a, uint64_t id)
+static weft__rec *lookup(weft__asm *a, uint64_t id)
 {
+    if (id == a->last_id)
+        return a->last_rec;
     for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
-        if (a->tab[i].id == id)
+        if (a->tab[i].id == id) {
+            a->last_id = id;
+            a->last_rec = a->tab[i].rec;
             return a->tab[i].rec;
+        }
         if (a->tab[i].id == 0)
             return NULL;
     }
@@ -107,11 +112,15 @@ static bool insert(weft__asm *a, uint64_t id, weft__rec *r)
     a->tab[i].id = id;
     a->tab[i].rec = r;
     a->count++;
+    a->last_id = id;
+    a->last_rec = r;
     return true;
 }
 
 static void erase(weft__asm *a, uint64_t id)
 {
+    if (a->last_id == id)
+        a->last_id = 0;
     for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
         if (a->tab[i].id == id) {
             a->tab[i].id = TOMB;
@@ -464,10 +473,15 @@ static void retry_parked(weft__asm *a)
 static void finalize_ended(weft__asm *a, weft__recvec *v)
 {
     /* Non-roots first, so a root's summary counts children that ended in the same round. */
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < v->n; i++)
-            if ((v->v[i]->parent == 0) == (pass == 1))
-                finalize(a, v->v[i]);
+    for (size_t i = 0; i < v->n; i++) {
+        if (v->v[i]->parent != 0) {
+            finalize(a, v->v[i]);
+            v->v[i] = NULL; /* recycled: not to be read again */
+        }
+    }
+    for (size_t i = 0; i < v->n; i++)
+        if (v->v[i])
+            finalize(a, v->v[i]);
     v->n = 0;
 }
 

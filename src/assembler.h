@@ -43,6 +43,8 @@ typedef struct weft__recvec {
 
 typedef struct weft__asm {
     weft__asm_slot *tab; /* open-addressing table of open spans, power-of-two capacity */
+    uint64_t last_id;    /* one-entry cache of the last lookup: a span's events mostly come */
+    weft__rec *last_rec; /* in a row (begin, attributes, end on one thread) */
     size_t cap, count, tombs, max_open;
     weft__recvec pool;          /* recycled records */
     weft__recvec ended_prev;    /* ended during the previous round: emitted after this one */

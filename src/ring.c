@@ -14,11 +14,15 @@ bool weft__ring_init(weft__ring *r, uint64_t cap)
     r->buf = aligned_alloc(64, cap);
     if (!r->buf)
         return false;
+    /* Touch every page now, at registration, so no first-touch page fault lands on the hot
+     * path later (a 4 KiB fault costs microseconds). */
+    memset(r->buf, 0, cap);
     r->cap = cap;
     r->mask = cap - 1;
     r->hwm = cap / 2; /* wake the export thread when half full: it drains ~2M events/s, so
                          a 1 MiB ring has ~6 ms of headroom at 1 M spans/s */
     r->max_event = (uint32_t)(cap / 4);
+    r->wake_at = r->hwm;
     return true;
 }
 
@@ -35,6 +39,7 @@ void weft__ring_reset(weft__ring *r)
     atomic_store_explicit(&r->wake_pending, 0, memory_order_relaxed);
     r->wpos = 0;
     r->tail_cache = 0;
+    r->wake_at = r->hwm;
 }
 
 static void *drop(weft__ring *r)
@@ -60,6 +65,7 @@ void *weft__ring_reserve_slow(weft__ring *r, uint32_t size)
         }
     }
     if (pad) {
+        /* pad may be only 8 bytes: write size and kind, never the rest of a header. */
         weft__ev *p = (weft__ev *)(r->buf + off);
         p->size = (uint32_t)pad;
         p->kind = WEFT__EV_PAD;
@@ -72,8 +78,11 @@ void *weft__ring_reserve_slow(weft__ring *r, uint32_t size)
 void weft__ring_wake(weft__ring *r)
 {
     r->tail_cache = atomic_load_explicit(&r->tail, memory_order_acquire);
-    if (r->wpos - r->tail_cache < r->hwm)
+    if (r->wpos - r->tail_cache < r->hwm) {
+        r->wake_at = r->tail_cache + r->hwm;
         return;
+    }
+    r->wake_at = r->wpos + r->cap / 8;
     if (atomic_load_explicit(&r->wake_pending, memory_order_relaxed))
         return;
     atomic_store_explicit(&r->wake_pending, 1, memory_order_relaxed);
@@ -87,7 +96,9 @@ uint64_t weft__ring_drain(weft__ring *r, weft__ring_fn fn, void *ctx)
     uint64_t n = 0;
     while (tail < head) {
         const weft__ev *ev = (const weft__ev *)(r->buf + (tail & r->mask));
-        if (ev->size < sizeof(weft__ev) || ev->size > r->cap || (ev->size & 7u)) {
+        /* A PAD may be a single 8-byte word (only size and kind are written). */
+        uint32_t min = ev->kind == WEFT__EV_PAD ? 8u : (uint32_t)sizeof(weft__ev);
+        if (ev->size < min || ev->size > r->cap || (ev->size & 7u)) {
             /* A corrupt size would walk the consumer off the ring: give the ring up. */
             weft__internal_error("ring event with an impossible size");
             tail = head;

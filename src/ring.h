@@ -29,6 +29,9 @@ typedef struct weft__ring {
     _Atomic uint64_t dropped; /* events dropped because the ring was full (consumer reads) */
     _Atomic uint32_t wake_pending; /* set by the producer when it signals high water;
                                       cleared by the consumer after a drain */
+    uint64_t wake_at;     /* producer: next write position at which to look at the fill level
+                             (so a lagging consumer costs one tail read per 1/8 ring, not one
+                             per event) */
     /* Read-only after init. */
     _Alignas(WEFT__CACHELINE) char *buf;
     uint64_t cap, mask;
@@ -66,7 +69,7 @@ static inline void weft__ring_commit(weft__ring *r, uint32_t size)
     uint64_t pos = r->wpos + size;
     r->wpos = pos;
     atomic_store_explicit(&r->head, pos, memory_order_release);
-    if (__builtin_expect(pos - r->tail_cache >= r->hwm, 0))
+    if (__builtin_expect(pos >= r->wake_at, 0))
         weft__ring_wake(r);
 }
 

@@ -345,6 +345,8 @@ static inline weft__ev_attr *attr_begin(weft__evw *w, weft_span s, weft_section 
 static void set_bytes(weft_span s, weft_section sec, const char *key, const void *val, size_t len,
                       uint8_t vtype)
 {
+    if (!tracing_on())
+        return;
     if (s.id == 0) {
         count_noop(s);
         return;
@@ -380,6 +382,11 @@ WEFT_API void weft_span_set_strn(weft_span s, weft_section sec, const char *key,
 
 WEFT_API void weft_span_set_str(weft_span s, weft_section sec, const char *key, const char *value)
 {
+    if (s.id == 0) { /* skip the strlen: nothing will be recorded */
+        if (tracing_on())
+            count_noop(s);
+        return;
+    }
     set_bytes(s, sec, key, value ? value : "", value ? strlen(value) : 0, WEFT__V_STR);
 }
 
@@ -399,6 +406,8 @@ WEFT_API void weft_span_set_msgpack(weft_span s, weft_section sec, const char *k
 
 static void set_scalar(weft_span s, weft_section sec, const char *key, uint8_t vtype, int64_t i, double f)
 {
+    if (!tracing_on())
+        return;
     if (s.id == 0) {
         count_noop(s);
         return;
