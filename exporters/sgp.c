@@ -1,0 +1,755 @@
+/*
+ * sgp.c — the SGP exporter: PUT {base}/v5/spans/batch with {"items":[...]} (DESIGN.md section
+ * 4), and the delivery policy of section 7 on top of the HTTP client (src/http.c) and the pure
+ * policy codec (src/retry.c).
+ *
+ * Owns (state `sgp`): the HTTP client, one uv timer (backoff, pause probes), the URL and
+ * headers, every submitted batch until it is finished (`held`), and the jobs cut from them.
+ *
+ * Model: a submitted batch is cut into jobs of at most 1000 items (the API's limit) and at
+ * most the byte budget (max_batch_bytes, halved on each 413). A job is a stack of item ranges
+ * sent one at a time, top first: a 413 or a 400/409/422 replaces the top range by its two
+ * halves, first half on top, so the halves go one after the other and the first is
+ * acknowledged before the second is sent (parents precede children inside a batch, and that
+ * order survives splitting). Jobs not in flight wait in `queue`, oldest first; each has a
+ * `due` time (backoff). At most max_inflight jobs are in flight.
+ *
+ * Invariants:
+ *  - Every held batch ends in exactly one weft__batch_done, when its last job finishes (or at
+ *    once when it is refused for the queue limit), with the count of its completed records that
+ *    were not delivered; each such record is counted in exactly one of dropped_export (with
+ *    rejected when the server refused it) or dropped_queue.
+ *  - held_bytes is the JSON size of the held batches and never exceeds max_queue_bytes except
+ *    by the one batch that arrives when nothing is held.
+ *  - `queued` in weft_stats mirrors held_records: records held and not finished.
+ *  - While paused (401/403) at most one request is in flight: the probe, every 30 s.
+ *  - Export thread only; the API key is never logged; the URL is checked at open: an API key
+ *    goes over plain http:// only to a loopback host.
+ *  - Every undelivered record leaves through give_up() (retries exhausted, rejected, refused,
+ *    shutdown) or refuse_batch() (queue over its limit): the two places a disk spool hooks in.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <uv.h>
+
+#include "exporter.h"
+#include "http.h"
+#include "retry.h"
+#include "runtime.h"
+#include "weft/version.h"
+
+#define PATH "/v5/spans/batch"
+#define PREFIX "{\"items\":["
+#define SUFFIX "]}"
+/* 1000: the API's limit on items per request (DESIGN.md section 4). */
+#define MAX_ITEMS 1000u
+/* Credentials refused: probe again after 30 s (or the server's Retry-After when longer);
+ * never faster, whatever happens meanwhile. */
+#define PAUSE_PROBE_MS 30000u
+/* The byte budget never shrinks below this: one item alone is always sent whole anyway. */
+#define MIN_BUDGET 1024u
+/* A job of <= 1000 items split in halves at most ceil(log2(1000)) = 10 times deep holds at most
+ * 11 ranges; 32 leaves room. */
+#define MAX_RANGES 32
+/* Rejected records logged one by one before the rest are only counted: a systematic fault
+ * could otherwise write a line per span. */
+#define MAX_REJECT_LOGS 50
+
+typedef struct sgp sgp;
+
+/* A batch this exporter holds. */
+typedef struct held {
+    weft__batch *b;
+    size_t jobs;             /* jobs still open over it */
+    size_t dropped_complete; /* completed records given up */
+} held;
+
+typedef struct range {
+    uint32_t i, j; /* items [i, j) of the batch */
+} range;
+
+typedef struct job {
+    sgp *s;
+    held *h;
+    uint64_t seq;      /* creation order: the queue is sorted by it */
+    uint64_t first_ms; /* uv_now of the first attempt of these records; 0: not sent yet */
+    uint64_t due_ms;   /* not sent before this uv_now */
+    unsigned attempt;  /* retries of the top range so far */
+    size_t n_ranges;   /* ranges[n_ranges - 1] is the one to send */
+    range ranges[MAX_RANGES];
+    weft__http_xfer *xfer; /* while in flight */
+    struct job *prev, *next;
+} job;
+
+struct sgp {
+    weft__exporter *ex;
+    uv_loop_t *loop;
+    weft__http *http;
+    uv_timer_t timer;
+    char *url;
+    job *queue, *queue_tail; /* not in flight, sorted by seq */
+    job *flying;             /* in flight (unordered) */
+    size_t inflight, max_inflight;
+    uint64_t next_seq;
+    uint64_t budget;         /* bytes per request body */
+    uint64_t held_bytes, held_records;
+    uint64_t rng;
+    bool paused;
+    uint64_t probe_due;      /* while paused: when the next probe may go */
+    bool closing;
+    /* Log-once state. */
+    bool logged_retry, logged_pause, logged_queue, logged_dropped_status;
+    unsigned reject_logs;
+};
+
+/* ---- URL and headers ----------------------------------------------------------------------- */
+
+/* True for 127.0.0.0/8, ::1 (and ::ffff:127.x.y.z) and the name localhost, which libcurl
+ * resolves to loopback itself without asking DNS (since 7.78). */
+static bool host_is_loopback(const char *host, size_t len, bool bracketed)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof buf)
+        return false;
+    memcpy(buf, host, len);
+    buf[len] = '\0';
+    if (bracketed) {
+        struct in6_addr a6;
+        if (inet_pton(AF_INET6, buf, &a6) != 1)
+            return false;
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    }
+    if (strcasecmp(buf, "localhost") == 0 || strcasecmp(buf, "localhost.") == 0)
+        return true;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, buf, &a4) != 1)
+        return false; /* names other than localhost: DNS could point them anywhere */
+    return (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* 0 when the base URL may carry the API key: https://, or http:// to a loopback host (or no
+ * key at all). WEFT_EINSECURE or WEFT_ECONFIG otherwise. */
+static int check_base_url(const char *url, bool has_key)
+{
+    const char *rest;
+    bool https;
+    if (strncasecmp(url, "https://", 8) == 0) {
+        https = true;
+        rest = url + 8;
+    } else if (strncasecmp(url, "http://", 7) == 0) {
+        https = false;
+        rest = url + 7;
+    } else {
+        weft__log(WEFT_LOG_ERROR, "SGP base URL must start with https:// (or http:// to a "
+                                  "loopback host)");
+        return WEFT_ECONFIG;
+    }
+    if (https || !has_key)
+        return 0;
+    size_t alen = strcspn(rest, "/?#");
+    /* userinfo@host: the host is after the last '@' of the authority. */
+    const char *host = rest;
+    for (size_t k = 0; k < alen; k++)
+        if (rest[k] == '@')
+            host = rest + k + 1;
+    size_t hlen = alen - (size_t)(host - rest);
+    bool loop;
+    if (hlen > 0 && host[0] == '[') {
+        const char *close = memchr(host, ']', hlen);
+        loop = close && host_is_loopback(host + 1, (size_t)(close - host - 1), true);
+    } else {
+        const char *colon = memchr(host, ':', hlen);
+        loop = host_is_loopback(host, colon ? (size_t)(colon - host) : hlen, false);
+    }
+    if (!loop) {
+        weft__log(WEFT_LOG_ERROR, "refusing to send the SGP API key over plain http:// to a "
+                                  "host that is not loopback; use https://");
+        return WEFT_EINSECURE;
+    }
+    return 0;
+}
+
+/* Header values must not carry CR, LF or other control bytes (header injection). */
+static bool header_safe(const char *v)
+{
+    for (; *v; v++)
+        if ((unsigned char)*v < 0x20 || *v == 0x7f)
+            return false;
+    return true;
+}
+
+static char *header_line(const char *name, const char *value)
+{
+    size_t n = strlen(name) + strlen(value) + 3;
+    char *h = malloc(n);
+    if (h)
+        snprintf(h, n, "%s: %s", name, value);
+    return h;
+}
+
+static void free_secret(char *p)
+{
+    if (p) {
+        /* The key's copy: cleared before the heap reuses it. */
+        volatile char *v = p;
+        while (*v)
+            *v++ = '\0';
+        free(p);
+    }
+}
+
+/* ---- time and counting ---------------------------------------------------------------------- */
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t range_bytes(const weft__batch *b, range r)
+{
+    size_t len;
+    weft__batch_slice(b, r.i, r.j, &len);
+    return len + sizeof(PREFIX) - 1 + sizeof(SUFFIX) - 1;
+}
+
+/* ---- the queue ------------------------------------------------------------------------------ */
+
+static void queue_insert(sgp *s, job *j)
+{
+    /* Sorted by seq; retried jobs are old, new ones go at the tail: scan from the tail. */
+    job *after = s->queue_tail;
+    while (after && after->seq > j->seq)
+        after = after->prev;
+    j->prev = after;
+    j->next = after ? after->next : s->queue;
+    if (j->next)
+        j->next->prev = j;
+    else
+        s->queue_tail = j;
+    if (after)
+        after->next = j;
+    else
+        s->queue = j;
+}
+
+static void queue_remove(sgp *s, job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->queue = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        s->queue_tail = j->prev;
+    j->prev = j->next = NULL;
+}
+
+static void flying_add(sgp *s, job *j)
+{
+    j->prev = NULL;
+    j->next = s->flying;
+    if (s->flying)
+        s->flying->prev = j;
+    s->flying = j;
+    s->inflight++;
+}
+
+static void flying_remove(sgp *s, job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->flying = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+    s->inflight--;
+}
+
+/* ---- finishing ------------------------------------------------------------------------------ */
+
+static void held_release(sgp *s, held *h)
+{
+    weft__batch *b = h->b;
+    s->held_bytes -= b->json.len;
+    s->held_records -= b->n;
+    weft__stat_sub(queued, b->n);
+    size_t dropped = h->dropped_complete;
+    free(h);
+    weft__batch_done(b, dropped);
+}
+
+static void job_free(sgp *s, job *j)
+{
+    held *h = j->h;
+    free(j);
+    if (--h->jobs == 0)
+        held_release(s, h);
+}
+
+typedef enum why { WHY_WINDOW, WHY_REJECTED, WHY_REFUSED, WHY_SHUTDOWN } why;
+
+/*
+ * The records of range r will not be delivered: count them (completed records only — an
+ * in-progress upsert lost is superseded by the span's completed record). The one exit for
+ * undelivered records of held batches, where a disk spool would take them instead.
+ */
+static void give_up(sgp *s, job *j, range r, why reason)
+{
+    weft__batch *b = j->h->b;
+    size_t lost = weft__batch_count_complete(b, r.i, r.j);
+    j->h->dropped_complete += lost;
+    weft__stat_add(dropped_export, lost);
+    if (reason == WHY_REJECTED)
+        weft__stat_add(rejected, lost);
+    (void)s;
+}
+
+static void give_up_job(sgp *s, job *j, why reason)
+{
+    while (j->n_ranges > 0)
+        give_up(s, j, j->ranges[--j->n_ranges], reason);
+    job_free(s, j);
+}
+
+/*
+ * A batch refused because the queue is over max_queue_bytes (newest dropped first: what is
+ * already held keeps its place). The other exit for undelivered records, and the second hook
+ * for a disk spool.
+ */
+static void refuse_batch(sgp *s, weft__batch *b)
+{
+    size_t lost = b->n_complete;
+    weft__stat_add(dropped_queue, lost);
+    if (!s->logged_queue) {
+        s->logged_queue = true;
+        weft__log(WEFT_LOG_WARN, "SGP export queue over its limit (%llu bytes held): dropping the "
+                                 "newest spans until it drains",
+                  (unsigned long long)s->held_bytes);
+    }
+    weft__batch_done(b, lost);
+}
+
+/* ---- sending -------------------------------------------------------------------------------- */
+
+static void pump(sgp *s);
+static void on_done(void *ud, const weft__http_result *r);
+
+/* Replaces the top range by its halves, first half on top. False when it cannot be split. */
+static bool split_top(job *j)
+{
+    range r = j->ranges[j->n_ranges - 1];
+    if (r.j - r.i < 2 || j->n_ranges >= MAX_RANGES)
+        return false;
+    uint32_t m = r.i + (r.j - r.i) / 2;
+    j->ranges[j->n_ranges - 1] = (range){m, r.j};
+    j->ranges[j->n_ranges++] = (range){r.i, m};
+    j->attempt = 0;
+    return true;
+}
+
+static void start(sgp *s, job *j, uint64_t now)
+{
+    weft__batch *b = j->h->b;
+    /* The budget may have shrunk (413) since the job was cut: split before sending rather than
+     * earn another 413. */
+    while (range_bytes(b, j->ranges[j->n_ranges - 1]) > s->budget && split_top(j))
+        ;
+    range r = j->ranges[j->n_ranges - 1];
+    size_t len;
+    const char *p = weft__batch_slice(b, r.i, r.j, &len);
+    weft__http_part parts[3] = {{PREFIX, sizeof(PREFIX) - 1}, {p, len}, {SUFFIX, sizeof(SUFFIX) - 1}};
+    j->xfer = weft__http_put(s->http, s->url, parts, 3, on_done, j);
+    if (j->xfer == NULL) {
+        /* Out of memory (logged by http.c): try again after a backoff, like a failed request. */
+        j->due_ms = now + weft__retry_backoff_ms(j->attempt++, weft__retry_rand(&s->rng));
+        queue_insert(s, j);
+        return;
+    }
+    if (j->first_ms == 0)
+        j->first_ms = now;
+    flying_add(s, j);
+    weft__stat_add(requests, 1);
+}
+
+static void on_timer(uv_timer_t *t) { pump(t->data); }
+
+static void pump(sgp *s)
+{
+    if (s->closing)
+        return;
+    uint64_t now = uv_now(s->loop);
+    uint64_t next = UINT64_MAX;
+    if (s->paused) {
+        /* One probe at a time, no sooner than probe_due. */
+        if (s->queue && s->inflight == 0) {
+            if (now >= s->probe_due) {
+                job *j = s->queue;
+                queue_remove(s, j);
+                start(s, j, now);
+            } else {
+                next = s->probe_due;
+            }
+        }
+    } else {
+        for (job *j = s->queue; j && s->inflight < s->max_inflight;) {
+            job *nx = j->next;
+            if (j->due_ms <= now) {
+                queue_remove(s, j);
+                start(s, j, now);
+            } else if (j->due_ms < next) {
+                next = j->due_ms;
+            }
+            j = nx;
+        }
+        if (s->inflight >= s->max_inflight)
+            next = UINT64_MAX; /* a completion will pump */
+    }
+    if (next == UINT64_MAX)
+        uv_timer_stop(&s->timer);
+    else
+        uv_timer_start(&s->timer, on_timer, next - now, 0);
+}
+
+/* ---- outcomes ------------------------------------------------------------------------------- */
+
+static void log_rejected(sgp *s, const weft__batch *b, range r, int status, const char *detail)
+{
+    if (s->reject_logs >= MAX_REJECT_LOGS)
+        return;
+    const weft__batch_item *it = &b->items[r.i];
+    if (++s->reject_logs == MAX_REJECT_LOGS)
+        weft__log(WEFT_LOG_WARN, "SGP rejected span %016llx of trace %016llx (HTTP %d: %s); "
+                                 "further rejections are counted, not logged",
+                  (unsigned long long)it->id, (unsigned long long)it->trace, status, detail);
+    else
+        weft__log(WEFT_LOG_WARN, "SGP rejected span %016llx of trace %016llx (HTTP %d: %s); "
+                                 "dropped, the rest of its batch is delivered",
+                  (unsigned long long)it->id, (unsigned long long)it->trace, status, detail);
+}
+
+static void on_done(void *ud, const weft__http_result *r)
+{
+    job *j = ud;
+    sgp *s = j->s;
+    uint64_t now = uv_now(s->loop);
+    weft__batch *b = j->h->b;
+    j->xfer = NULL;
+    flying_remove(s, j);
+    range top = j->ranges[j->n_ranges - 1];
+    weft__verdict v = weft__retry_classify(r->status, r->err);
+    char detail[256];
+
+    switch (v) {
+    case WEFT__V_DONE:
+        if (s->paused) {
+            s->paused = false;
+            s->logged_pause = false;
+            weft__log(WEFT_LOG_INFO, "SGP accepted the credentials again: export resumed");
+        }
+        s->logged_retry = false;
+        j->n_ranges--;
+        j->attempt = 0;
+        break;
+
+    case WEFT__V_RETRY: {
+        bool server;
+        uint64_t delay = weft__retry_delay_ms(r->retry_after, r->retry_after_len, r->retry_after_ms,
+                                              r->retry_after_ms_len, wall_ms(), j->attempt,
+                                              weft__retry_rand(&s->rng), &server);
+        uint64_t window = s->ex->rt->cfg.retry_window_ms;
+        if (!s->logged_retry) {
+            s->logged_retry = true;
+            if (r->err != WEFT__HTTP_OK)
+                weft__log(WEFT_LOG_WARN, "SGP request failed (%s); retrying with backoff", r->err_text);
+            else
+                weft__log(WEFT_LOG_WARN, "SGP answered HTTP %d; retrying with backoff", r->status);
+        }
+        if (now + delay > j->first_ms + window) {
+            weft__log(WEFT_LOG_WARN, "SGP: giving up on %zu span records after retrying for %llu ms",
+                      (size_t)(top.j - top.i), (unsigned long long)(now - j->first_ms));
+            give_up_job(s, j, WHY_WINDOW);
+            pump(s);
+            return;
+        }
+        weft__stat_add(retried, 1);
+        j->attempt++;
+        j->due_ms = now + delay;
+        break;
+    }
+
+    case WEFT__V_SPLIT: {
+        /* 413: the server's limit is below this body; aim for half of it from now on. */
+        uint64_t half = range_bytes(b, top) / 2;
+        if (half < MIN_BUDGET)
+            half = MIN_BUDGET;
+        if (half < s->budget) {
+            s->budget = half;
+            weft__log(WEFT_LOG_INFO, "SGP answered 413: request bodies now kept under %llu bytes",
+                      (unsigned long long)s->budget);
+        }
+        if (!split_top(j)) {
+            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            log_rejected(s, b, top, r->status, detail);
+            j->n_ranges--;
+            give_up(s, j, top, WHY_REJECTED);
+        }
+        j->due_ms = now;
+        break;
+    }
+
+    case WEFT__V_BISECT:
+        /* 400/409/422 fail the whole request for one bad record: halve until it is alone. */
+        if (!split_top(j)) {
+            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            log_rejected(s, b, top, r->status, detail);
+            j->n_ranges--;
+            give_up(s, j, top, WHY_REJECTED);
+        }
+        j->due_ms = now;
+        break;
+
+    case WEFT__V_PAUSE: {
+        uint64_t wait = PAUSE_PROBE_MS, ra;
+        if (r->retry_after && weft__retry_after_parse(r->retry_after, r->retry_after_len, wall_ms(), &ra) &&
+            ra > wait)
+            wait = ra;
+        if (!s->logged_pause) {
+            s->logged_pause = true;
+            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            weft__log(WEFT_LOG_ERROR, "SGP refused the credentials (HTTP %d: %s); check SGP_API_KEY "
+                                      "and SGP_ACCOUNT_ID. Export paused, spans kept up to "
+                                      "max_queue_bytes; trying again every %u s",
+                      r->status, detail, (unsigned)(wait / 1000));
+        }
+        s->paused = true;
+        s->probe_due = now + wait;
+        /* The pause is not the records' failure: their retry window starts afresh after it. */
+        j->first_ms = 0;
+        j->due_ms = now;
+        break;
+    }
+
+    case WEFT__V_DROP:
+    default:
+        if (!s->logged_dropped_status) {
+            s->logged_dropped_status = true;
+            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            if (r->err != WEFT__HTTP_OK)
+                weft__log(WEFT_LOG_ERROR, "SGP request cannot work (%s); dropping its spans", r->err_text);
+            else
+                weft__log(WEFT_LOG_ERROR, "SGP answered HTTP %d (%s); dropping the request's spans",
+                          r->status, detail);
+        }
+        give_up_job(s, j, WHY_REFUSED);
+        pump(s);
+        return;
+    }
+
+    if (j->n_ranges == 0)
+        job_free(s, j);
+    else
+        queue_insert(s, j);
+    pump(s);
+}
+
+/* ---- ops ------------------------------------------------------------------------------------ */
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    sgp *s = h->data;
+    free(s->url);
+    free(s);
+}
+
+static int sgp_open(weft__exporter *ex)
+{
+    const weft__cfg *cfg = &ex->rt->cfg;
+    const char *key = cfg->sgp_api_key, *account = cfg->sgp_account_id;
+    bool has_key = key && *key;
+    int rc = check_base_url(cfg->sgp_base_url, has_key);
+    if (rc < 0)
+        return rc;
+    if ((has_key && !header_safe(key)) || (account && !header_safe(account))) {
+        weft__log(WEFT_LOG_ERROR, "SGP_API_KEY or SGP_ACCOUNT_ID holds control characters");
+        return WEFT_ECONFIG;
+    }
+    if (!has_key)
+        weft__log(WEFT_LOG_WARN, "SGP exporter without SGP_API_KEY: the server will refuse the spans");
+
+    sgp *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return WEFT_ENOMEM;
+    s->ex = ex;
+    s->loop = ex->loop;
+    s->max_inflight = cfg->max_inflight ? cfg->max_inflight : 4;
+    s->budget = cfg->max_batch_bytes > MIN_BUDGET ? cfg->max_batch_bytes : MIN_BUDGET;
+    s->rng = ex->rt->salt_hi ^ (uint64_t)(uintptr_t)s ^ (uint64_t)wall_ms();
+
+    size_t blen = strlen(cfg->sgp_base_url);
+    while (blen > 0 && cfg->sgp_base_url[blen - 1] == '/')
+        blen--;
+    s->url = malloc(blen + sizeof(PATH));
+    char *h_key = has_key ? header_line("x-api-key", key) : NULL;
+    char *h_acct = account && *account ? header_line("x-selected-account-id", account) : NULL;
+    if (!s->url || (has_key && !h_key) || (account && *account && !h_acct)) {
+        free_secret(h_key);
+        free(h_acct);
+        free(s->url);
+        free(s);
+        return WEFT_ENOMEM;
+    }
+    memcpy(s->url, cfg->sgp_base_url, blen);
+    memcpy(s->url + blen, PATH, sizeof(PATH));
+
+    const char *headers[3];
+    size_t nh = 0;
+    headers[nh++] = "Content-Type: application/json";
+    if (h_key)
+        headers[nh++] = h_key;
+    if (h_acct)
+        headers[nh++] = h_acct;
+    weft__http_opts o = {.headers = headers,
+                         .n_headers = nh,
+                         .user_agent = "weft/" WEFT_VERSION_STRING,
+                         .ca_bundle = cfg->ca_bundle,
+                         .connect_timeout_ms = cfg->connect_timeout_ms,
+                         .request_timeout_ms = cfg->request_timeout_ms,
+                         .max_conns = (uint32_t)s->max_inflight};
+    rc = weft__http_new(&s->http, s->loop, &o);
+    free_secret(h_key);
+    free(h_acct);
+    if (rc < 0) {
+        free(s->url);
+        free(s);
+        return rc;
+    }
+    uv_timer_init(s->loop, &s->timer);
+    s->timer.data = s;
+    ex->state = s;
+    return 0;
+}
+
+static void sgp_submit(weft__exporter *ex, weft__batch *b)
+{
+    sgp *s = ex->state;
+    if (b->n == 0) {
+        weft__batch_done(b, 0);
+        return;
+    }
+    /* The queue limit: the newest batch is the one refused (one batch always fits when
+     * nothing is held, so a limit below one batch cannot stop delivery altogether). */
+    if (s->held_records > 0 && s->held_bytes + b->json.len > ex->rt->cfg.max_queue_bytes) {
+        refuse_batch(s, b);
+        return;
+    }
+    held *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        weft__stat_add(dropped_export, b->n_complete);
+        weft__batch_done(b, b->n_complete);
+        return;
+    }
+    h->b = b;
+    s->held_bytes += b->json.len;
+    s->held_records += b->n;
+    weft__stat_add(queued, b->n);
+    if (s->logged_queue && s->held_bytes < ex->rt->cfg.max_queue_bytes / 2)
+        s->logged_queue = false;
+
+    /* Cut into jobs of <= 1000 items and <= budget bytes (one item alone may exceed it). */
+    h->jobs = 1; /* guard: the batch is not released while jobs are being cut */
+    uint64_t envelope = sizeof(PREFIX) - 1 + sizeof(SUFFIX) - 1;
+    size_t i = 0;
+    while (i < b->n) {
+        size_t k = i + 1;
+        while (k < b->n && k - i < MAX_ITEMS && b->off[k + 1] - b->off[i] - 1 + envelope <= s->budget)
+            k++;
+        job *j = calloc(1, sizeof *j);
+        if (j == NULL) {
+            size_t lost = weft__batch_count_complete(b, i, b->n);
+            h->dropped_complete += lost;
+            weft__stat_add(dropped_export, lost);
+            break;
+        }
+        j->s = s;
+        j->h = h;
+        j->seq = ++s->next_seq;
+        j->ranges[0] = (range){(uint32_t)i, (uint32_t)k};
+        j->n_ranges = 1;
+        h->jobs++;
+        queue_insert(s, j);
+        i = k;
+    }
+    if (--h->jobs == 0)
+        held_release(s, h);
+    pump(s);
+}
+
+static size_t sgp_pending(const weft__exporter *ex)
+{
+    const sgp *s = ex->state;
+    return s ? (size_t)s->held_records : 0;
+}
+
+/* Cancels every transfer and gives every job up (shutdown past its deadline, or close). */
+static void abort_all(sgp *s)
+{
+    size_t before = (size_t)s->held_records;
+    while (s->flying) {
+        job *j = s->flying;
+        weft__http_cancel(s->http, j->xfer);
+        j->xfer = NULL;
+        flying_remove(s, j);
+        give_up_job(s, j, WHY_SHUTDOWN);
+    }
+    while (s->queue) {
+        job *j = s->queue;
+        queue_remove(s, j);
+        give_up_job(s, j, WHY_SHUTDOWN);
+    }
+    if (before > 0)
+        weft__log(WEFT_LOG_WARN, "SGP: %zu span records were still undelivered at shutdown", before);
+}
+
+static bool sgp_drain(weft__exporter *ex, uint64_t deadline_ms)
+{
+    sgp *s = ex->state;
+    if (s->held_records == 0)
+        return true;
+    if (uv_now(s->loop) >= deadline_ms) {
+        abort_all(s);
+        return true;
+    }
+    pump(s);
+    return s->held_records == 0;
+}
+
+static void sgp_close(weft__exporter *ex)
+{
+    sgp *s = ex->state;
+    if (s == NULL)
+        return;
+    abort_all(s);
+    s->closing = true;
+    weft__http_free(s->http);
+    s->http = NULL;
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed); /* frees s */
+    ex->state = NULL;
+}
+
+const weft__exporter_ops weft__exporter_sgp = {
+    .name = "sgp",
+    .wants_inprogress = true,
+    .open = sgp_open,
+    .submit = sgp_submit,
+    .pending = sgp_pending,
+    .drain = sgp_drain,
+    .close = sgp_close,
+};
