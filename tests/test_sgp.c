@@ -1,0 +1,629 @@
+/*
+ * test_sgp.c — delivery through the whole library to the in-process SGP receiver
+ * (tests/support/receiver.h) on 127.0.0.1: weft_init with the "sgp" exporter and api key
+ * "test-key", spans produced by application threads, faults injected by the receiver.
+ *
+ * What is checked is what DESIGN.md section 7 promises: every span arrives exactly once as
+ * completed with its parent through 503s, resets and an outage shorter than the retry window; a
+ * poisoned span is the only one lost in its batch; 413 shrinks requests without loss; 401
+ * pauses without a storm; shutdown with the receiver down returns and counts what it could not
+ * deliver; the API key never goes over plain http:// to a non-loopback host and never reaches
+ * the log. Every test ends with weft_shutdown and a stats check. No duration is asserted.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "json.h"
+#include "receiver.h"
+#include "runtime.h"
+#include "weft/weft.h"
+
+#define KEY "test-key"
+
+/* ---- log capture ------------------------------------------------------------------------- */
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[1 << 16];
+static size_t log_len;
+
+static void on_log(void *user, weft_log_level level, const char *msg)
+{
+    (void)user;
+    (void)level;
+    pthread_mutex_lock(&log_mu);
+    size_t n = strlen(msg);
+    if (log_len + n + 2 < sizeof log_text) {
+        memcpy(log_text + log_len, msg, n);
+        log_len += n;
+        log_text[log_len++] = '\n';
+        log_text[log_len] = '\0';
+    }
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* Occurrences of needle in the captured log. */
+static size_t log_count(const char *needle)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&log_mu);
+    for (const char *p = log_text; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    pthread_mutex_unlock(&log_mu);
+    return n;
+}
+
+static void log_reset(void)
+{
+    pthread_mutex_lock(&log_mu);
+    log_len = 0;
+    log_text[0] = '\0';
+    pthread_mutex_unlock(&log_mu);
+}
+
+/* ---- setup ---------------------------------------------------------------------------------- */
+
+static weft_config base_cfg(weft_rx *rx)
+{
+    weft_config c = {0};
+    c.exporters = "sgp";
+    c.sgp_base_url = rx ? weft_rx_url(rx) : NULL;
+    c.sgp_api_key = KEY;
+    c.sgp_account_id = "acct-1";
+    c.flush_interval_ms = 20;
+    c.no_atexit = true;
+    c.log = on_log;
+    c.log_level = WEFT_LOG_INFO;
+    c.inprogress_after_ms = WEFT_INPROGRESS_NEVER;
+    c.retry_window_ms = 60000;
+    return c;
+}
+
+static weft_rx *rx_start(const char *api_key)
+{
+    weft_rx_opts o = {.api_key = api_key};
+    weft_rx *rx = weft_rx_start(&o);
+    cr_assert(rx, "receiver did not start");
+    return rx;
+}
+
+static weft_stats stats(void)
+{
+    weft_stats s;
+    weft_get_stats(&s);
+    return s;
+}
+
+/* The key must never reach the log, whatever happened. */
+static void check_log_clean(void) { cr_expect_eq(log_count(KEY), 0, "the API key reached the log"); }
+
+/* The id text weft sends for a span (encode.c: weft__json_uuid(id, salt)). */
+static void span_uuid(weft_span sp, char out[40])
+{
+    weft__buf b;
+    weft__buf_init(&b);
+    weft__json_uuid(&b, sp.id, weft__rt.salt_hi);
+    cr_assert_eq(b.len, 38);
+    memcpy(out, b.data + 1, 36);
+    out[36] = '\0';
+    weft__buf_fini(&b);
+}
+
+/* ---- a multi-thread workload with checkable parents ----------------------------------------- */
+
+#define SPANS_PER_TRACE 10 /* a root and 9 children */
+
+typedef struct producer {
+    int thread;
+    int traces;
+} producer;
+
+static void *produce(void *arg)
+{
+    producer *p = arg;
+    char name[64];
+    for (int t = 0; t < p->traces; t++) {
+        snprintf(name, sizeof name, "t%d-r%d", p->thread, t);
+        weft_span root = weft_span_begin(name, WEFT_TYPE_AGENT_WORKFLOW);
+        for (int c = 1; c < SPANS_PER_TRACE; c++) {
+            snprintf(name, sizeof name, "t%d-r%d-c%d", p->thread, t, c);
+            weft_span ch = weft_span_begin(name, WEFT_TYPE_COMPLETION);
+            weft_span_set_i64(ch, WEFT_METADATA, "n", c);
+            weft_span_end(ch);
+        }
+        weft_span_end(root);
+        /* A modest pace (and a large ring, below) keeps the rings from overflowing on a busy
+         * 2-core machine: ring overflow is not what this suite is about. */
+        if (t % 5 == 4)
+            usleep(1000);
+    }
+    return NULL;
+}
+
+typedef struct workload {
+    int threads, traces;
+} workload;
+
+static void run_producers(int threads, int traces_each);
+
+static void *run_workload(void *arg)
+{
+    workload *w = arg;
+    run_producers(w->threads, w->traces);
+    return NULL;
+}
+
+static void run_producers(int threads, int traces_each)
+{
+    pthread_t th[16];
+    producer p[16];
+    cr_assert_leq(threads, 16);
+    for (int i = 0; i < threads; i++) {
+        p[i] = (producer){i, traces_each};
+        cr_assert_eq(pthread_create(&th[i], NULL, produce, &p[i]), 0);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(th[i], NULL);
+}
+
+typedef struct audit {
+    json_t *by_name; /* name -> item */
+    size_t items, not_completed, duplicates, upserted_twice;
+} audit;
+
+static void collect(const json_t *item, size_t upserts, bool completed, void *ud)
+{
+    audit *a = ud;
+    a->items++;
+    if (!completed)
+        a->not_completed++;
+    if (upserts > 1)
+        a->upserted_twice++;
+    const char *name = json_string_value(json_object_get(item, "name"));
+    if (!name)
+        return;
+    if (json_object_get(a->by_name, name))
+        a->duplicates++;
+    json_object_set(a->by_name, name, (json_t *)item);
+}
+
+/* Every span of the workload stored once, completed, each child under its root's id and trace. */
+static void check_workload(weft_rx *rx, int threads, int traces_each)
+{
+    audit a = {.by_name = json_object()};
+    weft_rx_foreach(rx, collect, &a);
+    size_t expected = (size_t)threads * (size_t)traces_each * SPANS_PER_TRACE;
+    cr_expect_eq(a.items, expected, "stored %zu spans, expected %zu", a.items, expected);
+    cr_expect_eq(a.not_completed, 0);
+    cr_expect_eq(a.duplicates, 0);
+    cr_expect_eq(json_object_size(a.by_name), expected);
+    size_t bad_parents = 0, missing = 0;
+    char name[64];
+    for (int t = 0; t < threads; t++) {
+        for (int r = 0; r < traces_each; r++) {
+            snprintf(name, sizeof name, "t%d-r%d", t, r);
+            json_t *root = json_object_get(a.by_name, name);
+            if (!root) {
+                missing++;
+                continue;
+            }
+            if (json_object_get(root, "parent_id") && !json_is_null(json_object_get(root, "parent_id")))
+                bad_parents++;
+            const char *rid = json_string_value(json_object_get(root, "id"));
+            const char *rtr = json_string_value(json_object_get(root, "trace_id"));
+            for (int c = 1; c < SPANS_PER_TRACE; c++) {
+                snprintf(name, sizeof name, "t%d-r%d-c%d", t, r, c);
+                json_t *ch = json_object_get(a.by_name, name);
+                if (!ch) {
+                    missing++;
+                    continue;
+                }
+                const char *pid = json_string_value(json_object_get(ch, "parent_id"));
+                const char *tr = json_string_value(json_object_get(ch, "trace_id"));
+                if (!pid || !rid || strcmp(pid, rid) != 0 || !tr || !rtr || strcmp(tr, rtr) != 0)
+                    bad_parents++;
+            }
+        }
+    }
+    cr_expect_eq(missing, 0, "%zu spans missing", missing);
+    cr_expect_eq(bad_parents, 0, "%zu spans with a wrong parent", bad_parents);
+    json_decref(a.by_name);
+}
+
+/* Single-thread helper: n root spans named prefix-i, returned in out (may be NULL). */
+static void make_spans(const char *prefix, int n, weft_span *out, size_t attr_bytes)
+{
+    char name[64];
+    char *attr = NULL;
+    if (attr_bytes) {
+        attr = malloc(attr_bytes + 1);
+        memset(attr, 'v', attr_bytes);
+        attr[attr_bytes] = '\0';
+    }
+    for (int i = 0; i < n; i++) {
+        snprintf(name, sizeof name, "%s-%d", prefix, i);
+        weft_span s = weft_span_begin(name, WEFT_TYPE_CUSTOM);
+        if (attr)
+            weft_span_set_str(s, WEFT_INPUT, "payload", attr);
+        if (out)
+            out[i] = s;
+        weft_span_end(s);
+        if (i % 200 == 199)
+            usleep(1000);
+    }
+    free(attr);
+}
+
+typedef struct find_ctx {
+    const char *id;
+    const json_t *found;
+} find_ctx;
+
+static void find_id(const json_t *item, size_t upserts, bool completed, void *ud)
+{
+    find_ctx *f = ud;
+    (void)upserts;
+    (void)completed;
+    const char *id = json_string_value(json_object_get(item, "id"));
+    if (id && !strcmp(id, f->id))
+        f->found = item;
+}
+
+/* ---- tests ---------------------------------------------------------------------------------- */
+
+Test(sgp, sends_the_headers_the_api_expects)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    cr_assert_eq(weft_init(&c), 0);
+    make_spans("h", 3, NULL, 0);
+    cr_expect_eq(weft_flush(10000), 0);
+    char v[128];
+    cr_expect(weft_rx_last_header(rx, "x-api-key", v, sizeof v));
+    cr_expect_str_eq(v, KEY);
+    cr_expect(weft_rx_last_header(rx, "x-selected-account-id", v, sizeof v));
+    cr_expect_str_eq(v, "acct-1");
+    cr_expect(weft_rx_last_header(rx, "content-type", v, sizeof v));
+    cr_expect_str_eq(v, "application/json");
+    cr_expect(weft_rx_last_header(rx, "user-agent", v, sizeof v));
+    cr_expect_str_eq(v, "weft/" WEFT_VERSION_STRING);
+    cr_expect_eq(weft_rx_completed(rx), 3);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.exported, 3);
+    cr_expect_eq(s.dropped_export + s.dropped_queue + s.rejected, 0);
+    cr_expect_eq(s.queued, 0);
+    cr_expect_geq(s.requests, 1);
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+Test(sgp, delivers_100000_spans_from_several_threads_exactly_once_through_faults, .timeout = 300)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.ring_bytes = 16u << 20;
+    cr_assert_eq(weft_init(&c), 0);
+    /* Short server-given waits keep the test quick; the backoff itself is tested in
+     * test_retry. */
+    weft_rx_set_retry_after_ms(rx, 20);
+    weft_rx_fail_next(rx, 503, 6, "1");
+    weft_rx_drop_next(rx, 4);
+
+    pthread_t bg;
+    workload w = {4, 2500}; /* 4 threads x 2500 traces x 10 spans = 100,000 */
+    /* Producers run in the background while the receiver misbehaves. */
+    cr_assert_eq(pthread_create(&bg, NULL, run_workload, &w), 0);
+    usleep(200 * 1000);
+    /* A stretch of total outage, far shorter than the retry window (60 s). */
+    weft_rx_set_outage(rx, true);
+    usleep(1500 * 1000);
+    weft_rx_set_outage(rx, false);
+    weft_rx_fail_next(rx, 429, 3, NULL);
+    weft_rx_drop_next(rx, 2);
+    pthread_join(bg, NULL);
+
+    cr_expect_eq(weft_flush(120000), 0);
+    check_workload(rx, w.threads, w.traces);
+    cr_expect_eq(weft_shutdown(10000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_eq(s.ended, 100000);
+    cr_expect_eq(s.exported, 100000);
+    cr_expect_eq(s.dropped_export + s.dropped_queue + s.rejected, 0);
+    cr_expect_geq(s.retried, 1, "the faults were not retried");
+    cr_expect_eq(s.queued, 0);
+    cr_expect_geq(weft_rx_status_count(rx, 503), 1);
+    cr_expect_geq(weft_rx_status_count(rx, 0), 1, "no connection was dropped");
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+Test(sgp, loses_only_the_poisoned_span_of_its_batch)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.flush_interval_ms = 60000; /* one batch: everything goes at the flush below */
+    cr_assert_eq(weft_init(&c), 0);
+    weft_span sp[300];
+    make_spans("p", 300, sp, 0);
+    char id[40];
+    span_uuid(sp[137], id);
+    weft_rx_poison(rx, id);
+    cr_expect_eq(weft_flush(30000), WEFT_EEXPORT);
+    cr_expect_eq(weft_rx_count(rx), 299);
+    cr_expect_eq(weft_rx_completed(rx), 299);
+    find_ctx fc = {id, NULL};
+    weft_rx_foreach(rx, find_id, &fc);
+    cr_expect_null(fc.found);
+    /* Bisection costs about two requests per halving: log2(300) < 9 levels. */
+    cr_expect_leq(weft_rx_status_count(rx, 422), 2 * 9 + 1);
+    cr_expect_eq(log_count("rejected span"), 1);
+    cr_expect_geq(log_count("poisoned"), 1, "the server's detail was not logged");
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.rejected, 1);
+    cr_expect_eq(s.dropped_export, 1);
+    cr_expect_eq(s.exported, 299);
+    cr_expect_eq(s.dropped_queue, 0);
+    cr_expect_eq(s.queued, 0);
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+Test(sgp, answers_413_with_smaller_requests_not_loss)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_rx_set_max_body(rx, 32 * 1024);
+    weft_config c = base_cfg(rx);
+    c.flush_interval_ms = 200;
+    cr_assert_eq(weft_init(&c), 0);
+    make_spans("big", 3000, NULL, 300); /* about 600 bytes per record: ~600 KB per 1000 */
+    cr_expect_eq(weft_flush(60000), 0);
+    cr_expect_eq(weft_rx_completed(rx), 3000);
+    size_t n413 = weft_rx_status_count(rx, 413);
+    cr_expect_geq(n413, 1);
+    /* The byte budget shrinks with each 413 and stays shrunk: later batches are cut small
+     * before they are sent. 600 KB to 32 KB is 5 halvings. */
+    cr_expect_leq(n413, 8, "%zu 413 answers: the budget did not stick", n413);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.exported, 3000);
+    cr_expect_eq(s.dropped_export + s.dropped_queue + s.rejected, 0);
+    cr_expect_eq(s.queued, 0);
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+Test(sgp, pauses_on_401_without_a_retry_storm)
+{
+    log_reset();
+    weft_rx *rx = rx_start("another-key"); /* every request answered 401 */
+    weft_config c = base_cfg(rx);
+    c.max_inflight = 4;
+    cr_assert_eq(weft_init(&c), 0);
+    make_spans("a", 2000, NULL, 0);
+    /* Two seconds of refusals: a storm would be hundreds of requests. */
+    cr_expect_eq(weft_flush(2000), WEFT_ETIMEDOUT);
+    size_t req = weft_rx_requests(rx);
+    cr_expect_geq(req, 1);
+    cr_expect_leq(req, 4, "%zu requests while paused", req);
+    cr_expect_eq(weft_rx_status_count(rx, 401), req);
+    cr_expect_eq(log_count("refused the credentials"), 1);
+    int rc = weft_shutdown(300);
+    cr_expect(rc == WEFT_ETIMEDOUT || rc == WEFT_EEXPORT, "shutdown returned %d", rc);
+    weft_stats s = stats();
+    cr_expect_eq(s.ended, 2000);
+    cr_expect_eq(s.exported, 0);
+    cr_expect_eq(s.dropped_export + s.dropped_queue, 2000);
+    cr_expect_eq(s.queued, 0);
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+Test(sgp, resumes_after_a_401_once_a_probe_is_accepted, .timeout = 120)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_fail_next(rx, 401, 1, NULL);
+    make_spans("r", 500, NULL, 0);
+    /* The probe goes 30 s after the refusal. */
+    cr_expect_eq(weft_flush(90000), 0);
+    cr_expect_eq(weft_rx_completed(rx), 500);
+    cr_expect_eq(weft_rx_status_count(rx, 401), 1);
+    cr_expect_eq(log_count("refused the credentials"), 1);
+    cr_expect_eq(log_count("export resumed"), 1);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.exported, 500);
+    cr_expect_eq(s.dropped_export + s.dropped_queue, 0);
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+Test(sgp, honours_retry_after_and_delivers)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_fail_next(rx, 503, 1, "1");
+    make_spans("ra", 10, NULL, 0);
+    cr_expect_eq(weft_flush(30000), 0);
+    cr_expect_eq(weft_rx_completed(rx), 10);
+    cr_expect_eq(weft_rx_status_count(rx, 503), 1);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.retried, 1);
+    cr_expect_eq(s.exported, 10);
+    cr_expect_eq(s.dropped_export, 0);
+    weft_rx_stop(rx);
+}
+
+Test(sgp, drops_and_counts_what_outlives_the_retry_window)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.retry_window_ms = 1500;
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_set_outage(rx, true);
+    weft_rx_set_retry_after_ms(rx, 100);
+    make_spans("w", 50, NULL, 0);
+    cr_expect_eq(weft_flush(30000), WEFT_EEXPORT);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_export, 50);
+    cr_expect_eq(s.exported, 0);
+    cr_expect_geq(s.retried, 2);
+    cr_expect_eq(s.queued, 0);
+    cr_expect_eq(weft_rx_completed(rx), 0);
+    weft_rx_stop(rx);
+}
+
+Test(sgp, shutdown_with_the_receiver_down_returns_and_counts_the_undelivered)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_stop(rx); /* nothing listens any more: connections are refused */
+    make_spans("down", 400, NULL, 0);
+    int rc = weft_shutdown(1000);
+    cr_expect(rc == WEFT_ETIMEDOUT || rc == WEFT_EEXPORT, "shutdown returned %d", rc);
+    weft_stats s = stats();
+    cr_expect_eq(s.ended, 400);
+    cr_expect_eq(s.exported, 0);
+    cr_expect_eq(s.dropped_export + s.dropped_queue, 400);
+    cr_expect_eq(s.queued, 0);
+    check_log_clean();
+}
+
+Test(sgp, shutdown_cancels_requests_a_slow_receiver_holds)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_set_delay_ms(rx, 20000);
+    make_spans("slow", 100, NULL, 0);
+    int rc = weft_shutdown(500);
+    cr_expect(rc == WEFT_ETIMEDOUT || rc == WEFT_EEXPORT, "shutdown returned %d", rc);
+    weft_stats s = stats();
+    cr_expect_eq(s.exported + s.dropped_export + s.dropped_queue, 100);
+    cr_expect_geq(s.dropped_export, 1);
+    cr_expect_eq(s.queued, 0);
+    weft_rx_stop(rx);
+}
+
+Test(sgp, bounds_the_queue_and_counts_what_it_drops)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.max_queue_bytes = 64 * 1024;
+    c.max_batch_spans = 100;
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_set_outage(rx, true);
+    weft_rx_set_retry_after_ms(rx, 50);
+    make_spans("q", 3000, NULL, 100);
+    usleep(300 * 1000);
+    weft_rx_set_outage(rx, false);
+    /* 0 or WEFT_EEXPORT: the drops happened while spans were made, before the flush. */
+    int rc = weft_flush(30000);
+    cr_expect(rc == 0 || rc == WEFT_EEXPORT, "flush returned %d", rc);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_gt(s.dropped_queue, 0);
+    cr_expect_eq(s.dropped_export, 0);
+    cr_expect_eq(s.exported + s.dropped_queue, 3000);
+    cr_expect_eq(weft_rx_completed(rx), s.exported);
+    cr_expect_eq(s.queued, 0);
+    cr_expect_eq(log_count("over its limit"), 1);
+    weft_rx_stop(rx);
+}
+
+Test(sgp, upserts_open_spans_in_progress_then_completed)
+{
+    log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.inprogress_after_ms = WEFT_INPROGRESS_NOW;
+    cr_assert_eq(weft_init(&c), 0);
+    weft_span root = weft_span_begin("long-call", WEFT_TYPE_COMPLETION);
+    weft_span child = weft_span_begin("inner", WEFT_TYPE_CUSTOM);
+    weft_span_end(child);
+    cr_expect_eq(weft_flush(10000), 0);
+    char id[40];
+    span_uuid(root, id);
+    cr_expect_eq(weft_rx_count(rx), 2);
+    cr_expect_eq(weft_rx_completed(rx), 1);
+    weft_span_end(root);
+    cr_expect_eq(weft_flush(10000), 0);
+    cr_expect_eq(weft_rx_completed(rx), 2);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.exported, 2);
+    cr_expect_geq(s.inprogress_sent, 1);
+    cr_expect_eq(s.dropped_export, 0);
+    weft_rx_stop(rx);
+}
+
+Test(sgp, refuses_the_api_key_over_plain_http_to_a_non_loopback_host)
+{
+    const char *refused[] = {
+        "http://10.1.2.3", "http://example.com/", "http://127.0.0.1@example.com",
+        "http://localhost.example.com:8080", "http://[::2]:80", "http://127.0.0.1.nip.io",
+        "HTTP://192.168.0.1", "http://[::ffff:10.0.0.1]/",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        log_reset();
+        weft_config c = base_cfg(NULL);
+        c.sgp_base_url = refused[i];
+        cr_expect_eq(weft_init(&c), WEFT_EINSECURE, "%s was accepted", refused[i]);
+        cr_expect_geq(log_count("plain http"), 1);
+        check_log_clean();
+        cr_expect_eq(weft_shutdown(1000), 0);
+        weft_stats s = stats();
+        cr_expect_eq(s.requests, 0);
+    }
+    weft_config c = base_cfg(NULL);
+    c.sgp_base_url = "ftp://127.0.0.1";
+    cr_expect_eq(weft_init(&c), WEFT_ECONFIG);
+    cr_expect_eq(weft_shutdown(1000), 0);
+    /* Loopback and https are fine (nothing is sent: no span is made). */
+    const char *accepted[] = {"http://127.0.0.1:9", "http://127.8.9.10:9/", "http://localhost:9",
+                              "http://[::1]:9", "https://example.com"};
+    for (size_t i = 0; i < sizeof accepted / sizeof *accepted; i++) {
+        weft_config ok = base_cfg(NULL);
+        ok.sgp_base_url = accepted[i];
+        cr_expect_eq(weft_init(&ok), 0, "%s was refused", accepted[i]);
+        cr_expect_eq(weft_shutdown(1000), 0);
+        weft_stats s = stats();
+        cr_expect_eq(s.requests, 0);
+        cr_expect_eq(s.dropped_export, 0);
+    }
+}
+
+Test(sgp, refuses_credentials_that_would_inject_headers)
+{
+    log_reset();
+    weft_config c = base_cfg(NULL);
+    c.sgp_base_url = "https://example.com";
+    c.sgp_api_key = "abc\r\nX-Evil: 1";
+    cr_expect_eq(weft_init(&c), WEFT_ECONFIG);
+    cr_expect_eq(weft_shutdown(1000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.requests, 0);
+}
