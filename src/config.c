@@ -11,12 +11,24 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <strings.h>
 
 #include "runtime.h"
 
 #define MiB (1024u * 1024u)
 #define API_BATCH_LIMIT 1000u /* SGP upsert_batch accepts at most 1000 items */
+
+/* Logs through the configuration being loaded (weft__rt.cfg may be another one). */
+static void cfg_log(const weft__cfg *c, weft_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cfg_log(const weft__cfg *c, weft_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    weft__logv(c, level, fmt, ap);
+    va_end(ap);
+}
 
 static const char *env(const char *name)
 {
@@ -29,7 +41,7 @@ static char *dup_or_null(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-static bool env_u64(const char *name, uint64_t *out, uint64_t min, uint64_t max)
+static bool env_u64(const weft__cfg *c, const char *name, uint64_t *out, uint64_t min, uint64_t max)
 {
     const char *v = env(name);
     if (!v)
@@ -40,7 +52,7 @@ static bool env_u64(const char *name, uint64_t *out, uint64_t min, uint64_t max)
     while (isspace((unsigned char)*end))
         end++;
     if (errno || end == v || *end || v[0] == '-' || x < min || x > max) {
-        weft__log(WEFT_LOG_WARN, "ignoring %s=\"%s\": expected an integer in [%llu, %llu]", name, v,
+        cfg_log(c, WEFT_LOG_WARN, "ignoring %s=\"%s\": expected an integer in [%llu, %llu]", name, v,
                   (unsigned long long)min, (unsigned long long)max);
         return false;
     }
@@ -48,7 +60,7 @@ static bool env_u64(const char *name, uint64_t *out, uint64_t min, uint64_t max)
     return true;
 }
 
-static bool env_i64(const char *name, int64_t *out, int64_t min, int64_t max)
+static bool env_i64(const weft__cfg *c, const char *name, int64_t *out, int64_t min, int64_t max)
 {
     const char *v = env(name);
     if (!v)
@@ -59,7 +71,7 @@ static bool env_i64(const char *name, int64_t *out, int64_t min, int64_t max)
     while (isspace((unsigned char)*end))
         end++;
     if (errno || end == v || *end || x < min || x > max) {
-        weft__log(WEFT_LOG_WARN, "ignoring %s=\"%s\": expected an integer in [%lld, %lld]", name, v,
+        cfg_log(c, WEFT_LOG_WARN, "ignoring %s=\"%s\": expected an integer in [%lld, %lld]", name, v,
                   (long long)min, (long long)max);
         return false;
     }
@@ -146,7 +158,7 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
                 ok = true;
             }
         if (!ok)
-            weft__log(WEFT_LOG_WARN, "ignoring WEFT_LOG_LEVEL=\"%s\": expected error, warn, info or debug", v);
+            cfg_log(out, WEFT_LOG_WARN, "ignoring WEFT_LOG_LEVEL=\"%s\": expected error, warn, info or debug", v);
     }
 
     out->disabled = in->disabled || env_flag("DISABLE_SCALE_TRACING") || env_flag("WEFT_DISABLED");
@@ -162,41 +174,41 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     const char *def_exp = out->sgp_api_key ? "sgp" : "jsonl";
     const char *exp = in->exporters;
     if (exp && !valid_exporters(exp)) {
-        weft__log(WEFT_LOG_ERROR, "weft_config.exporters \"%s\" names an unknown exporter", exp);
+        cfg_log(out, WEFT_LOG_ERROR, "weft_config.exporters \"%s\" names an unknown exporter", exp);
         weft__cfg_free(out);
         return WEFT_ECONFIG;
     }
     if (!exp && (exp = env("WEFT_EXPORTER")) && !valid_exporters(exp)) {
-        weft__log(WEFT_LOG_WARN, "ignoring WEFT_EXPORTER=\"%s\": expected sgp, jsonl, stdout or none", exp);
+        cfg_log(out, WEFT_LOG_WARN, "ignoring WEFT_EXPORTER=\"%s\": expected sgp, jsonl, stdout or none", exp);
         exp = NULL;
     }
     out->exporters = strdup(exp ? exp : def_exp);
 
     uint64_t u;
     out->flush_interval_ms = in->flush_interval_ms ? in->flush_interval_ms : 1000;
-    if (!in->flush_interval_ms && env_u64("WEFT_FLUSH_INTERVAL_MS", &u, 1, 3600000))
+    if (!in->flush_interval_ms && env_u64(out, "WEFT_FLUSH_INTERVAL_MS", &u, 1, 3600000))
         out->flush_interval_ms = (uint32_t)u;
     out->max_batch_spans = in->max_batch_spans ? in->max_batch_spans : API_BATCH_LIMIT;
-    if (!in->max_batch_spans && env_u64("WEFT_MAX_BATCH_SPANS", &u, 1, API_BATCH_LIMIT))
+    if (!in->max_batch_spans && env_u64(out, "WEFT_MAX_BATCH_SPANS", &u, 1, API_BATCH_LIMIT))
         out->max_batch_spans = (uint32_t)u;
     if (out->max_batch_spans > API_BATCH_LIMIT) {
-        weft__log(WEFT_LOG_WARN, "max_batch_spans %u is over the API's limit; using 1000", out->max_batch_spans);
+        cfg_log(out, WEFT_LOG_WARN, "max_batch_spans %u is over the API's limit; using 1000", out->max_batch_spans);
         out->max_batch_spans = API_BATCH_LIMIT;
     }
     out->max_batch_bytes = in->max_batch_bytes ? in->max_batch_bytes : 4 * MiB;
-    if (!in->max_batch_bytes && env_u64("WEFT_MAX_BATCH_BYTES", &u, 1024, 1ull << 32))
+    if (!in->max_batch_bytes && env_u64(out, "WEFT_MAX_BATCH_BYTES", &u, 1024, 1ull << 32))
         out->max_batch_bytes = u;
     out->ring_bytes = in->ring_bytes ? in->ring_bytes : 1 * MiB;
-    if (!in->ring_bytes && env_u64("WEFT_RING_BYTES", &u, 4096, 1ull << 32))
+    if (!in->ring_bytes && env_u64(out, "WEFT_RING_BYTES", &u, 4096, 1ull << 32))
         out->ring_bytes = u;
     if (out->ring_bytes & (out->ring_bytes - 1) || out->ring_bytes < 4096) {
         uint64_t p = pow2_at_least(out->ring_bytes);
-        weft__log(WEFT_LOG_WARN, "ring size %llu is not a power of two >= 4096; using %llu",
+        cfg_log(out, WEFT_LOG_WARN, "ring size %llu is not a power of two >= 4096; using %llu",
                   (unsigned long long)out->ring_bytes, (unsigned long long)p);
         out->ring_bytes = p;
     }
     out->max_attr_bytes = in->max_attr_bytes ? in->max_attr_bytes : 1 * MiB;
-    if (!in->max_attr_bytes && env_u64("WEFT_MAX_ATTR_BYTES", &u, 16, 1ull << 32))
+    if (!in->max_attr_bytes && env_u64(out, "WEFT_MAX_ATTR_BYTES", &u, 16, 1ull << 32))
         out->max_attr_bytes = u;
     if (out->max_attr_bytes < 16)
         out->max_attr_bytes = 16; /* room for the truncation marker to mean something */
@@ -209,20 +221,20 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     else if (in->inprogress_after_ms > 0)
         ip = in->inprogress_after_ms;
     else if (in->inprogress_after_ms < 0) {
-        weft__log(WEFT_LOG_WARN, "inprogress_after_ms %d is not valid; using 1000", in->inprogress_after_ms);
+        cfg_log(out, WEFT_LOG_WARN, "inprogress_after_ms %d is not valid; using 1000", in->inprogress_after_ms);
     } else {
         int64_t x;
-        if (env_i64("WEFT_INPROGRESS_AFTER_MS", &x, -1, 86400000))
+        if (env_i64(out, "WEFT_INPROGRESS_AFTER_MS", &x, -1, 86400000))
             ip = x;
     }
     out->inprogress_after_ms = ip;
 
     out->max_queue_bytes = in->max_queue_bytes ? in->max_queue_bytes : 64 * MiB;
-    if (!in->max_queue_bytes && env_u64("WEFT_MAX_QUEUE_BYTES", &u, 1024, 1ull << 40))
+    if (!in->max_queue_bytes && env_u64(out, "WEFT_MAX_QUEUE_BYTES", &u, 1024, 1ull << 40))
         out->max_queue_bytes = u;
     out->spool_dir = dup_or_null(in->spool_dir ? in->spool_dir : env("WEFT_SPOOL_DIR"));
     out->spool_max_bytes = in->spool_max_bytes ? in->spool_max_bytes : 256 * MiB;
-    if (!in->spool_max_bytes && env_u64("WEFT_SPOOL_MAX_BYTES", &u, 4096, 1ull << 44))
+    if (!in->spool_max_bytes && env_u64(out, "WEFT_SPOOL_MAX_BYTES", &u, 4096, 1ull << 44))
         out->spool_max_bytes = u;
 
     out->sample_ratio = 1.0;
@@ -230,22 +242,22 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
         if (in->sample_ratio > 0 && in->sample_ratio <= 1.0)
             out->sample_ratio = in->sample_ratio;
         else
-            weft__log(WEFT_LOG_WARN, "sample_ratio %g is outside (0, 1]; using 1", in->sample_ratio);
+            cfg_log(out, WEFT_LOG_WARN, "sample_ratio %g is outside (0, 1]; using 1", in->sample_ratio);
     } else if (env("WEFT_SAMPLE_RATIO")) {
         const char *v = env("WEFT_SAMPLE_RATIO");
         char *end;
         double d = strtod(v, &end);
         if (end == v || *end || !(d >= 0 && d <= 1.0))
-            weft__log(WEFT_LOG_WARN, "ignoring WEFT_SAMPLE_RATIO=\"%s\": expected a number in [0, 1]", v);
+            cfg_log(out, WEFT_LOG_WARN, "ignoring WEFT_SAMPLE_RATIO=\"%s\": expected a number in [0, 1]", v);
         else
             out->sample_ratio = d;
     }
 
     out->max_open_spans = in->max_open_spans ? in->max_open_spans : 1000000;
-    if (!in->max_open_spans && env_u64("WEFT_MAX_OPEN_SPANS", &u, 16, 1u << 30))
+    if (!in->max_open_spans && env_u64(out, "WEFT_MAX_OPEN_SPANS", &u, 16, 1u << 30))
         out->max_open_spans = (uint32_t)u;
     out->max_threads = in->max_threads ? in->max_threads : 4096;
-    if (!in->max_threads && env_u64("WEFT_MAX_THREADS", &u, 1, 1u << 24))
+    if (!in->max_threads && env_u64(out, "WEFT_MAX_THREADS", &u, 1, 1u << 24))
         out->max_threads = (uint32_t)u;
     if (out->max_threads > (1u << 24))
         out->max_threads = 1u << 24; /* a span's home field has 24 bits for the slot */
@@ -257,16 +269,16 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
                                                                      : env("WEFT_APPLICATION_INTERACTION_ID"));
     out->ca_bundle = dup_or_null(in->ca_bundle ? in->ca_bundle : env("WEFT_CA_BUNDLE"));
     out->max_inflight = in->max_inflight ? in->max_inflight : 4;
-    if (!in->max_inflight && env_u64("WEFT_MAX_INFLIGHT", &u, 1, 64))
+    if (!in->max_inflight && env_u64(out, "WEFT_MAX_INFLIGHT", &u, 1, 64))
         out->max_inflight = (uint32_t)u;
     out->connect_timeout_ms = in->connect_timeout_ms ? in->connect_timeout_ms : 5000;
-    if (!in->connect_timeout_ms && env_u64("WEFT_CONNECT_TIMEOUT_MS", &u, 1, 600000))
+    if (!in->connect_timeout_ms && env_u64(out, "WEFT_CONNECT_TIMEOUT_MS", &u, 1, 600000))
         out->connect_timeout_ms = (uint32_t)u;
     out->request_timeout_ms = in->request_timeout_ms ? in->request_timeout_ms : 30000;
-    if (!in->request_timeout_ms && env_u64("WEFT_REQUEST_TIMEOUT_MS", &u, 1, 3600000))
+    if (!in->request_timeout_ms && env_u64(out, "WEFT_REQUEST_TIMEOUT_MS", &u, 1, 3600000))
         out->request_timeout_ms = (uint32_t)u;
     out->retry_window_ms = in->retry_window_ms ? in->retry_window_ms : 300000;
-    if (!in->retry_window_ms && env_u64("WEFT_RETRY_WINDOW_MS", &u, 1, 86400000))
+    if (!in->retry_window_ms && env_u64(out, "WEFT_RETRY_WINDOW_MS", &u, 1, 86400000))
         out->retry_window_ms = (uint32_t)u;
 
     if (in->n_prices && in->prices) {

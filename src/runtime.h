@@ -28,7 +28,8 @@ struct weft__worker;
     XX(started) XX(ended) XX(exported) XX(dropped_ring) XX(dropped_export) XX(retried)      \
     XX(spooled) XX(replayed) XX(dropped_open) XX(dropped_queue) XX(rejected) XX(sampled_out) \
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
-    XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)
+    XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
+    XX(dropped_no_slot)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;
@@ -79,6 +80,8 @@ extern weft__runtime weft__rt;
 
 /* Logging through the configured callback (printf format). Never pass an API key. */
 void weft__log(weft_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same through the callback and level of a configuration being loaded. */
+void weft__logv(const weft__cfg *cfg, weft_log_level level, const char *fmt, va_list ap);
 /* An internal inconsistency: counted, logged once, tracing turned off (STYLE.md 10). */
 void weft__internal_error(const char *what);
 

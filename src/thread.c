@@ -125,8 +125,13 @@ weft__thread *weft__thread_register(void)
             break;
         }
     }
-    if (slot == UINT32_MAX)
-        goto out; /* more live producer threads than max_threads: this call is dropped */
+    if (slot == UINT32_MAX) {
+        /* More live producer threads than max_threads: this call is dropped (counted); ask
+         * the export thread to recycle the states of threads that exited. */
+        weft__stat_add(dropped_no_slot, 1);
+        weft__worker_wake();
+        goto out;
+    }
     if (weft__rt.free_threads) {
         t = weft__rt.free_threads;
         weft__rt.free_threads = t->next_free;

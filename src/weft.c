@@ -41,21 +41,26 @@ WEFT_API const char *weft_span_type_name(weft_span_type type)
     return ((unsigned)type < WEFT_TYPE_COUNT_) ? names[type] : "CUSTOM";
 }
 
-void weft__log(weft_log_level level, const char *fmt, ...)
+void weft__logv(const weft__cfg *cfg, weft_log_level level, const char *fmt, va_list ap)
 {
-    if (level > weft__rt.cfg.log_level)
+    if (level > cfg->log_level)
         return;
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (weft__rt.cfg.log) {
-        weft__rt.cfg.log(weft__rt.cfg.log_user, level, msg);
+    if (cfg->log) {
+        cfg->log(cfg->log_user, level, msg);
         return;
     }
     static const char *const names[] = {"error", "warning", "info", "debug"};
     fprintf(stderr, "weft: %s: %s\n", names[level <= WEFT_LOG_DEBUG ? level : 0], msg);
+}
+
+void weft__log(weft_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    weft__logv(&weft__rt.cfg, level, fmt, ap);
+    va_end(ap);
 }
 
 void weft__internal_error(const char *what)

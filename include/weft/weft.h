@@ -265,6 +265,8 @@ typedef struct weft_stats {
     uint64_t open_spans;       /* spans open right now (begun, not ended) on the export side */
     uint64_t queued;           /* records held by exporters, not yet acknowledged */
     uint64_t internal_errors;  /* internal inconsistencies (tracing turned off; logged once) */
+    uint64_t dropped_no_slot;  /* calls dropped: max_threads producer threads were registered and
+                                  none had exited and been drained yet */
 } weft_stats;
 
 #ifndef WEFT_NO_TRACING

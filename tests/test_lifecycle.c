@@ -1,0 +1,166 @@
+/*
+ * test_lifecycle.c — init, flush and shutdown ordering, the default JSONL exporter, disabling
+ * through the environment, head sampling, and fork().
+ */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "weft/weft.h"
+#include "weft_test.h"
+
+Test(lifecycle, flush_exports_everything_ended_before_it)
+{
+    weft_config c = {.flush_interval_ms = 3600000}; /* only flush can move spans */
+    cr_assert_eq(wt_init_memory(&c), 0);
+    for (int round = 1; round <= 3; round++) {
+        for (int i = 0; i < 100; i++) {
+            weft_span s = weft_span_begin("flushed", WEFT_TYPE_CUSTOM);
+            weft_span_end(s);
+        }
+        json_t *recs = wt_records();
+        cr_assert_eq(wt_count(recs, "flushed"), (size_t)round * 100);
+        json_decref(recs);
+    }
+    cr_assert_eq(weft_shutdown(1000), 0);
+}
+
+Test(lifecycle, init_twice_is_refused_and_shutdown_exports_open_spans)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    cr_assert_eq(wt_init_memory(NULL), WEFT_EALREADY);
+    weft_span open = weft_span_begin("still open", WEFT_TYPE_CUSTOM);
+    (void)open;
+    json_t *recs = wt_records_after_shutdown();
+    json_t *r = wt_find(recs, "still open");
+    cr_assert_not_null(r, "an open span is exported as it stands at shutdown");
+    cr_assert_null(json_object_get(r, "end_timestamp"));
+    json_decref(recs);
+    cr_assert_eq(weft_shutdown(1000), 0);
+}
+
+Test(lifecycle, the_default_exporter_writes_sgp_items_as_jsonl)
+{
+    char dir[] = "/tmp/weft-jsonl-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/traces.jsonl", dir);
+    setenv("WEFT_JSONL_PATH", path, 1);
+    unsetenv("SGP_API_KEY");
+    unsetenv("WEFT_EXPORTER");
+    weft_config c = {.no_atexit = true};
+    cr_assert_eq(weft_init(&c), 0);
+    weft_span s = weft_span_begin("to file", WEFT_TYPE_COMPLETION);
+    weft_span_set_str(s, WEFT_OUTPUT, "answer", "42");
+    weft_span_end(s);
+    cr_assert_eq(weft_shutdown(5000), 0);
+    unsetenv("WEFT_JSONL_PATH");
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600, "traces carry prompts: the file is private");
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    cr_assert_not_null(fgets(line, sizeof line, f));
+    json_error_t err;
+    json_t *it = json_loads(line, 0, &err);
+    cr_assert_not_null(it, "%s", err.text);
+    wt_check_item(it);
+    cr_assert_str_eq(wt_str(it, "name"), "to file");
+    cr_assert_str_eq(wt_str(json_object_get(it, "output"), "answer"), "42");
+    cr_assert_null(fgets(line, sizeof line, f), "one span, one line");
+    fclose(f);
+    json_decref(it);
+    unlink(path);
+    rmdir(dir);
+}
+
+Test(lifecycle, disable_scale_tracing_makes_every_call_a_noop)
+{
+    setenv("DISABLE_SCALE_TRACING", "1", 1);
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    unsetenv("DISABLE_SCALE_TRACING");
+    weft_span s = weft_span_begin("nothing", WEFT_TYPE_CUSTOM);
+    cr_assert_not(weft_span_is_valid(s));
+    weft_span_set_str(s, WEFT_INPUT, "k", "v");
+    weft_span_end(s);
+    cr_assert_eq(weft_flush(100), 0);
+    cr_assert_eq(weft_shutdown(100), 0);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert_eq(st.started, 0);
+    cr_assert_eq(st.noop_calls, 0, "disabled calls are not misuse");
+}
+
+Test(lifecycle, head_sampling_keeps_or_drops_whole_traces)
+{
+    weft_config c = {.sample_ratio = 0.5};
+    cr_assert_eq(wt_init_memory(&c), 0);
+    for (int i = 0; i < 2000; i++) {
+        weft_span r = weft_span_begin("root", WEFT_TYPE_TRACER);
+        weft_span k = weft_span_begin("kid", WEFT_TYPE_CUSTOM);
+        weft_span_set_str(k, WEFT_INPUT, "x", "y");
+        weft_span_end(k);
+        weft_span_end(r);
+    }
+    json_t *recs = wt_records_after_shutdown();
+    size_t roots = wt_count(recs, "root"), kids = wt_count(recs, "kid");
+    cr_assert_eq(roots, kids, "children follow their root's sampling decision");
+    cr_assert(roots > 800 && roots < 1200, "about half the traces kept: %zu", roots);
+    json_decref(recs);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert_eq(st.sampled_out + roots, 2000);
+    cr_assert_eq(st.noop_calls, 0, "calls on sampled-out spans are not misuse");
+}
+
+Test(lifecycle, a_forked_child_has_a_disabled_tracer_until_it_starts_again)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    weft_span before = weft_span_begin("parent before fork", WEFT_TYPE_CUSTOM);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        /* Child: calls are harmless no-ops; shutdown and init give a working tracer. */
+        weft_span s = weft_span_begin("child disabled", WEFT_TYPE_CUSTOM);
+        weft_span_end(s);
+        weft_span_end(before);
+        if (weft_span_is_valid(s) || weft_flush(100) != WEFT_EDISABLED)
+            _exit(1);
+        if (weft_shutdown(100) != 0 || wt_init_memory(NULL) != 0)
+            _exit(2);
+        weft_span again = weft_span_begin("child traced", WEFT_TYPE_CUSTOM);
+        weft_span_end(again);
+        if (weft_flush(5000) != 0)
+            _exit(3);
+        weft_stats st;
+        weft_get_stats(&st);
+        if (st.exported != 1)
+            _exit(4);
+        _exit(weft_shutdown(5000) == 0 ? 0 : 5);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "child crashed");
+    cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d", WEXITSTATUS(status));
+    /* The parent goes on as if nothing happened. */
+    weft_span_end(before);
+    json_t *recs = wt_records_after_shutdown();
+    cr_assert_not_null(wt_find(recs, "parent before fork"));
+    cr_assert_null(wt_find(recs, "child disabled"));
+    json_decref(recs);
+}
+
+Test(lifecycle, strerror_names_every_code)
+{
+    cr_assert_str_eq(weft_strerror(0), "success");
+    cr_assert_str_eq(weft_strerror(WEFT_ETIMEDOUT), "timed out before everything was exported");
+    cr_assert_str_eq(weft_strerror(-9999), "unknown error");
+    for (int e = -1; e >= WEFT_EEXPORT; e--)
+        cr_assert_str_neq(weft_strerror(e), "unknown error");
+}
