@@ -1,0 +1,854 @@
+/*
+ * json.c — weft's JSON writer (strings, numbers, ids, timestamps), UTF-8 repair and counting,
+ * and a validating JSON scanner. The contract is in json.h.
+ *
+ * Owns nothing: every function reads its arguments and appends to the caller's weft__buf, with
+ * no state kept between calls and no I/O. Invariants:
+ *   - whatever bytes come in, what is appended is valid UTF-8 and exactly one JSON value
+ *     (unless the buffer ran out of memory, which the caller sees in b->oom);
+ *   - weft__json_str reserves its worst case for a chunk of input before writing it (6 output
+ *     bytes per input byte, the size of "\u00XX"), so its inner loops write through a raw
+ *     pointer without a bounds check per byte;
+ *   - "one character" means one valid UTF-8 sequence or, for invalid input, what json.h says:
+ *     one maximal invalid subpart in the writer (it becomes one U+FFFD), one byte in the
+ *     weft__utf8_* helpers.
+ */
+#include "json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* json.h: "nesting at most 256 deep". */
+#define JSON_MAX_DEPTH 256
+
+/* Input bytes handled per reservation in weft__json_str: big enough that the reserve check
+ * vanishes in the cost, small enough that a 1 MiB attribute does not make the batch buffer
+ * reserve 6 MiB at once. */
+#define STR_CHUNK 16384
+
+static const char hex_digits[16] = "0123456789abcdef";
+
+/* "00".."99": integers and timestamps are written two digits per division. */
+static const char digit_pairs[201] = "00010203040506070809"
+                                     "10111213141516171819"
+                                     "20212223242526272829"
+                                     "30313233343536373839"
+                                     "40414243444546474849"
+                                     "50515253545556575859"
+                                     "60616263646566676869"
+                                     "70717273747576777879"
+                                     "80818283848586878889"
+                                     "90919293949596979899";
+
+/* 1 for the bytes a JSON string can carry as they are: printable ASCII but '"' and '\\'.
+ * Bytes 0x80 and up are 0 (left to the UTF-8 check). */
+static const unsigned char plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
+/* "00".."ff": ids are written a byte at a time. */
+static const char hex_pairs[513] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+                                   "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+                                   "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+                                   "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+                                   "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+                                   "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+                                   "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+                                   "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
+static const char replacement_char[3] = {(char)0xEF, (char)0xBF, (char)0xBD}; /* U+FFFD */
+
+/* ---- UTF-8 ---------------------------------------------------------------------------------- */
+
+/* Looks at the sequence starting at p (p < end, *p >= 0x80). Returns n > 0 when p[0..n) is one
+ * well-formed code point; otherwise -k, k >= 1 being the length of the maximal invalid subpart
+ * (the longest prefix that could still have begun a well-formed sequence, or 1). The ranges are
+ * Table 3-7 of the Unicode standard: they exclude overlongs (C0, C1, E0 80..9F, F0 80..8F),
+ * surrogates (ED A0..BF) and code points above U+10FFFF (F4 90.., F5..FF). */
+static inline int utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+    unsigned c = p[0];
+    unsigned lo = 0x80, hi = 0xBF;
+    int n;
+    if (c < 0xC2)
+        return -1; /* a continuation byte, or the overlong leads C0/C1 */
+    if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c < 0xF5) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return -1;
+    }
+    size_t avail = (size_t)(end - p);
+    if (avail < 2 || p[1] < lo || p[1] > hi)
+        return -1;
+    for (int k = 2; k < n; k++)
+        if ((size_t)k >= avail || (p[k] & 0xC0) != 0x80)
+            return -k;
+    return n;
+}
+
+/* Bytes of the character at p as the weft__utf8_* helpers count: a valid sequence, or one
+ * invalid byte. */
+static inline size_t char_len(const unsigned char *p, const unsigned char *end)
+{
+    if (*p < 0x80)
+        return 1;
+    int n = utf8_seq(p, end);
+    return n > 0 ? (size_t)n : 1;
+}
+
+size_t weft__utf8_cut(const char *s, size_t len, size_t max_bytes)
+{
+    if (len <= max_bytes)
+        return len;
+    /* A sequence is at most 4 bytes and only a valid one can straddle max_bytes: look back at
+     * most 3 bytes for a lead whose sequence runs past the cut. A lead byte is never a
+     * continuation, so no earlier character can contain it: the answer is O(1) whatever the
+     * length. */
+    const unsigned char *u = (const unsigned char *)s, *end = u + len;
+    size_t back = max_bytes < 3 ? max_bytes : 3;
+    for (size_t k = 1; k <= back; k++) {
+        size_t q = max_bytes - k;
+        if (u[q] < 0xC2)
+            continue;
+        int n = utf8_seq(u + q, end);
+        if (n > 0 && q + (size_t)n > max_bytes)
+            return q;
+    }
+    return max_bytes;
+}
+
+size_t weft__utf8_prefix_chars(const char *s, size_t len, size_t nchars)
+{
+    if (len == 0)
+        return 0; /* s may be NULL: no pointer arithmetic on it */
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (nchars > 0 && p < end) {
+        p += char_len(p, end);
+        nchars--;
+    }
+    return (size_t)(p - (const unsigned char *)s);
+}
+
+size_t weft__utf8_count(const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    size_t n = 0;
+    while (p < end) {
+        p += char_len(p, end);
+        n++;
+    }
+    return n;
+}
+
+/* Word-at-a-time tests (eight bytes per step). "Any byte < n" and "any zero byte" are the
+ * classic exact bit tricks (exact as to whether any byte matches, which is all we ask). */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load64(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, sizeof w);
+    return w;
+}
+
+static inline bool word_has_zero(uint64_t w)
+{
+    return ((w - ONES) & ~w & HIGHS) != 0;
+}
+
+/* True when none of the 8 bytes needs attention in a JSON string: control, '"', '\\', >= 0x80. */
+static inline bool word_is_plain(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"');
+    uint64_t bs = w ^ (ONES * '\\');
+    uint64_t t = ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs) | w;
+    return (t & HIGHS) == 0;
+}
+
+/* The same on four bytes, for the tail of a run shorter than a word. */
+static inline bool word32_is_plain(uint32_t w)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = w ^ (ones * '"');
+    uint32_t bs = w ^ (ones * '\\');
+    uint32_t t = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
+    return (t & highs) == 0;
+}
+
+static inline bool byte_is_plain(unsigned c)
+{
+    return plain_byte[c & 0xFF] != 0;
+}
+
+bool weft__utf8_valid(const char *s, size_t len)
+{
+    if (len == 0)
+        return true;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        while (end - p >= 8) {
+            uint64_t w = load64(p);
+            if ((w & HIGHS) || word_has_zero(w))
+                break;
+            p += 8;
+        }
+        if (p >= end)
+            break;
+        unsigned c = *p;
+        if (c == 0)
+            return false;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        int n = utf8_seq(p, end);
+        if (n <= 0)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* ---- strings -------------------------------------------------------------------------------- */
+
+/* Writes the escape for an ASCII byte that is not plain (control, '"', '\\'; never NUL, which
+ * is repaired instead); returns the bytes written (2 or 6). */
+static inline size_t put_escape(char *o, unsigned c)
+{
+    o[0] = '\\';
+    switch (c) {
+    case '"': o[1] = '"'; return 2;
+    case '\\': o[1] = '\\'; return 2;
+    case '\b': o[1] = 'b'; return 2;
+    case '\f': o[1] = 'f'; return 2;
+    case '\n': o[1] = 'n'; return 2;
+    case '\r': o[1] = 'r'; return 2;
+    case '\t': o[1] = 't'; return 2;
+    default:
+        o[1] = 'u';
+        o[2] = '0';
+        o[3] = '0';
+        o[4] = hex_digits[c >> 4];
+        o[5] = hex_digits[c & 15];
+        return 6;
+    }
+}
+
+/* Digits of v, written backwards ending at `end`; returns the first digit. */
+static inline char *u64_text(char *end, uint64_t v)
+{
+    char *p = end;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    return p;
+}
+
+/* "…[truncated N bytes]", the marker json.h promises after cut content. */
+static void put_truncation_marker(weft__buf *b, size_t left_out)
+{
+    static const char head[] = "\xE2\x80\xA6[truncated ";
+    static const char tail[] = " bytes]";
+    char tmp[sizeof head + 20 + sizeof tail];
+    char digits[20];
+    char *d = u64_text(digits + sizeof digits, left_out);
+    size_t nd = (size_t)(digits + sizeof digits - d);
+    size_t n = 0;
+    memcpy(tmp, head, sizeof head - 1);
+    n += sizeof head - 1;
+    memcpy(tmp + n, d, nd);
+    n += nd;
+    memcpy(tmp + n, tail, sizeof tail - 1);
+    n += sizeof tail - 1;
+    weft__buf_append(b, tmp, n);
+}
+
+unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_bytes)
+{
+    if (len == 0) {
+        /* s may be NULL (msgpack-c gives NULL for an empty str): no pointer arithmetic on it */
+        weft__buf_lit(b, "\"\"");
+        return 0;
+    }
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    /* Content bytes (after repair, before escaping) still allowed. */
+    size_t budget = max_bytes ? max_bytes : SIZE_MAX;
+    unsigned flags = 0;
+
+    weft__buf_putc(b, '"');
+    while (p < end) {
+        size_t chunk = (size_t)(end - p) < STR_CHUNK ? (size_t)(end - p) : STR_CHUNK;
+        /* +32: a character begun before `stop` may run 3 bytes past it (4 output bytes). */
+        if (!weft__buf_reserve(b, chunk * 6 + 32))
+            return flags;
+        char *o = b->data + b->len;
+        const unsigned char *stop = p + chunk;
+        while (p < stop) {
+            while (stop - p >= 8 && budget >= 8) {
+                uint64_t w = load64(p);
+                if (!word_is_plain(w))
+                    break;
+                memcpy(o, p, 8);
+                o += 8;
+                p += 8;
+                budget -= 8;
+            }
+            if (stop - p >= 4 && budget >= 4) {
+                uint32_t w;
+                memcpy(&w, p, 4);
+                if (word32_is_plain(w)) {
+                    memcpy(o, p, 4);
+                    o += 4;
+                    p += 4;
+                    budget -= 4;
+                }
+            }
+            while (p < stop && budget > 0 && byte_is_plain(*p)) {
+                *o++ = (char)*p++;
+                budget--;
+            }
+            if (p >= stop)
+                break;
+
+            unsigned c = *p;
+            int n = 1; /* bytes of input this character takes (negative: invalid) */
+            size_t out = 1; /* bytes of repaired content it gives */
+            if (c == 0) {
+                n = -1;
+                out = 3;
+            } else if (c >= 0x80) {
+                n = utf8_seq(p, end);
+                out = n > 0 ? (size_t)n : 3;
+            }
+            if (out > budget) {
+                b->len = (size_t)(o - b->data);
+                put_truncation_marker(b, (size_t)(end - p));
+                weft__buf_putc(b, '"');
+                return flags | WEFT__JSON_TRUNCATED;
+            }
+            budget -= out;
+            if (n < 0) {
+                memcpy(o, replacement_char, 3);
+                o += 3;
+                p += -n;
+                flags |= WEFT__JSON_REPAIRED;
+            } else if (c < 0x80) {
+                o += put_escape(o, c);
+                p++;
+            } else {
+                memcpy(o, p, (size_t)n);
+                o += n;
+                p += n;
+            }
+        }
+        b->len = (size_t)(o - b->data);
+    }
+    weft__buf_putc(b, '"');
+    return flags;
+}
+
+/* ---- numbers and literals ------------------------------------------------------------------- */
+
+void weft__json_u64(weft__buf *b, uint64_t v)
+{
+    char tmp[20];
+    char *p = u64_text(tmp + sizeof tmp, v);
+    weft__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+void weft__json_i64(weft__buf *b, int64_t v)
+{
+    char tmp[21];
+    /* 0 - (uint64_t)v: the magnitude of INT64_MIN without signed overflow. */
+    uint64_t mag = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char *p = u64_text(tmp + sizeof tmp, mag);
+    if (v < 0)
+        *--p = '-';
+    weft__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
+/* Powers of ten up to 10^22 are exact doubles; the fast path below needs 10^1..10^9. */
+static const double exact_pow10[10] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+
+/* Fast path for values with a short decimal form, which is what scores and latencies mostly
+ * are (0.873, 12.5): snprintf + strtod cost ~400 ns, this ~20. Finds the least k <= 9 with
+ * |v| = r / 10^k, r an integer below 10^15, and writes r with the point k digits from the
+ * right. The test r / 10^k == |v| is exact: both operands are exact doubles, so IEEE division
+ * rounds the true quotient r·10^-k once, just as strtod rounds that decimal text — the text
+ * reads back as v. It is also what "%.15g" would print, so the two paths never disagree: in
+ * [1e-4, 1e14) %g uses plain notation, and a round-tripping text of at most 15 significant
+ * digits is the 15-digit rounding of v (one ulp is far below half a unit of the 15th digit),
+ * with its trailing zeros stripped — r has none, or a smaller k would have matched.
+ * Returns false (nothing written) when v has no such form. */
+static bool put_short_decimal(weft__buf *b, double v)
+{
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e14))
+        return false;
+    for (int k = 1; k <= 9; k++) {
+        double m = a * exact_pow10[k];
+        if (m >= 1e15)
+            return false;
+        double r = floor(m + 0.5);
+        if (r / exact_pow10[k] != a)
+            continue;
+        char tmp[40];
+        char *end = tmp + sizeof tmp;
+        char *d = u64_text(end, (uint64_t)r);
+        size_t nd = (size_t)(end - d);
+        char out[48];
+        size_t n = 0;
+        if (v < 0)
+            out[n++] = '-';
+        if (nd <= (size_t)k) {
+            /* 0.000ddd */
+            out[n++] = '0';
+            out[n++] = '.';
+            for (size_t z = nd; z < (size_t)k; z++)
+                out[n++] = '0';
+            memcpy(out + n, d, nd);
+            n += nd;
+        } else {
+            memcpy(out + n, d, nd - (size_t)k);
+            n += nd - (size_t)k;
+            out[n++] = '.';
+            memcpy(out + n, end - k, (size_t)k);
+            n += (size_t)k;
+        }
+        weft__buf_append(b, out, n);
+        return true;
+    }
+    return false;
+}
+
+void weft__json_f64(weft__buf *b, double v)
+{
+    if (!isfinite(v)) {
+        weft__buf_lit(b, "null");
+        return;
+    }
+    if (v == 0) {
+        /* "-0.0", not "-0": parsers that read "-0" as an integer would lose the sign. */
+        if (signbit(v))
+            weft__buf_lit(b, "-0.0");
+        else
+            weft__buf_lit(b, "0");
+        return;
+    }
+    /* 2^53: every integer below it is exact in a double, so its decimal form reads back to the
+     * same value; the check on magnitude comes first so the cast is always defined. */
+    if (fabs(v) < 9007199254740992.0 && v == (double)(int64_t)v) {
+        weft__json_i64(b, (int64_t)v);
+        return;
+    }
+    if (put_short_decimal(b, v))
+        return;
+    /* Shortest of 15, 16, 17 significant digits that reads back the same (17 always does). The
+     * round-trip check runs on snprintf's own text, so strtod and snprintf agree on the decimal
+     * point whatever the locale; only then is the point normalised to '.'. */
+    char tmp[48];
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+        if (prec == 17 || strtod(tmp, NULL) == v)
+            break;
+    }
+    if (n <= 0 || (size_t)n >= sizeof tmp)
+        return; /* cannot happen: %.17g of a finite double is at most 24 bytes */
+    /* A locale's decimal point may be ',' or even several bytes: anything that is not a digit,
+     * sign or exponent mark is the point, and becomes a single '.'. */
+    char out[48];
+    size_t k = 0;
+    bool in_point = false;
+    for (int i = 0; i < n; i++) {
+        char c = tmp[i];
+        if ((c >= '0' && c <= '9') || c == '-' || c == '+' || c == 'e' || c == 'E') {
+            out[k++] = c;
+            in_point = false;
+        } else if (!in_point) {
+            out[k++] = '.';
+            in_point = true;
+        }
+    }
+    weft__buf_append(b, out, k);
+}
+
+void weft__json_bool(weft__buf *b, bool v)
+{
+    if (v)
+        weft__buf_lit(b, "true");
+    else
+        weft__buf_lit(b, "false");
+}
+
+/* ---- ids and timestamps --------------------------------------------------------------------- */
+
+/* Writes the low n bytes of v as 2n hex digits, most significant first. */
+static inline void put_hex(char *o, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        memcpy(o + 2 * i, hex_pairs + 2 * (v & 0xFF), 2);
+        v >>= 8;
+    }
+}
+
+/* The fixed-size writers below build their text in place in the buffer: assembling it in a
+ * local array first and copying costs more than the digits themselves (the wide copy cannot be
+ * forwarded from the narrow stores that built it). */
+
+void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
+{
+    /* RFC 4122 §4.4: version 4 in the top nibble of byte 6, variant 10 in the top bits of
+     * byte 8. */
+    hi = (hi & ~0xF000ull) | 0x4000ull;
+    lo = (lo & ~(3ull << 62)) | (2ull << 62);
+    if (!weft__buf_reserve(b, 38))
+        return;
+    char *o = b->data + b->len;
+    o[0] = '"';
+    put_hex(o + 1, hi >> 32, 4);
+    o[9] = '-';
+    put_hex(o + 10, hi >> 16, 2);
+    o[14] = '-';
+    put_hex(o + 15, hi, 2);
+    o[19] = '-';
+    put_hex(o + 20, lo >> 48, 2);
+    o[24] = '-';
+    put_hex(o + 25, lo, 6);
+    o[37] = '"';
+    b->len += 38;
+}
+
+void weft__json_hex64(weft__buf *b, uint64_t v)
+{
+    if (!weft__buf_reserve(b, 18))
+        return;
+    char *o = b->data + b->len;
+    o[0] = '"';
+    put_hex(o + 1, v, 8);
+    o[17] = '"';
+    b->len += 18;
+}
+
+void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
+{
+    if (!weft__buf_reserve(b, 34))
+        return;
+    char *o = b->data + b->len;
+    o[0] = '"';
+    put_hex(o + 1, hi, 8);
+    put_hex(o + 17, lo, 8);
+    o[33] = '"';
+    b->len += 34;
+}
+
+static inline void put2(char *o, unsigned v)
+{
+    memcpy(o, digit_pairs + 2 * v, 2);
+}
+
+void weft__json_timestamp(weft__buf *b, uint64_t unix_ns)
+{
+    uint64_t secs = unix_ns / 1000000000u;
+    unsigned us = (unsigned)(unix_ns % 1000000000u / 1000u); /* truncated, never rounded up */
+    uint64_t days = secs / 86400u;
+    unsigned sod = (unsigned)(secs % 86400u);
+
+    /* Calendar date from a day count without gmtime (Howard Hinnant's civil_from_days, for
+     * days >= 0 only, which an unsigned input guarantees). Count years from 1 March so that
+     * the leap day, when there is one, is the last day of the year; then a 400-year era is
+     * always 146097 days, the year of the era follows from the day of the era after taking
+     * out the era's leap days, and the month follows from the day of the year with the
+     * 153-days-per-5-months pattern March..July, August..December. */
+    uint64_t z = days + 719468u; /* days from 0000-03-01 to 1970-01-01 */
+    uint64_t era = z / 146097u;
+    unsigned doe = (unsigned)(z - era * 146097u);                             /* [0, 146096] */
+    unsigned yoe = (doe - doe / 1460u + doe / 36524u - doe / 146096u) / 365u; /* [0, 399] */
+    unsigned doy = doe - (365u * yoe + yoe / 4u - yoe / 100u);               /* [0, 365] */
+    unsigned mp = (5u * doy + 2u) / 153u;                                     /* 0 = March */
+    unsigned day = doy - (153u * mp + 2u) / 5u + 1u;
+    unsigned month = mp < 10u ? mp + 3u : mp - 9u;
+    unsigned year = (unsigned)(era * 400u) + yoe + (month <= 2u);
+
+    /* 2^64 ns is in the year 2554: always four digits. */
+    if (!weft__buf_reserve(b, 29))
+        return;
+    char *t = b->data + b->len;
+    t[0] = '"';
+    put2(t + 1, year / 100u);
+    put2(t + 3, year % 100u);
+    t[5] = '-';
+    put2(t + 6, month);
+    t[8] = '-';
+    put2(t + 9, day);
+    t[11] = 'T';
+    put2(t + 12, sod / 3600u);
+    t[14] = ':';
+    put2(t + 15, sod / 60u % 60u);
+    t[17] = ':';
+    put2(t + 18, sod % 60u);
+    t[20] = '.';
+    put2(t + 21, us / 10000u);
+    put2(t + 23, us / 100u % 100u);
+    put2(t + 25, us % 100u);
+    t[27] = 'Z';
+    t[28] = '"';
+    b->len += 29;
+}
+
+/* ---- validation ----------------------------------------------------------------------------- */
+
+static inline size_t skip_ws(const unsigned char *s, size_t i, size_t len)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* Value of the 4 hex digits at s[i..i+4), or -1. */
+static long hex4(const unsigned char *s, size_t len, size_t i)
+{
+    if (i > len || len - i < 4)
+        return -1;
+    long v = 0;
+    for (size_t k = i; k < i + 4; k++) {
+        unsigned c = s[k];
+        int d;
+        if (c >= '0' && c <= '9')
+            d = (int)(c - '0');
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (int)((c | 0x20) - 'a' + 10);
+        else
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* s[*pos] is '"'. On success *pos is just past the closing quote.
+ * RFC 8259 §8.2 leaves unpaired surrogate escapes ("\ud800") to the parser; weft rejects them
+ * because they name no character (and jansson, which checks weft's output, rejects them too). */
+static bool scan_string(const unsigned char *s, size_t len, size_t *pos)
+{
+    size_t i = *pos + 1;
+    for (;;) {
+        while (i < len && byte_is_plain(s[i]))
+            i++;
+        if (i >= len)
+            return false;
+        unsigned c = s[i];
+        if (c == '"') {
+            *pos = i + 1;
+            return true;
+        }
+        if (c < 0x20)
+            return false;
+        if (c >= 0x80) {
+            int n = utf8_seq(s + i, s + len);
+            if (n <= 0)
+                return false;
+            i += (size_t)n;
+            continue;
+        }
+        /* backslash */
+        if (++i >= len)
+            return false;
+        switch (s[i]) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            i++;
+            break;
+        case 'u': {
+            long u = hex4(s, len, i + 1);
+            if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF))
+                return false;
+            i += 5;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (len - i < 2 || s[i] != '\\' || s[i + 1] != 'u')
+                    return false;
+                long lo = hex4(s, len, i + 2);
+                if (lo < 0xDC00 || lo > 0xDFFF)
+                    return false;
+                i += 6;
+            }
+            break;
+        }
+        default:
+            return false;
+        }
+    }
+}
+
+static inline bool is_digit(unsigned c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool scan_number(const unsigned char *s, size_t len, size_t *pos)
+{
+    size_t i = *pos;
+    if (i < len && s[i] == '-')
+        i++;
+    if (i >= len)
+        return false;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < len && is_digit(s[i]))
+            i++;
+    } else {
+        return false;
+    }
+    if (i < len && s[i] == '.') {
+        size_t d = ++i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == d)
+            return false;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < len && is_digit(s[i]))
+            i++;
+        if (i == d)
+            return false;
+    }
+    *pos = i;
+    return true;
+}
+
+static bool scan_literal(const unsigned char *s, size_t len, size_t *pos, const char *lit,
+                         size_t n)
+{
+    if (len - *pos < n || memcmp(s + *pos, lit, n) != 0)
+        return false;
+    *pos += n;
+    return true;
+}
+
+/* An iterative scanner: `open` records, per nesting level, whether it is an object or an array,
+ * so depth costs 256 bytes of stack rather than 256 recursive frames. */
+bool weft__json_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    unsigned char open[JSON_MAX_DEPTH];
+    size_t depth = 0, i = 0;
+
+value:
+    i = skip_ws(s, i, len);
+    if (i >= len)
+        return false;
+    switch (s[i]) {
+    case '{':
+        if (depth == JSON_MAX_DEPTH)
+            return false;
+        open[depth++] = '}';
+        i = skip_ws(s, i + 1, len);
+        if (i < len && s[i] == '}') {
+            depth--;
+            i++;
+            goto after_value;
+        }
+        goto key;
+    case '[':
+        if (depth == JSON_MAX_DEPTH)
+            return false;
+        open[depth++] = ']';
+        i = skip_ws(s, i + 1, len);
+        if (i < len && s[i] == ']') {
+            depth--;
+            i++;
+            goto after_value;
+        }
+        goto value;
+    case '"':
+        if (!scan_string(s, len, &i))
+            return false;
+        goto after_value;
+    case 't':
+        if (!scan_literal(s, len, &i, "true", 4))
+            return false;
+        goto after_value;
+    case 'f':
+        if (!scan_literal(s, len, &i, "false", 5))
+            return false;
+        goto after_value;
+    case 'n':
+        if (!scan_literal(s, len, &i, "null", 4))
+            return false;
+        goto after_value;
+    default:
+        if (!scan_number(s, len, &i))
+            return false;
+        goto after_value;
+    }
+
+key: /* whitespace already skipped */
+    if (i >= len || s[i] != '"' || !scan_string(s, len, &i))
+        return false;
+    i = skip_ws(s, i, len);
+    if (i >= len || s[i] != ':')
+        return false;
+    i++;
+    goto value;
+
+after_value:
+    i = skip_ws(s, i, len);
+    if (depth == 0)
+        return i == len;
+    if (i >= len)
+        return false;
+    if (s[i] == ',') {
+        i = skip_ws(s, i + 1, len);
+        if (open[depth - 1] == '}')
+            goto key;
+        goto value;
+    }
+    if (s[i] == open[depth - 1]) {
+        depth--;
+        i++;
+        goto after_value;
+    }
+    return false;
+}
+
+bool weft__json_valid_object(const char *s, size_t len)
+{
+    size_t i = skip_ws((const unsigned char *)s, 0, len);
+    return i < len && s[i] == '{' && weft__json_valid(s, len);
+}

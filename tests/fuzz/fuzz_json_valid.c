@@ -1,0 +1,77 @@
+/*
+ * fuzz_json_valid.c — libFuzzer target for weft__json_valid and weft__json_valid_object,
+ * differential against jansson (any top-level value, escaped NUL allowed).
+ *
+ * When weft says valid, jansson must accept, unless jansson's only complaint is a number too
+ * big for it (RFC 8259 sets no range). When jansson accepts and weft does not, the document
+ * must nest deeper than weft's 256 (jansson allows 2048). Input with a raw NUL byte must be
+ * invalid. Any other disagreement aborts.
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond)                                                                             \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
+            abort();                                                                            \
+        }                                                                                       \
+    } while (0)
+
+/* Nesting depth of a parsed value: a scalar is 0, [] is 1. */
+static size_t depth_of(json_t *v)
+{
+    size_t d = 0;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            size_t c = depth_of(json_array_get(v, i));
+            if (c > d)
+                d = c;
+        }
+        return d + 1;
+    }
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c)
+        {
+            size_t cd = depth_of(c);
+            if (cd > d)
+                d = cd;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *s = (const char *)data;
+    bool weft = weft__json_valid(s, size);
+    if (memchr(s, 0, size) != NULL) {
+        /* A raw NUL is never JSON (not whitespace, not allowed in a string). jansson is no
+         * oracle here: its lexer swallows one NUL after a token ("1\0", "[1\0]" load). */
+        CHECK(!weft);
+        CHECK(!weft__json_valid_object(s, size));
+        return 0;
+    }
+    json_error_t err;
+    json_t *v = json_loadb(s, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    if (weft && !v)
+        CHECK(json_error_code(&err) == json_error_numeric_overflow);
+    if (!weft && v)
+        CHECK(depth_of(v) > 256);
+    if (v && weft)
+        CHECK(weft__json_valid_object(s, size) == json_is_object(v));
+    if (!weft)
+        CHECK(!weft__json_valid_object(s, size));
+    json_decref(v);
+    return 0;
+}
