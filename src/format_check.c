@@ -74,8 +74,11 @@ bool weft__format_check_refusal(const char *s, size_t len)
         /* Phrases start at a word boundary: "ai can't help" is not "i can't help". */
         if (i > start && is_alpha((unsigned char)s[i - 1]))
             continue;
+        unsigned char c = lower((unsigned char)s[i]);
+        if (c != 'i' && c != 's' && c != 'a')
+            continue; /* every phrase starts with one of these: skip the list for other bytes */
         for (const char *const *p = weft__format_check_refusal_phrases; *p; p++)
-            if (match_phrase(s, len, i, *p))
+            if ((unsigned char)**p == c && match_phrase(s, len, i, *p))
                 return true;
     }
     return false;

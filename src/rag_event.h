@@ -50,6 +50,9 @@ enum weft__role { WEFT__ROLE_SYSTEM = 0, WEFT__ROLE_USER = 1, WEFT__ROLE_ASSISTA
 /* 200: snippet_preview keeps the first 200 characters of a hit's snippet (DESIGN.md 3). */
 #define WEFT__SNIPPET_CHARS 200
 
+/* String lengths the plan remembers for the write (64: a 20-hit retrieval's strings). */
+#define WEFT__RAG_LENS 64
+
 typedef struct weft__rag_plan {
     size_t len;          /* payload bytes, a multiple of 8 */
     size_t str_cap;      /* longest string kept, bytes (SIZE_MAX: nothing cut) */
@@ -58,6 +61,8 @@ typedef struct weft__rag_plan {
     uint32_t cuts;       /* strings cut plus items left out (for weft_stats.truncated_attrs) */
     bool fc_computed;    /* generation: fc below was computed on the whole answer */
     weft_format_check fc;
+    bool lens_valid;     /* lens holds the uncapped walk's string lengths */
+    uint32_t lens[WEFT__RAG_LENS];
 } weft__rag_plan;
 
 /* Each plan function checks the caller's struct for misuse (NULL struct, NULL answer, NULL

@@ -529,6 +529,36 @@ Test(rag_consumer, leaves_out_trailing_hits_that_cannot_fit_and_says_how_many, .
     weft__rec_fini(&r);
 }
 
+Test(rag_consumer, writes_every_string_right_beyond_the_plans_length_cache, .init = setup, .fini = teardown)
+{
+    /* 40 hits of 3 strings each: more than WEFT__RAG_LENS, so the write recomputes the rest. */
+    enum { H = 40 };
+    weft_document_hit hits[H];
+    char ids[H][16], snips[H][32], metas[H][32];
+    for (int i = 0; i < H; i++) {
+        snprintf(ids[i], sizeof ids[i], "doc-%d", i);
+        snprintf(snips[i], sizeof snips[i], "snippet \xC3\xA9 %d", i * 7);
+        snprintf(metas[i], sizeof metas[i], "{\"i\":%d}", i);
+        hits[i] = (weft_document_hit){.doc_id = ids[i], .snippet = snips[i], .metadata_json = metas[i]};
+    }
+    weft_retrieval_info info = {.retriever = "r", .query = "q", .hits = hits, .n_hits = H};
+    cr_assert_gt(3 + 3 * H, WEFT__RAG_LENS);
+    weft__rec r;
+    weft__rec_init(&r);
+    apply_retrieval(&r, &info, MAXP);
+    view v = rec_view(&r);
+    json_t *arr = OUT(v, "hits");
+    cr_assert_eq(json_array_size(arr), H);
+    for (int i = 0; i < H; i++) {
+        json_t *h = json_array_get(arr, (size_t)i);
+        cr_assert_str_eq(str(json_object_get(h, "doc_id")), ids[i]);
+        cr_assert_str_eq(str(json_object_get(h, "snippet_preview")), snips[i]);
+        cr_assert_eq(num(json_object_get(json_object_get(h, "metadata"), "i")), i);
+    }
+    view_free(&v);
+    weft__rec_fini(&r);
+}
+
 Test(rag_consumer, repairs_invalid_utf8_in_every_string, .init = setup, .fini = teardown)
 {
     weft_message m = {.role = "user", .content = "bad \xFF byte", .name = "n\xC3"};
