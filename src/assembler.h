@@ -24,7 +24,7 @@
 
 /* Receives each finished record: completed (end_ns set), in progress (end_ns 0), or still
  * open at shutdown (final_open). The record is only valid during the call. */
-typedef void (*weft__emit_fn)(void *ctx, const weft__rec *r, bool final_open);
+typedef void (*weft__emit_fn)(void *ctx, weft__rec *r, bool final_open);
 
 typedef struct weft__asm_slot {
     uint64_t id;     /* 0: empty; TOMB: deleted */

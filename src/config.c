@@ -137,6 +137,54 @@ static uint64_t pow2_at_least(uint64_t x)
     return p;
 }
 
+static int add_pattern(weft__cfg *out, const char *p, size_t n)
+{
+    char **v = realloc(out->redact_keys, (out->n_redact_keys + 1) * sizeof(char *));
+    if (!v)
+        return WEFT_ENOMEM;
+    out->redact_keys = v;
+    v[out->n_redact_keys] = strndup(p, n);
+    if (!v[out->n_redact_keys])
+        return WEFT_ENOMEM;
+    out->n_redact_keys++;
+    return 0;
+}
+
+/* The struct's list, else WEFT_REDACT_KEYS ("none": off), else WEFT_REDACT_DEFAULTS. */
+static int load_redaction(weft__cfg *out, const weft_config *in)
+{
+    static const char *const defaults[] = {WEFT_REDACT_DEFAULTS};
+    if (in->redact_keys) {
+        for (size_t i = 0; i < in->n_redact_keys; i++)
+            if (in->redact_keys[i] && add_pattern(out, in->redact_keys[i], strlen(in->redact_keys[i])) < 0)
+                return WEFT_ENOMEM;
+        return 0;
+    }
+    const char *e = env("WEFT_REDACT_KEYS");
+    if (e) {
+        if (strcasecmp(e, "none") == 0)
+            return 0;
+        for (const char *p = e; *p;) {
+            while (*p == ',' || *p == ' ')
+                p++;
+            const char *q = p;
+            while (*q && *q != ',')
+                q++;
+            size_t n = (size_t)(q - p);
+            while (n && p[n - 1] == ' ')
+                n--;
+            if (n && add_pattern(out, p, n) < 0)
+                return WEFT_ENOMEM;
+            p = q;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (add_pattern(out, defaults[i], strlen(defaults[i])) < 0)
+            return WEFT_ENOMEM;
+    return 0;
+}
+
 int weft__cfg_load(weft__cfg *out, const weft_config *in)
 {
     static const weft_config none;
@@ -293,6 +341,12 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
         }
         out->n_prices = in->n_prices;
     }
+    out->filter = in->filter;
+    out->filter_user = in->filter_user;
+    if (load_redaction(out, in) < 0) {
+        weft__cfg_free(out);
+        return WEFT_ENOMEM;
+    }
     if (!out->sgp_base_url || !out->jsonl_path || !out->exporters) {
         weft__cfg_free(out);
         return WEFT_ENOMEM;
@@ -315,6 +369,9 @@ void weft__cfg_free(weft__cfg *c)
     for (size_t i = 0; i < c->n_prices; i++)
         free((char *)c->prices[i].model);
     free(c->prices);
+    for (size_t i = 0; i < c->n_redact_keys; i++)
+        free(c->redact_keys[i]);
+    free(c->redact_keys);
     weft_log_fn log = c->log;
     void *user = c->log_user;
     weft_log_level level = c->log_level;

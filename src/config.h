@@ -31,6 +31,10 @@ typedef struct weft__cfg {
     uint32_t max_inflight, connect_timeout_ms, request_timeout_ms, retry_window_ms;
     weft_model_price *prices; /* owned, with owned model strings */
     size_t n_prices;
+    char **redact_keys;       /* owned; n_redact_keys 0: redaction off */
+    size_t n_redact_keys;
+    weft_filter_fn filter;
+    void *filter_user;
 } weft__cfg;
 
 /* Fills out from in (NULL: all defaults) and the environment. Problems are reported through

@@ -19,7 +19,7 @@ typedef struct ent {
     size_t key_len;
     const char *json;
     size_t json_len;
-    bool append;
+    int kind; /* WEFT__ENT_* */
 } ent;
 
 typedef struct collect {
@@ -29,7 +29,7 @@ typedef struct collect {
 } collect;
 
 static void collect_fn(void *p, weft_section sec, const char *key, size_t key_len, const char *json,
-                       size_t json_len, bool is_append)
+                       size_t json_len, int kind)
 {
     collect *c = p;
     if (c->n == c->cap) {
@@ -42,7 +42,7 @@ static void collect_fn(void *p, weft_section sec, const char *key, size_t key_le
         c->v = v;
         c->cap = cap;
     }
-    c->v[c->n++] = (ent){sec, key, key_len, json, json_len, is_append};
+    c->v[c->n++] = (ent){sec, key, key_len, json, json_len, kind};
 }
 
 static bool same_key(const ent *a, const ent *b)
@@ -59,16 +59,19 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
         const ent *e = &c->v[i];
         if (e->sec != sec)
             continue;
-        /* A set is overridden by a later set of the key; appends are gathered at the first
-         * of them, and a set of the same key replaces the whole array. */
+        /* A set or remove is overridden by a later set or remove of the key (a remove writes
+         * nothing); appends are gathered at the first of them, and any set or remove of the
+         * key replaces the whole array. */
+        if (e->kind == WEFT__ENT_REMOVE)
+            continue;
         bool skip = false;
         for (size_t j = 0; j < c->n && !skip; j++) {
             if (j == i || !same_key(e, &c->v[j]))
                 continue;
-            if (!e->append)
-                skip = !c->v[j].append && j > i;
+            if (e->kind == WEFT__ENT_SET)
+                skip = c->v[j].kind != WEFT__ENT_APPEND && j > i;
             else
-                skip = !c->v[j].append || j < i;
+                skip = c->v[j].kind != WEFT__ENT_APPEND || j < i;
         }
         if (skip)
             continue;
@@ -77,14 +80,14 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
         first = false;
         flags |= weft__json_str(b, e->key, e->key_len, 0);
         weft__buf_putc(b, ':');
-        if (!e->append) {
+        if (e->kind == WEFT__ENT_SET) {
             weft__buf_append(b, e->json, e->json_len);
             continue;
         }
         weft__buf_putc(b, '[');
         bool first_el = true;
         for (size_t j = i; j < c->n; j++) {
-            if (!c->v[j].append || !same_key(e, &c->v[j]))
+            if (c->v[j].kind != WEFT__ENT_APPEND || !same_key(e, &c->v[j]))
                 continue;
             if (!first_el)
                 weft__buf_putc(b, ',');

@@ -6,7 +6,8 @@
  * Attributes are kept as a packed list of entries in `attrs`, each [header][key][json value],
  * where the value is already valid JSON text. Setting a key twice appends a second entry; the
  * encoder keeps the last one. Entries marked append are gathered, in order, into one array
- * under their key (chat messages). Export thread only.
+ * under their key (chat messages); a remove entry hides the key. Values pass through the
+ * configured redaction on the way in (redact.h). Export thread only.
  */
 #ifndef WEFT_RECORD_H
 #define WEFT_RECORD_H
@@ -48,12 +49,22 @@ void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_l
 /* Appends a JSON value to the array section.key (e.g. input.messages). */
 void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                       size_t json_len);
+/* Removes section.key (a later set brings it back). */
+void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t key_len);
+/* The JSON of the last set of section.key, or NULL (unset, removed, or only appended). */
+const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key, size_t key_len, size_t *json_len);
+
 /* True when section.key has been set (by set or append). */
 bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t key_len);
 
-/* Walks the entries in order: for each, fn(ctx, sec, key, key_len, json, json_len, is_append). */
+/* Entry kinds seen by weft__rec_foreach. */
+#define WEFT__ENT_SET 0
+#define WEFT__ENT_APPEND 1
+#define WEFT__ENT_REMOVE 2
+
+/* Walks the entries in order: for each, fn(ctx, sec, key, key_len, json, json_len, kind). */
 typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, size_t key_len,
-                                  const char *json, size_t json_len, bool is_append);
+                                  const char *json, size_t json_len, int kind);
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 
 #endif

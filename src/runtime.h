@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "config.h"
 #include "weft/weft.h"
 
@@ -29,7 +30,7 @@ struct weft__worker;
     XX(spooled) XX(replayed) XX(dropped_open) XX(dropped_queue) XX(rejected) XX(sampled_out) \
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
     XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
-    XX(dropped_no_slot)
+    XX(dropped_no_slot) XX(filtered) XX(redacted)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;
@@ -66,6 +67,8 @@ typedef struct weft__runtime {
     uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
 
     struct weft__worker *worker; /* the export thread (worker.c) */
+    struct weft__redact *redact; /* compiled redaction patterns, NULL: off (export thread) */
+    weft__buf redact_scratch;    /* the redacting rewriter's output (export thread) */
     struct weft__memory_sink *memory_sink; /* the memory exporter's records (memory.c), kept
                                               across shutdown for tests */
 } weft__runtime;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "exporter.h"
+#include "redact.h"
 #include "runtime.h"
 #include "thread.h"
 #include "worker.h"
@@ -99,6 +100,14 @@ WEFT_API int weft_init(const weft_config *cfg)
     weft__rt.hot.sample_below = r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 18446744073709551616.0);
     if (getrandom(&weft__rt.salt_hi, sizeof weft__rt.salt_hi, 0) != sizeof weft__rt.salt_hi)
         weft__rt.salt_hi = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
+    weft__redact_free(weft__rt.redact);
+    weft__rt.redact = NULL;
+    if (weft__rt.cfg.n_redact_keys) {
+        weft__rt.redact = weft__redact_new((const char *const *)weft__rt.cfg.redact_keys,
+                                           weft__rt.cfg.n_redact_keys);
+        if (!weft__rt.redact)
+            return WEFT_ENOMEM;
+    }
     rc = weft__threads_init();
     if (rc < 0)
         return rc;
@@ -135,6 +144,9 @@ WEFT_API int weft_shutdown(uint32_t timeout_ms)
     uint64_t a, b, c, d;
     weft__threads_sum(&a, &b, &c, &d);
     weft__threads_fini();
+    weft__redact_free(weft__rt.redact);
+    weft__rt.redact = NULL;
+    weft__buf_fini(&weft__rt.redact_scratch);
     weft__rt.retired_started = a;
     weft__rt.retired_noop = b;
     weft__rt.retired_sampled_out = c;

@@ -107,12 +107,17 @@ void weft__batch_done(weft__batch *b, size_t dropped_complete)
     check_flush(w);
 }
 
-static void on_emit(void *ctx, const weft__rec *r, bool final_open)
+static void on_emit(void *ctx, weft__rec *r, bool final_open)
 {
     weft__worker *w = ctx;
     bool in_progress = r->end_ns == 0;
     if (in_progress && !final_open && !w->want_inprogress)
         return;
+    if (weft__rt.cfg.filter && !weft__rt.cfg.filter(weft__rt.cfg.filter_user, (weft_record *)r)) {
+        if (!in_progress)
+            weft__stat_add(filtered, 1);
+        return;
+    }
     if (!w->cur && !(w->cur = weft__batch_new())) {
         weft__stat_add(dropped_export, 1);
         return;

@@ -27,7 +27,7 @@ typedef struct view {
 } view;
 
 static void collect(void *ctx, weft_section sec, const char *key, size_t key_len, const char *json, size_t json_len,
-                    bool is_append)
+                    int kind)
 {
     view *v = ctx;
     json_error_t err;
@@ -36,7 +36,7 @@ static void collect(void *ctx, weft_section sec, const char *key, size_t key_len
     cr_assert(memchr(json, '\n', json_len) == NULL, "a value must not break a JSONL line");
     char k[128];
     snprintf(k, sizeof k, "%.*s", (int)key_len, key);
-    if (is_append) {
+    if (kind == WEFT__ENT_APPEND) {
         json_t *arr = json_object_get(v->sec[sec], k);
         if (!arr) {
             arr = json_array();

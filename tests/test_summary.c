@@ -50,7 +50,7 @@ typedef struct found {
 } found;
 
 static void find_summary(void *ctx, weft_section sec, const char *key, size_t key_len, const char *json,
-                         size_t json_len, bool is_append)
+                         size_t json_len, int kind)
 {
     found *f = ctx;
     if (sec == WEFT_METADATA && key_len == 13 && memcmp(key, "trace_summary", 13) == 0) {

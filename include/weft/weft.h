@@ -200,6 +200,11 @@ typedef struct weft_model_price {
     double input_usd_per_mtok, output_usd_per_mtok;
 } weft_model_price;
 
+/* A finished span on its way out, as weft_config.filter sees it (opaque; see weft_record_*). */
+typedef struct weft_record weft_record;
+/* Returns false to drop the record. Runs on the export thread; must not call weft_flush. */
+typedef bool (*weft_filter_fn)(void *user, weft_record *rec);
+
 #define WEFT_INPROGRESS_NOW (-2)   /* inprogress_after_ms: upsert open spans at once */
 #define WEFT_INPROGRESS_NEVER (-1) /* inprogress_after_ms: never upsert open spans */
 
@@ -238,7 +243,23 @@ typedef struct weft_config {
     uint32_t retry_window_ms;   /* WEFT_RETRY_WINDOW_MS; 300000: how long a batch is retried */
     const weft_model_price *prices; /* price table for computed cost (copied); none */
     size_t n_prices;
+    /* Redaction (README, "Redaction"): keys matching one of these case-insensitive glob
+     * patterns ('*' and '?') have their value replaced by "[REDACTED]", at any depth of a JSON
+     * or msgpack value too. NULL: WEFT_REDACT_KEYS (comma list), else the defaults
+     * (WEFT_REDACT_DEFAULTS); an empty list (n_redact_keys 0, redact_keys non-NULL) or
+     * WEFT_REDACT_KEYS=none turns redaction off. Copied. */
+    const char *const *redact_keys;
+    size_t n_redact_keys;
+    /* Called on the export thread for every record before it is encoded; may read and
+     * rewrite it (weft_record_*), returns false to drop it (counted in `filtered`). */
+    weft_filter_fn filter;
+    void *filter_user; /* borrowed for weft's lifetime */
 } weft_config;
+
+/* The default redaction patterns. */
+#define WEFT_REDACT_DEFAULTS                                                              \
+    "*api_key*", "*apikey*", "*api-key*", "authorization", "*password*", "*passwd*",     \
+        "*secret*", "token", "*_token", "*-token", "*cookie*", "*credential*"
 
 /* Counters since weft_init. Every span that is not exported is counted in one drop field. */
 typedef struct weft_stats {
@@ -267,6 +288,8 @@ typedef struct weft_stats {
     uint64_t internal_errors;  /* internal inconsistencies (tracing turned off; logged once) */
     uint64_t dropped_no_slot;  /* calls dropped: max_threads producer threads were registered and
                                   none had exited and been drained yet */
+    uint64_t filtered;         /* records the filter callback dropped */
+    uint64_t redacted;         /* values replaced by "[REDACTED]" */
 } weft_stats;
 
 #ifndef WEFT_NO_TRACING
@@ -357,6 +380,24 @@ WEFT_API void weft_span_add_message(weft_span span, weft_section sec, const weft
 /* RAG steps: info and everything it points to are borrowed and copied into the ring. */
 WEFT_API void weft_span_set_retrieval(weft_span span, const weft_retrieval_info *info);
 WEFT_API void weft_span_set_generation(weft_span span, const weft_generation_info *info);
+
+/* ---------------------------------------------------------------------------------------
+ * Records, as weft_config.filter sees them (export thread, during the callback only). Strings
+ * returned are borrowed until the next call on the record; JSON given is copied (invalid
+ * JSON is stored as a string and counted in invalid_json).
+ * -------------------------------------------------------------------------------------- */
+WEFT_API const char *weft_record_name(const weft_record *r, size_t *len);
+WEFT_API weft_span_type weft_record_type(const weft_record *r);
+WEFT_API weft_status weft_record_status(const weft_record *r);
+WEFT_API bool weft_record_in_progress(const weft_record *r); /* no end_timestamp */
+WEFT_API bool weft_record_is_root(const weft_record *r);
+/* JSON text of section.key (NULL when unset; arrays of appended values are not visible). */
+WEFT_API const char *weft_record_get(const weft_record *r, weft_section sec, const char *key, size_t *len);
+WEFT_API void weft_record_set_json(weft_record *r, weft_section sec, const char *key, const char *json,
+                                   size_t len);
+WEFT_API void weft_record_set_str(weft_record *r, weft_section sec, const char *key, const char *value);
+WEFT_API void weft_record_remove(weft_record *r, weft_section sec, const char *key);
+WEFT_API void weft_record_set_name(weft_record *r, const char *name);
 
 /* ---------------------------------------------------------------------------------------
  * Macros: the fastest path for literal names. WEFT_SPAN_BEGIN declares `weft_span var` and
