@@ -387,14 +387,15 @@ static void pump(sgp *s)
     uint64_t now = uv_now(s->loop);
     uint64_t next = UINT64_MAX;
     if (s->paused) {
-        /* One probe at a time, no sooner than probe_due. */
+        /* One probe at a time: the oldest job, no sooner than probe_due nor its own due. */
         if (s->queue && s->inflight == 0) {
-            if (now >= s->probe_due) {
-                job *j = s->queue;
+            job *j = s->queue;
+            uint64_t at = s->probe_due > j->due_ms ? s->probe_due : j->due_ms;
+            if (now >= at) {
                 queue_remove(s, j);
                 start(s, j, now);
             } else {
-                next = s->probe_due;
+                next = at;
             }
         }
     } else {
@@ -446,13 +447,21 @@ static void on_done(void *ud, const weft__http_result *r)
     weft__verdict v = weft__retry_classify(r->status, r->err);
     char detail[256];
 
-    switch (v) {
-    case WEFT__V_DONE:
-        if (s->paused) {
+    if (s->paused && v != WEFT__V_PAUSE) {
+        if (v == WEFT__V_DONE || v == WEFT__V_SPLIT || v == WEFT__V_BISECT) {
+            /* The server read the body: the credentials passed. */
             s->paused = false;
             s->logged_pause = false;
             weft__log(WEFT_LOG_INFO, "SGP accepted the credentials again: export resumed");
+        } else {
+            /* Down, or refusing for another reason: the next probe waits its full interval
+             * too, whatever Retry-After said, so a paused exporter never loops. */
+            s->probe_due = now + PAUSE_PROBE_MS;
         }
+    }
+
+    switch (v) {
+    case WEFT__V_DONE:
         s->logged_retry = false;
         j->n_ranges--;
         j->attempt = 0;
