@@ -81,12 +81,15 @@ static inline uint32_t clamp_u32(size_t v) { return v > UINT32_MAX ? UINT32_MAX 
 static size_t preview_len(const char *s)
 {
     size_t lim = strnlen(s, WEFT__SNIPPET_CHARS);
-    size_t k = 0;
-    for (uint64_t v; k + 8 <= lim; k += 8) {
-        memcpy(&v, s + k, 8);
-        if (v & 0x8080808080808080ull)
-            break;
+    /* OR every word without an early exit: the loop vectorises, and ASCII is the common case. */
+    uint64_t any = 0;
+    size_t words = lim / 8;
+    for (size_t i = 0; i < words; i++) {
+        uint64_t v;
+        memcpy(&v, s + 8 * i, 8);
+        any |= v;
     }
+    size_t k = (any & 0x8080808080808080ull) ? 0 : 8 * words;
     while (k < lim && (unsigned char)s[k] < 0x80)
         k++;
     if (k == lim)
