@@ -790,6 +790,49 @@ Test(rag_e2e, exports_retrieval_and_generation_fields_on_real_spans)
     cr_assert_eq(st.internal_errors, 0);
 }
 
+Test(rag_e2e, exports_only_the_required_fields_when_nothing_optional_is_set)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    weft_document_hit hit = {.doc_id = "d-1"};
+    weft_retrieval_info info = {.hits = &hit, .n_hits = 1};
+    weft_span r = weft_span_begin("bare-retrieval", WEFT_TYPE_KB_RETRIEVAL);
+    weft_span_set_retrieval(r, &info);
+    weft_span_end(r);
+    weft_generation_info g = {.answer = "Yes."};
+    weft_span gsp = weft_span_begin("bare-generation", WEFT_TYPE_COMPLETION);
+    weft_span_set_generation(gsp, &g);
+    weft_span_end(gsp);
+
+    json_t *recs = wt_records_after_shutdown();
+    json_t *rr = wt_find(recs, "bare-retrieval");
+    cr_assert_eq(json_object_size(json_object_get(rr, "input")), 0);
+    cr_assert_eq(json_object_size(json_object_get(rr, "output")), 1);
+    json_t *h = json_array_get(wt_path(rr, "output.hits"), 0);
+    cr_assert_eq(json_object_size(h), 1);
+    cr_assert_str_eq(str(json_object_get(h, "doc_id")), "d-1");
+    json_t *rm = json_object_get(rr, "metadata");
+    cr_assert_eq(json_object_size(rm), 2, "latency_ms from the duration, and the root's trace_summary");
+    cr_assert(json_is_number(json_object_get(rm, "latency_ms")));
+
+    json_t *gr = wt_find(recs, "bare-generation");
+    cr_assert_eq(json_object_size(json_object_get(gr, "output")), 2, "answer and format_check");
+    cr_assert_str_eq(str(wt_path(gr, "output.answer")), "Yes.");
+    json_t *f = wt_path(gr, "output.format_check");
+    cr_assert_eq(json_object_size(f), 7);
+    cr_assert(json_is_true(json_object_get(f, "is_complete")));
+    cr_assert(json_is_false(json_object_get(f, "contains_citations")));
+    cr_assert_eq(num(json_object_get(f, "length_chars")), 4);
+    cr_assert_eq(num(json_object_get(f, "length_tokens")), 1);
+    cr_assert_str_eq(str(json_object_get(f, "format_type")), "text");
+    json_t *gm = json_object_get(gr, "metadata");
+    cr_assert_eq(json_object_size(gm), 2, "generation_latency_ms from the duration, and the trace_summary");
+    cr_assert(json_is_number(json_object_get(gm, "generation_latency_ms")));
+    json_decref(recs);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert_eq(st.internal_errors, 0);
+}
+
 Test(rag_e2e, counts_setters_on_the_zero_span_and_misuse_as_noops)
 {
     cr_assert_eq(wt_init_memory(NULL), 0);
