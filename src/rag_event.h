@@ -30,7 +30,9 @@
  * whole struct does not fit, the longest strings are cut (at a UTF-8 boundary) to one common
  * cap, the largest that fits, and marked cut with their original length; when even the fixed
  * part does not fit, trailing hits / citations / reasoning steps are left out and counted in
- * the event. A generation whose answer is cut carries a format check computed on the whole
+ * the event. (The smallest ring, 4 KiB, allows ~1000-byte payloads; below ~256 bytes even an
+ * empty struct may not fit, and p->len then exceeds max_payload so the reserve refuses it and
+ * counts the drop.) A generation whose answer is cut carries a format check computed on the whole
  * answer, so the check describes what the model said, not what fitted.
  *
  * Threading: pure functions (no allocation, no lock, no system call); any thread.
