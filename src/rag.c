@@ -447,7 +447,7 @@ static void emit(weft_span span, unsigned kind, unsigned aux, const void *info, 
         weft__stat_add(truncated_attrs, p->cuts);
 }
 
-void weft_span_set_retrieval(weft_span span, const weft_retrieval_info *info)
+WEFT_API void weft_span_set_retrieval(weft_span span, const weft_retrieval_info *info)
 {
     if (skip_call(span, WEFT__EV_RETRIEVAL))
         return;
@@ -459,7 +459,7 @@ void weft_span_set_retrieval(weft_span span, const weft_retrieval_info *info)
     emit(span, WEFT__EV_RETRIEVAL, 0, info, &p, walk_retrieval);
 }
 
-void weft_span_set_generation(weft_span span, const weft_generation_info *info)
+WEFT_API void weft_span_set_generation(weft_span span, const weft_generation_info *info)
 {
     if (skip_call(span, WEFT__EV_GENERATION))
         return;
@@ -471,7 +471,7 @@ void weft_span_set_generation(weft_span span, const weft_generation_info *info)
     emit(span, WEFT__EV_GENERATION, 0, info, &p, walk_generation);
 }
 
-void weft_span_set_usage(weft_span span, const weft_usage *usage)
+WEFT_API void weft_span_set_usage(weft_span span, const weft_usage *usage)
 {
     if (skip_call(span, WEFT__EV_USAGE))
         return;
@@ -483,7 +483,7 @@ void weft_span_set_usage(weft_span span, const weft_usage *usage)
     emit(span, WEFT__EV_USAGE, 0, usage, &p, walk_usage);
 }
 
-void weft_span_add_message(weft_span span, weft_section sec, const weft_message *msg)
+WEFT_API void weft_span_add_message(weft_span span, weft_section sec, const weft_message *msg)
 {
     if (skip_call(span, WEFT__EV_MESSAGE))
         return;
