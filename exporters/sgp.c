@@ -100,8 +100,10 @@ struct sgp {
     bool paused;
     uint64_t probe_due;      /* while paused: when the next probe may go */
     bool closing;
-    /* Log-once state. */
-    bool logged_retry, logged_pause, logged_queue, logged_dropped_status;
+    /* Log-once state: each is cleared when the condition it reports ends (a 2xx, the queue
+     * half empty), so an episode logs one line, not one per request; a status that can never
+     * work (404, a bad CA file) is logged once per run. */
+    bool logged_retry, logged_window, logged_pause, logged_queue, logged_dropped_status;
     unsigned reject_logs;
 };
 
@@ -462,7 +464,7 @@ static void on_done(void *ud, const weft__http_result *r)
 
     switch (v) {
     case WEFT__V_DONE:
-        s->logged_retry = false;
+        s->logged_retry = s->logged_window = false;
         j->n_ranges--;
         j->attempt = 0;
         break;
@@ -481,8 +483,13 @@ static void on_done(void *ud, const weft__http_result *r)
                 weft__log(WEFT_LOG_WARN, "SGP answered HTTP %d; retrying with backoff", r->status);
         }
         if (now + delay > j->first_ms + window) {
-            weft__log(WEFT_LOG_WARN, "SGP: giving up on %zu span records after retrying for %llu ms",
-                      (size_t)(top.j - top.i), (unsigned long long)(now - j->first_ms));
+            if (!s->logged_window) {
+                s->logged_window = true;
+                weft__log(WEFT_LOG_WARN, "SGP: dropping span records still undelivered after "
+                                         "retrying for %llu ms (retry_window_ms); counted in "
+                                         "dropped_export",
+                          (unsigned long long)(now - j->first_ms));
+            }
             give_up_job(s, j, WHY_WINDOW);
             pump(s);
             return;
