@@ -10,6 +10,9 @@
  * called on that thread; on_done runs on it too, from the loop, never from inside a call made
  * by the caller (weft__http_put never calls back). Nothing here blocks the loop: name lookups
  * use curl's threaded resolver when it has one (a warning is logged once when it does not).
+ * Transfers set CURLOPT_NOSIGNAL (the process is multi-threaded), so libcurl does not ignore
+ * SIGPIPE for us: the loop thread must block it (libcurl-thread(3): a TLS write to a socket the
+ * peer closed can raise it), which weft's export thread does.
  *
  * TLS verification is always on (peer and host name); a CA bundle may replace the system's.
  */
