@@ -12,7 +12,7 @@
  * use curl's threaded resolver when it has one (a warning is logged once when it does not).
  * Transfers set CURLOPT_NOSIGNAL (the process is multi-threaded), so libcurl does not ignore
  * SIGPIPE for us: the loop thread must block it (libcurl-thread(3): a TLS write to a socket the
- * peer closed can raise it), which weft's export thread does.
+ * peer closed can raise it).
  *
  * TLS verification is always on (peer and host name); a CA bundle may replace the system's.
  */
