@@ -313,13 +313,7 @@ static void on_attr(weft__asm *a, weft__rec *r, const weft__ev_attr *e)
         break;
     case WEFT__V_JSON:
         if (weft__json_valid(val, e->val_len) && e->val_len <= a->max_attr_bytes) {
-            /* Trim the surrounding whitespace the caller may have left. */
-            const char *p = val, *q = val + e->val_len;
-            while (p < q && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-                p++;
-            while (q > p && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\n' || q[-1] == '\r'))
-                q--;
-            weft__buf_append(s, p, (size_t)(q - p));
+            weft__json_minify(s, val, e->val_len); /* a newline would break a JSONL record */
         } else {
             weft__stat_add(invalid_json, 1);
             str_value(a, val, e->val_len, e->orig_len);

@@ -852,3 +852,26 @@ bool weft__json_valid_object(const char *s, size_t len)
     size_t i = skip_ws((const unsigned char *)s, 0, len);
     return i < len && s[i] == '{' && weft__json_valid(s, len);
 }
+
+void weft__json_minify(weft__buf *b, const char *s, size_t len)
+{
+    if (len == 0 || !weft__buf_reserve(b, len))
+        return;
+    bool in_str = false, esc = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (esc)
+                esc = false;
+            else if (c == '\\')
+                esc = true;
+            else if (c == '"')
+                in_str = false;
+        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            continue;
+        } else if (c == '"') {
+            in_str = true;
+        }
+        b->data[b->len++] = c;
+    }
+}

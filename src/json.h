@@ -41,6 +41,10 @@ bool weft__json_valid(const char *s, size_t len);
 /* True when s[0..len) is valid JSON whose top-level value is an object. */
 bool weft__json_valid_object(const char *s, size_t len);
 
+/* Appends the valid JSON text s[0..len) without whitespace outside strings, so a value never
+ * breaks a JSON Lines record (pretty-printed input has newlines). */
+void weft__json_minify(weft__buf *b, const char *s, size_t len);
+
 /* UTF-8 helpers (on raw, possibly invalid input; an invalid byte counts as one character). */
 size_t weft__utf8_cut(const char *s, size_t len, size_t max_bytes); /* longest prefix <= max_bytes
                                                                         not splitting a sequence */

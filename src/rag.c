@@ -583,31 +583,6 @@ static void j_str(weft__buf *b, const rstr *s)
     weft__buf_lit(b, " bytes]\"");
 }
 
-/* Appends valid JSON text without the whitespace between its tokens: a caller's pretty-printed
- * metadata must not put line breaks into a JSONL line. */
-static void append_minified(weft__buf *b, const char *s, size_t len)
-{
-    if (!weft__buf_reserve(b, len))
-        return;
-    bool in_str = false, esc = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (esc)
-                esc = false;
-            else if (c == '\\')
-                esc = true;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-            continue;
-        } else if (c == '"') {
-            in_str = true;
-        }
-        b->data[b->len++] = c;
-    }
-}
-
 /* Object member separator and key (keys here are ASCII literals: no escaping needed). */
 static void j_key(weft__buf *b, bool *first, const char *key)
 {
@@ -729,7 +704,7 @@ static void apply_retrieval(weft__rec *r, rd *in, weft__buf *scratch)
         if (meta.present) {
             if (!meta.cut && weft__json_valid_object(meta.s, meta.len)) {
                 j_key(scratch, &first, "metadata");
-                append_minified(scratch, meta.s, meta.len);
+                weft__json_minify(scratch, meta.s, meta.len);
             } else {
                 weft__stat_add(invalid_json, 1);
                 j_key(scratch, &first, "metadata_raw");

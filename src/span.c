@@ -85,11 +85,15 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
 {
     weft_span s;
     if (__builtin_expect(parent.flags & WEFT__SPAN_SAMPLED_OUT, 0)) {
-        s = parent;
-        s.home = HOME_NONE;
-        if (make_current)
-            push(t, &s);
-        return s;
+        /* Inside a sampled-out trace: nothing is recorded. A child begun with
+         * weft_span_begin shares its parent's stack entry (one more nesting level), so
+         * it costs no push and no id. */
+        if (make_current) {
+            uint32_t d = parent.home & 0xffu;
+            if (d != HOME_NONE && (parent.home >> 8) == t->slot && d < t->depth && t->stack[d].id == parent.id)
+                t->so_nest[d]++;
+        }
+        return parent;
     }
     s.id = new_id(t);
     s.flags = 0;
@@ -98,12 +102,15 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
     } else {
         s.trace = new_id(t);
         if (__builtin_expect(s.trace >= weft__rt.hot.sample_below, 0)) {
+            /* Sampled out: the span keeps an id, so it can be taken off its home stack when
+             * it ends (on any thread), but every call on it is ignored. */
             bump(&t->sampled_out);
-            s.id = 0;
             s.flags = WEFT__SPAN_SAMPLED_OUT;
             s.home = HOME_NONE;
-            if (make_current)
+            if (make_current) {
                 push(t, &s);
+                t->so_nest[s.home & 0xffu & (WEFT__STACK_MAX - 1)] = 0;
+            }
             return s;
         }
     }
@@ -227,18 +234,19 @@ WEFT_API void weft_span_end(weft_span s)
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return;
-    if (__builtin_expect(s.id == 0, 0)) {
-        if (s.flags & WEFT__SPAN_SAMPLED_OUT) {
-            /* Sampled-out spans carry no id: pop the top entry if it is this one. */
-            uint32_t d = s.home & 0xffu;
-            if (d != HOME_NONE && (s.home >> 8) == t->slot && d + 1 == t->depth &&
-                (t->stack[d].flags & WEFT__SPAN_SAMPLED_OUT)) {
-                t->depth = d;
-                pop_ended(t);
-            }
-        } else {
+    if (__builtin_expect(s.id == 0 || s.flags, 0)) {
+        if (!(s.flags & WEFT__SPAN_SAMPLED_OUT)) {
             bump(&t->noop);
+            return;
         }
+        /* A sampled-out span: one nesting level of its stack entry ends, or the entry. */
+        uint32_t d = s.home & 0xffu;
+        if (d != HOME_NONE && (s.home >> 8) == t->slot && d < t->depth && t->stack[d].id == s.id &&
+            t->so_nest[d] > 0) {
+            t->so_nest[d]--;
+            return;
+        }
+        leave_context(t, s);
         return;
     }
     weft__ev_end *e = weft__ring_reserve(&t->ring, sizeof(*e));
@@ -257,7 +265,7 @@ void *weft__event_reserve(weft__evw *w, weft_span s, unsigned kind, unsigned aux
 {
     if (!tracing_on())
         return NULL;
-    if (s.id == 0) {
+    if (s.id == 0 || s.flags) {
         count_noop(s);
         return NULL;
     }
@@ -347,7 +355,7 @@ static void set_bytes(weft_span s, weft_section sec, const char *key, const void
 {
     if (!tracing_on())
         return;
-    if (s.id == 0) {
+    if (s.id == 0 || s.flags) {
         count_noop(s);
         return;
     }
@@ -382,7 +390,7 @@ WEFT_API void weft_span_set_strn(weft_span s, weft_section sec, const char *key,
 
 WEFT_API void weft_span_set_str(weft_span s, weft_section sec, const char *key, const char *value)
 {
-    if (s.id == 0) { /* skip the strlen: nothing will be recorded */
+    if (s.id == 0 || s.flags) { /* skip the strlen: nothing will be recorded */
         if (tracing_on())
             count_noop(s);
         return;
@@ -408,7 +416,7 @@ static void set_scalar(weft_span s, weft_section sec, const char *key, uint8_t v
 {
     if (!tracing_on())
         return;
-    if (s.id == 0) {
+    if (s.id == 0 || s.flags) {
         count_noop(s);
         return;
     }

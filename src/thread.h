@@ -31,6 +31,7 @@ typedef struct weft__thread {
     uint32_t slot;      /* index in weft__rt.slots */
     uint32_t depth;     /* entries in stack */
     weft_span stack[WEFT__STACK_MAX];
+    uint32_t so_nest[WEFT__STACK_MAX]; /* sampled-out entries: nesting levels above the entry */
     _Atomic uint64_t started, noop, sampled_out; /* owner writes, anyone reads */
     /* Written by other threads: ended[d] == stack[d].id means that entry ended elsewhere. */
     _Alignas(64) _Atomic uint64_t ended[WEFT__STACK_MAX];

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,4 +164,35 @@ Test(lifecycle, strerror_names_every_code)
     cr_assert_str_eq(weft_strerror(-9999), "unknown error");
     for (int e = -1; e >= WEFT_EEXPORT; e--)
         cr_assert_str_neq(weft_strerror(e), "unknown error");
+}
+
+static void *end_it(void *p)
+{
+    weft_span_end(*(weft_span *)p);
+    return NULL;
+}
+
+Test(lifecycle, sampled_out_traces_nest_and_end_anywhere_without_sticking)
+{
+    weft_config c = {.sample_ratio = 1e-18}; /* every trace sampled out */
+    cr_assert_eq(wt_init_memory(&c), 0);
+    weft_span root = weft_span_begin("root", WEFT_TYPE_TRACER);
+    cr_assert_not(weft_span_is_valid(root));
+    weft_span a = weft_span_begin("a", WEFT_TYPE_CUSTOM);
+    weft_span b = weft_span_begin("b", WEFT_TYPE_CUSTOM);
+    weft_span_set_str(b, WEFT_INPUT, "k", "v");
+    weft_span_end(b);
+    weft_span_end(a);
+    /* The sampled-out root ends on another thread: this thread must not stay inside it. */
+    pthread_t t;
+    pthread_create(&t, NULL, end_it, &root);
+    pthread_join(t, NULL);
+    weft_span next = weft_span_begin("next root", WEFT_TYPE_TRACER);
+    weft_span_end(next);
+    cr_assert_eq(weft_shutdown(1000), 0);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert_eq(st.sampled_out, 2, "two roots, two sampling decisions: %llu", (unsigned long long)st.sampled_out);
+    cr_assert_eq(st.started, 0);
+    cr_assert_eq(st.noop_calls, 0);
 }

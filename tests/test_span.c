@@ -359,3 +359,20 @@ Test(span, every_span_type_has_its_wire_name)
     cr_assert_eq(WEFT_TYPE_COUNT_, 25);
     cr_assert_str_eq(weft_span_type_name((weft_span_type)99), "CUSTOM");
 }
+
+Test(span, pretty_printed_json_values_stay_on_one_line)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    weft_span s = weft_span_begin("pretty", WEFT_TYPE_CUSTOM);
+    const char *pretty = "{\n  \"a\": 1,\n  \"b\": [ \"x y\", \"\\n\" ]\n}\n";
+    weft_span_set_json(s, WEFT_OUTPUT, "doc", pretty, strlen(pretty));
+    weft_span_end(s);
+    /* wt_records_after_shutdown parses line by line: a raw newline would fail it. */
+    json_t *recs = wt_records_after_shutdown();
+    cr_assert_eq(json_array_size(recs), 1);
+    json_t *doc = wt_path(json_array_get(recs, 0), "output.doc");
+    cr_assert_eq(json_integer_value(json_object_get(doc, "a")), 1);
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(doc, "b"), 0)), "x y");
+    cr_assert_str_eq(json_string_value(json_array_get(json_object_get(doc, "b"), 1)), "\n");
+    json_decref(recs);
+}

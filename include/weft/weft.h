@@ -101,7 +101,7 @@ typedef enum weft_section { WEFT_INPUT = 0, WEFT_OUTPUT = 1, WEFT_METADATA = 2 }
  * ignored. Copy it freely, across threads too. Fields are private. */
 typedef struct weft_span {
     uint64_t trace; /* private: low 64 bits of the trace id */
-    uint64_t id;    /* private: the span id; 0 for the zero span and for sampled-out spans */
+    uint64_t id;    /* private: the span id; 0 for the zero span */
     uint32_t home;  /* private: slot of the thread whose context stack holds it, and depth */
     uint32_t flags; /* private */
 } weft_span;
@@ -338,8 +338,9 @@ WEFT_API void weft_span_end(weft_span span);
 /* The calling thread's current span, or the zero span. */
 WEFT_API weft_span weft_current_span(void);
 
-/* True when span is not the zero span (it may still have ended). */
-static inline bool weft_span_is_valid(weft_span span) { return span.id != 0; }
+/* True when calls on span are recorded: not the zero span and not in a sampled-out trace
+ * (it may still have ended). Use it to skip work that only feeds attributes. */
+static inline bool weft_span_is_valid(weft_span span) { return span.id != 0 && span.flags == 0; }
 
 WEFT_API void weft_span_set_status(weft_span span, weft_status status);
 /* Sets status ERROR and metadata.error = {"type": type, "message": message} (either may be NULL). */
