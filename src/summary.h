@@ -3,7 +3,9 @@
  * metadata.trace_summary holds duration_ms, span_count, llm_calls, retrieval_calls, tool_calls,
  * input/output/total tokens, total_cost and status, over the root and every span of the trace
  * that ended before it, on any thread. An entry exists from the root's begin to its end, so
- * memory is bounded by the number of open roots. Export thread only.
+ * memory is bounded by the number of open roots, plus pending entries for spans whose end was
+ * read before their root's begin (the root may begin on a thread drained later): at most 4096,
+ * forgotten after 10 s. Export thread only.
  */
 #ifndef WEFT_SUMMARY_H
 #define WEFT_SUMMARY_H
@@ -19,7 +21,8 @@ weft__summaries *weft__summaries_new(void);
 void weft__summaries_free(weft__summaries *s);
 /* A root span began (r->parent == 0). */
 void weft__summary_root_begin(weft__summaries *s, const weft__rec *root);
-/* A non-root span of some trace ended (r->end_ns set); ignored when its root is unknown. */
+/* A non-root span of some trace ended (r->end_ns set); kept pending while its root is
+ * unknown (see above), ignored once its root has ended. */
 void weft__summary_span_end(weft__summaries *s, const weft__rec *r);
 /* The root ended: writes metadata.trace_summary into root (counting the root itself) and
  * forgets the trace. */
