@@ -29,6 +29,7 @@
  *    shutdown) or refuse_batch() (queue over its limit): the two places a disk spool hooks in.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,6 +38,7 @@
 
 #include "exporter.h"
 #include "http.h"
+#include "json.h"
 #include "retry.h"
 #include "runtime.h"
 #include "weft/version.h"
@@ -422,19 +424,33 @@ static void pump(sgp *s)
 
 /* ---- outcomes ------------------------------------------------------------------------------- */
 
+/* The id text the server saw (encode.c writes weft__json_uuid(id, salt)), into out[37]. */
+static void uuid_text(uint64_t v, uint64_t salt, char out[37])
+{
+    weft__buf b;
+    weft__buf_init(&b);
+    weft__json_uuid(&b, v, salt);
+    if (!b.oom && b.len == 38) {
+        memcpy(out, b.data + 1, 36);
+        out[36] = '\0';
+    } else {
+        snprintf(out, 37, "%016llx", (unsigned long long)v);
+    }
+    weft__buf_fini(&b);
+}
+
 static void log_rejected(sgp *s, const weft__batch *b, range r, int status, const char *detail)
 {
     if (s->reject_logs >= MAX_REJECT_LOGS)
         return;
     const weft__batch_item *it = &b->items[r.i];
-    if (++s->reject_logs == MAX_REJECT_LOGS)
-        weft__log(WEFT_LOG_WARN, "SGP rejected span %016llx of trace %016llx (HTTP %d: %s); "
-                                 "further rejections are counted, not logged",
-                  (unsigned long long)it->id, (unsigned long long)it->trace, status, detail);
-    else
-        weft__log(WEFT_LOG_WARN, "SGP rejected span %016llx of trace %016llx (HTTP %d: %s); "
-                                 "dropped, the rest of its batch is delivered",
-                  (unsigned long long)it->id, (unsigned long long)it->trace, status, detail);
+    char id[37], trace[37];
+    uuid_text(it->id, s->ex->rt->salt_hi, id);
+    uuid_text(it->trace, s->ex->rt->salt_hi, trace);
+    weft__log(WEFT_LOG_WARN, "SGP rejected span %s of trace %s (HTTP %d: %s); dropped, the rest "
+                             "of its request is delivered%s",
+              id, trace, status, detail,
+              ++s->reject_logs == MAX_REJECT_LOGS ? "; further rejections are counted, not logged" : "");
 }
 
 static void on_done(void *ud, const weft__http_result *r)
@@ -477,10 +493,13 @@ static void on_done(void *ud, const weft__http_result *r)
         uint64_t window = s->ex->rt->cfg.retry_window_ms;
         if (!s->logged_retry) {
             s->logged_retry = true;
+            const char *how = server ? "as the server asked" : "with backoff";
             if (r->err != WEFT__HTTP_OK)
-                weft__log(WEFT_LOG_WARN, "SGP request failed (%s); retrying with backoff", r->err_text);
+                weft__log(WEFT_LOG_WARN, "SGP request failed (%s); retrying in %llu ms %s",
+                          r->err_text, (unsigned long long)delay, how);
             else
-                weft__log(WEFT_LOG_WARN, "SGP answered HTTP %d; retrying with backoff", r->status);
+                weft__log(WEFT_LOG_WARN, "SGP answered HTTP %d; retrying in %llu ms %s", r->status,
+                          (unsigned long long)delay, how);
         }
         if (now + delay > j->first_ms + window) {
             if (!s->logged_window) {

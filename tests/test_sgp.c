@@ -371,6 +371,9 @@ Test(sgp, loses_only_the_poisoned_span_of_its_batch)
     /* Bisection costs about two requests per halving: log2(300) < 9 levels. */
     cr_expect_leq(weft_rx_status_count(rx, 422), 2 * 9 + 1);
     cr_expect_eq(log_count("rejected span"), 1);
+    char needle[64];
+    snprintf(needle, sizeof needle, "rejected span %s", id);
+    cr_expect_eq(log_count(needle), 1, "the log does not name the rejected span as sent");
     cr_expect_geq(log_count("poisoned"), 1, "the server's detail was not logged");
     cr_expect_eq(weft_shutdown(5000), 0);
     weft_stats s = stats();
