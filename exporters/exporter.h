@@ -2,8 +2,10 @@
  * exporter.h — the one small interface between the export thread and an exporter. An exporter
  * is one file plus one static const weft__exporter_ops table; the worker never names one.
  *
- * Threading: every op runs on the export thread (the libuv loop thread). An exporter may use
- * the loop (timers, polls, curl multi) and must never block it.
+ * Threading: every op runs on the export thread (the libuv loop thread), except open, which
+ * runs on the thread calling weft_init before the loop thread starts (so it may set up loop
+ * handles but must not wait for the loop). An exporter may use the loop (timers, polls, curl
+ * multi) and must never block it.
  *
  * Lifecycle: open once after the loop exists; submit any number of batches (each ends in
  * exactly one weft__batch_done call by this exporter, now or later); idle() tells the worker

@@ -875,3 +875,21 @@ void weft__json_minify(weft__buf *b, const char *s, size_t len)
         b->data[b->len++] = c;
     }
 }
+
+void weft__json_ms(weft__buf *b, uint64_t ns)
+{
+    weft__json_u64(b, ns / 1000000u);
+    uint32_t frac = (uint32_t)(ns % 1000000u);
+    if (frac == 0)
+        return;
+    char d[7];
+    d[0] = '.';
+    for (int i = 6; i >= 1; i--) {
+        d[i] = (char)('0' + frac % 10);
+        frac /= 10;
+    }
+    int n = 7;
+    while (d[n - 1] == '0')
+        n--;
+    weft__buf_append(b, d, (size_t)n);
+}

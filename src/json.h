@@ -34,6 +34,9 @@ void weft__json_u64(weft__buf *b, uint64_t v);
  * NaN and infinities are written as null. */
 void weft__json_f64(weft__buf *b, double v);
 void weft__json_bool(weft__buf *b, bool v);
+/* A duration given in nanoseconds as milliseconds with up to six decimals, trailing zeros
+ * dropped ("12.5", "0.000123", "3"): exact, and no floating-point formatting. */
+void weft__json_ms(weft__buf *b, uint64_t ns);
 
 /* True when s[0..len) is exactly one RFC 8259 JSON value (surrounding whitespace allowed),
  * valid UTF-8 throughout, nesting at most 256 deep. */

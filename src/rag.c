@@ -1015,13 +1015,15 @@ void weft__rag_on_end(weft__rec *r, weft__buf *scratch)
         return;
     if (r->end_ns == 0)
         return; /* not ended: nothing to take the duration from yet */
-    double ms = (r->end_ns > r->start_ns) ? (double)(r->end_ns - r->start_ns) / 1e6 : 0.0;
+    uint64_t ns = (r->end_ns > r->start_ns) ? r->end_ns - r->start_ns : 0;
+    weft__buf_reset(scratch);
+    weft__json_ms(scratch, ns);
     if (r->needs_retrieval_latency) {
-        set_f64(r, WEFT_METADATA, "latency_ms", ms, scratch);
+        set(r, WEFT_METADATA, "latency_ms", scratch);
         r->needs_retrieval_latency = false;
     }
     if (r->needs_generation_latency) {
-        set_f64(r, WEFT_METADATA, "generation_latency_ms", ms, scratch);
+        set(r, WEFT_METADATA, "generation_latency_ms", scratch);
         r->needs_generation_latency = false;
     }
 }

@@ -64,7 +64,7 @@ static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len,
 /* Adds an entry after redaction: a key matching a pattern stores "[REDACTED]"; a value with
  * objects inside is rewritten when one of their keys matches. */
 static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
-                         size_t json_len, int kind)
+                         size_t json_len, int kind, bool nested)
 {
     weft__redact *rd = weft__rt.redact;
     if (rd) {
@@ -73,7 +73,7 @@ static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t
             add(r, sec, key, key_len, "\"[REDACTED]\"", 12, kind);
             return;
         }
-        if (json_len && (json[0] == '{' || json[0] == '[')) {
+        if (nested && json_len && (json[0] == '{' || json[0] == '[')) {
             weft__buf *scratch = &weft__rt.redact_scratch;
             weft__buf_reset(scratch);
             size_t n = weft__redact_json(rd, scratch, json, json_len);
@@ -90,13 +90,19 @@ static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                    size_t json_len)
 {
-    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_SET);
+    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_SET, true);
+}
+
+void weft__rec_set_trusted(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
+                           size_t json_len)
+{
+    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_SET, false);
 }
 
 void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                       size_t json_len)
 {
-    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_APPEND);
+    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_APPEND, true);
 }
 
 void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t key_len)

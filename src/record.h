@@ -46,6 +46,10 @@ void weft__rec_reset(weft__rec *r);
  * text (the caller guarantees it; weft__json_* writers do). Both copied. */
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                    size_t json_len);
+/* Like weft__rec_set for objects weft writes itself with fixed keys (trace summaries): only
+ * the top-level key goes through redaction. */
+void weft__rec_set_trusted(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
+                           size_t json_len);
 /* Appends a JSON value to the array section.key (e.g. input.messages). */
 void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                       size_t json_len);

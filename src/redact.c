@@ -7,13 +7,16 @@
  */
 #include "redact.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
 
-#define CACHE_SLOTS 256
+#define CACHE_SETS 256
+#define CACHE_WAYS 2
 #define CACHE_KEY_MAX 48 /* longer keys are matched every time */
+#define LOWER_MAX 256    /* keys up to this length are lowercased once for the fast forms */
 
 typedef struct cache_slot {
     uint8_t len; /* 0: empty */
@@ -21,10 +24,21 @@ typedef struct cache_slot {
     char key[CACHE_KEY_MAX];
 } cache_slot;
 
+/* Patterns are classified once: most are "word", "*word", "word*" or "*word*", which need
+ * one comparison or one substring search on the lowercased key, not a glob walk. */
+typedef enum { P_EXACT, P_PREFIX, P_SUFFIX, P_INFIX, P_GLOB } pkind;
+
+typedef struct pattern {
+    pkind kind;
+    char *text; /* the glob (P_GLOB) or the lowercased literal part */
+    size_t len;
+} pattern;
+
 struct weft__redact {
-    char **patterns;
+    pattern *p;
     size_t n;
-    cache_slot cache[CACHE_SLOTS];
+    cache_slot cache[CACHE_SETS][CACHE_WAYS];
+    uint8_t victim[CACHE_SETS]; /* the way to replace next in each set */
 };
 
 static inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
@@ -54,6 +68,27 @@ bool weft__glob_match(const char *p, const char *s, size_t len)
     return *p == 0;
 }
 
+static bool classify(pattern *out, const char *g)
+{
+    size_t n = strlen(g);
+    bool lead = n && g[0] == '*', trail = n > 1 && g[n - 1] == '*';
+    size_t a = lead, b = n - (trail ? 1 : 0);
+    bool plain = a <= b;
+    for (size_t i = a; i < b && plain; i++)
+        plain = g[i] != '*' && g[i] != '?';
+    out->kind = !plain ? P_GLOB : lead && trail ? P_INFIX : lead ? P_SUFFIX : trail ? P_PREFIX : P_EXACT;
+    if (out->kind == P_GLOB) {
+        out->text = strdup(g);
+        out->len = n;
+    } else {
+        out->text = strndup(g + a, b - a);
+        out->len = b - a;
+        for (size_t i = 0; out->text && i < out->len; i++)
+            out->text[i] = lower(out->text[i]);
+    }
+    return out->text != NULL;
+}
+
 weft__redact *weft__redact_new(const char *const *patterns, size_t n)
 {
     if (n == 0)
@@ -61,16 +96,15 @@ weft__redact *weft__redact_new(const char *const *patterns, size_t n)
     weft__redact *rd = calloc(1, sizeof(*rd));
     if (!rd)
         return NULL;
-    rd->patterns = calloc(n, sizeof(char *));
-    if (!rd->patterns) {
+    rd->p = calloc(n, sizeof(pattern));
+    if (!rd->p) {
         free(rd);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         if (!patterns[i] || !*patterns[i])
             continue;
-        rd->patterns[rd->n] = strdup(patterns[i]);
-        if (!rd->patterns[rd->n]) {
+        if (!classify(&rd->p[rd->n], patterns[i])) {
             weft__redact_free(rd);
             return NULL;
         }
@@ -84,16 +118,53 @@ void weft__redact_free(weft__redact *rd)
     if (!rd)
         return;
     for (size_t i = 0; i < rd->n; i++)
-        free(rd->patterns[i]);
-    free(rd->patterns);
+        free(rd->p[i].text);
+    free(rd->p);
     free(rd);
 }
 
 static bool match_any(const weft__redact *rd, const char *key, size_t len)
 {
-    for (size_t i = 0; i < rd->n; i++)
-        if (weft__glob_match(rd->patterns[i], key, len))
-            return true;
+    char low[LOWER_MAX];
+    bool have_low = len <= LOWER_MAX;
+    for (size_t i = 0; have_low && i < len; i++)
+        low[i] = lower(key[i]);
+    for (size_t i = 0; i < rd->n; i++) {
+        const pattern *p = &rd->p[i];
+        if (p->kind == P_GLOB || !have_low) {
+            /* The glob walk compares case-insensitively on its own. */
+            char g[LOWER_MAX + 3];
+            const char *glob = p->text;
+            if (p->kind != P_GLOB) {
+                snprintf(g, sizeof g, "%s%s%s", (p->kind == P_SUFFIX || p->kind == P_INFIX) ? "*" : "", p->text,
+                         (p->kind == P_PREFIX || p->kind == P_INFIX) ? "*" : "");
+                glob = g;
+            }
+            if (weft__glob_match(glob, key, len))
+                return true;
+            continue;
+        }
+        if (p->len > len)
+            continue;
+        switch (p->kind) {
+        case P_EXACT:
+            if (p->len == len && memcmp(low, p->text, len) == 0)
+                return true;
+            break;
+        case P_PREFIX:
+            if (memcmp(low, p->text, p->len) == 0)
+                return true;
+            break;
+        case P_SUFFIX:
+            if (memcmp(low + len - p->len, p->text, p->len) == 0)
+                return true;
+            break;
+        default: /* P_INFIX */
+            if (memmem(low, len, p->text, p->len))
+                return true;
+            break;
+        }
+    }
     return false;
 }
 
@@ -106,9 +177,15 @@ bool weft__redact_key(weft__redact *rd, const char *key, size_t len)
     uint32_t h = 2166136261u; /* FNV-1a */
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)key[i]) * 16777619u;
-    cache_slot *c = &rd->cache[h % CACHE_SLOTS];
-    if (c->len == len && memcmp(c->key, key, len) == 0)
-        return c->hit;
+    h ^= h >> 15; /* FNV's low bits are weak for short keys */
+    uint32_t set = h % CACHE_SETS;
+    for (int w = 0; w < CACHE_WAYS; w++) {
+        cache_slot *c = &rd->cache[set][w];
+        if (c->len == len && memcmp(c->key, key, len) == 0)
+            return c->hit;
+    }
+    cache_slot *c = &rd->cache[set][rd->victim[set]];
+    rd->victim[set] = (uint8_t)((rd->victim[set] + 1) % CACHE_WAYS);
     c->len = (uint8_t)len;
     memcpy(c->key, key, len);
     c->hit = match_any(rd, key, len);

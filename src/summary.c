@@ -243,7 +243,7 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     weft__buf_reset(scratch);
     weft__buf_putc(scratch, '{');
     key(scratch, "duration_ms", true);
-    weft__json_f64(scratch, (double)dur / 1e6);
+    weft__json_ms(scratch, dur);
     key(scratch, "span_count", false);
     weft__json_u64(scratch, e->spans);
     key(scratch, "llm_calls", false);
@@ -269,7 +269,7 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
         weft__buf_lit(scratch, "\"SUCCESS\"");
     weft__buf_putc(scratch, '}');
     if (!scratch->oom)
-        weft__rec_set(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
+        weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
     weft__buf_reset(scratch);
 
     if (e != &none)

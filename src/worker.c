@@ -9,6 +9,7 @@
  */
 #include "worker.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -276,6 +277,12 @@ static void begin_drain(weft__worker *w)
 static void thread_main(void *arg)
 {
     weft__worker *w = arg;
+    /* libcurl runs with CURLOPT_NOSIGNAL, so a TLS write to a closed peer may raise SIGPIPE
+     * on this thread (libcurl-thread(3)); it must never kill the host program. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     uv_run(&w->loop, UV_RUN_DEFAULT);
     pthread_mutex_lock(&w->lock);
     w->stopped = true;
