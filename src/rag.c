@@ -1016,13 +1016,15 @@ void weft__rag_on_end(weft__rec *r, weft__buf *scratch)
     if (r->end_ns == 0)
         return; /* not ended: nothing to take the duration from yet */
     uint64_t ns = (r->end_ns > r->start_ns) ? r->end_ns - r->start_ns : 0;
-    weft__buf_reset(scratch);
-    weft__json_ms(scratch, ns);
     if (r->needs_retrieval_latency) {
+        weft__buf_reset(scratch);
+        weft__json_ms(scratch, ns); /* exact from nanoseconds, no float formatting */
         set(r, WEFT_METADATA, "latency_ms", scratch);
         r->needs_retrieval_latency = false;
     }
     if (r->needs_generation_latency) {
+        weft__buf_reset(scratch);
+        weft__json_ms(scratch, ns);
         set(r, WEFT_METADATA, "generation_latency_ms", scratch);
         r->needs_generation_latency = false;
     }
