@@ -362,8 +362,41 @@ static void on_error(weft__asm *a, weft__rec *r, const weft__ev_error *e)
 
 static void park(weft__asm *a, const weft__ev *ev) { weft__buf_append(&a->parked_cur, ev, ev->size); }
 
+/* The lengths inside an event must fit in its size: the ring's producer is this process, so
+ * a mismatch is an internal inconsistency (and what the ring-event fuzzer feeds us). */
+static bool well_formed(const weft__ev *ev)
+{
+    size_t size = ev->size;
+    if (ev->span == 0 || ev->span == TOMB)
+        return false; /* the table's empty and deleted markers: never a span id */
+    switch (ev->kind) {
+    case WEFT__EV_BEGIN: {
+        const weft__ev_begin *e = (const weft__ev_begin *)ev;
+        return size >= sizeof(*e) && ((e->flags & WEFT__EVF_SITE) || e->name_len <= size - sizeof(*e));
+    }
+    case WEFT__EV_END:
+        return size >= sizeof(weft__ev_end);
+    case WEFT__EV_ATTR: {
+        const weft__ev_attr *e = (const weft__ev_attr *)ev;
+        return size >= sizeof(*e) && (uint64_t)e->key_len + e->val_len <= size - sizeof(*e);
+    }
+    case WEFT__EV_ERROR: {
+        const weft__ev_error *e = (const weft__ev_error *)ev;
+        return size >= sizeof(*e) && (uint64_t)e->type_len + e->msg_len <= size - sizeof(*e);
+    }
+    case WEFT__EV_FIELD:
+        return size >= sizeof(*ev) + 4 && *(const uint32_t *)(ev + 1) <= size - sizeof(*ev) - 4;
+    default:
+        return true; /* STATUS has no payload; RAG payloads are checked by rag.c */
+    }
+}
+
 static void dispatch(weft__asm *a, const weft__ev *ev, bool retrying)
 {
+    if (!well_formed(ev)) {
+        weft__internal_error("malformed ring event");
+        return;
+    }
     if (ev->kind == WEFT__EV_BEGIN) {
         on_begin(a, (const weft__ev_begin *)ev);
         return;

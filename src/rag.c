@@ -930,8 +930,11 @@ static void apply_usage(weft__rec *r, rd *in, weft__buf *scratch)
     /* Summed over calls on the span (a span may wrap several LLM calls); the metadata always
      * shows the running totals. */
     r->has_usage = true;
-    r->input_tokens += in_tok;
-    r->output_tokens += out_tok;
+    /* Saturating: a caller's absurd counts must not overflow (undefined behaviour). */
+    if (__builtin_add_overflow(r->input_tokens, in_tok, &r->input_tokens))
+        r->input_tokens = INT64_MAX;
+    if (__builtin_add_overflow(r->output_tokens, out_tok, &r->output_tokens))
+        r->output_tokens = INT64_MAX;
     double usd;
     if (flags & USAGE_HAS_COST) {
         r->has_cost = true;
@@ -943,7 +946,10 @@ static void apply_usage(weft__rec *r, rd *in, weft__buf *scratch)
     set_str(r, WEFT_METADATA, "model", &model, scratch);
     set_i64(r, WEFT_METADATA, "input_tokens", r->input_tokens, scratch);
     set_i64(r, WEFT_METADATA, "output_tokens", r->output_tokens, scratch);
-    set_i64(r, WEFT_METADATA, "total_tokens", r->input_tokens + r->output_tokens, scratch);
+    int64_t total;
+    if (__builtin_add_overflow(r->input_tokens, r->output_tokens, &total))
+        total = INT64_MAX;
+    set_i64(r, WEFT_METADATA, "total_tokens", total, scratch);
     if (r->has_cost)
         set_f64(r, WEFT_METADATA, "cost_usd", r->cost_usd, scratch);
 }

@@ -98,7 +98,7 @@ uint64_t weft__ring_drain(weft__ring *r, weft__ring_fn fn, void *ctx)
         const weft__ev *ev = (const weft__ev *)(r->buf + (tail & r->mask));
         /* A PAD may be a single 8-byte word (only size and kind are written). */
         uint32_t min = ev->kind == WEFT__EV_PAD ? 8u : (uint32_t)sizeof(weft__ev);
-        if (ev->size < min || ev->size > r->cap || (ev->size & 7u)) {
+        if (ev->size < min || ev->size > head - tail || (ev->size & 7u)) {
             /* A corrupt size would walk the consumer off the ring: give the ring up. */
             weft__internal_error("ring event with an impossible size");
             tail = head;

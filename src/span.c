@@ -76,7 +76,8 @@ static inline void push(weft__thread *t, weft_span *s)
 static inline uint64_t new_id(weft__thread *t)
 {
     uint64_t id = weft__rng_next(t->rng);
-    return id ? id : 1;
+    /* 0 is the zero span; UINT64_MAX marks a deleted slot in the assembler's table. */
+    return (id && id != UINT64_MAX) ? id : 1;
 }
 
 /* The common body of every begin. site != NULL: name by pointer; else name/name_len copied. */

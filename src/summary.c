@@ -169,8 +169,11 @@ static void count_span(entry *e, const weft__rec *r)
     if (r->status == WEFT_STATUS_ERROR)
         e->error = true;
     if (r->has_usage) {
-        e->input_tokens += r->input_tokens;
-        e->output_tokens += r->output_tokens;
+        /* Saturating sums: counts come from callers. */
+        if (__builtin_add_overflow(e->input_tokens, r->input_tokens, &e->input_tokens))
+            e->input_tokens = INT64_MAX;
+        if (__builtin_add_overflow(e->output_tokens, r->output_tokens, &e->output_tokens))
+            e->output_tokens = INT64_MAX;
     }
     if (r->has_cost) {
         e->cost += r->cost_usd;
@@ -257,7 +260,10 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     key(scratch, "output_tokens", false);
     weft__json_i64(scratch, e->output_tokens);
     key(scratch, "total_tokens", false);
-    weft__json_i64(scratch, e->input_tokens + e->output_tokens);
+    int64_t total;
+    if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
+        total = INT64_MAX;
+    weft__json_i64(scratch, total);
     if (e->has_cost) {
         key(scratch, "total_cost", false);
         weft__json_f64(scratch, e->cost);
