@@ -97,6 +97,8 @@ struct sgp {
     size_t inflight, max_inflight;
     uint64_t next_seq;
     uint64_t budget;         /* bytes per request body */
+    uint64_t good;           /* after a 413: the largest body accepted since (0: none yet) */
+    bool shrunk;             /* a 413 has been seen */
     uint64_t held_bytes, held_records;
     uint64_t rng;
     bool paused;
@@ -481,6 +483,16 @@ static void on_done(void *ud, const weft__http_result *r)
     switch (v) {
     case WEFT__V_DONE:
         s->logged_retry = s->logged_window = false;
+        if (s->shrunk) {
+            /* Halving after a 413 can leave the budget above the server's limit when the
+             * halves that were tried happened to be smaller; a body the server accepted is a
+             * size known to pass, so the budget never stays above the largest of them. */
+            uint64_t got = range_bytes(b, top);
+            if (got > s->good)
+                s->good = got;
+            if (s->good >= MIN_BUDGET && s->good < s->budget)
+                s->budget = s->good;
+        }
         j->n_ranges--;
         j->attempt = 0;
         break;
@@ -524,6 +536,8 @@ static void on_done(void *ud, const weft__http_result *r)
         uint64_t half = range_bytes(b, top) / 2;
         if (half < MIN_BUDGET)
             half = MIN_BUDGET;
+        s->shrunk = true;
+        s->good = 0; /* the limit may have dropped: what passed before proves nothing now */
         if (half < s->budget) {
             s->budget = half;
             weft__log(WEFT_LOG_INFO, "SGP answered 413: request bodies now kept under %llu bytes",
