@@ -327,23 +327,21 @@ WEFT_API void weft_span_set_error(weft_span s, const char *type, const char *mes
     weft__event_commit(&w);
 }
 
-/* One attribute event: header, key, then (for byte values) the value. */
-static inline weft__ev_attr *attr_begin(weft__evw *w, weft_span s, weft_section sec, const char *key,
-                                        size_t *klen, size_t vlen)
+#define KEY_MAX_BYTES 1024u /* keys are names, not payloads */
+
+/* One attribute event on the calling thread's ring: header, key, then vlen value bytes. The
+ * caller has checked the span; returns NULL (counted) on misuse or a full ring. */
+static inline weft__ev_attr *attr_reserve(weft__thread *t, weft_span s, weft_section sec, const char *key,
+                                          size_t kl, size_t vlen)
 {
-    if (!key || (unsigned)sec > WEFT_METADATA) {
-        count_noop((weft_span){0, 0, 0, 0});
+    uint32_t size = weft__ev_round(sizeof(weft__ev_attr) + kl + vlen);
+    weft__ev_attr *e = weft__ring_reserve(&t->ring, size);
+    if (__builtin_expect(!e, 0))
         return NULL;
-    }
-    size_t kl = strlen(key);
-    if (kl > 1024)
-        kl = 1024; /* keys are names, not payloads */
-    *klen = kl;
-    char *p = weft__event_reserve(w, s, WEFT__EV_ATTR, (unsigned)sec,
-                                  sizeof(weft__ev_attr) - sizeof(weft__ev) + kl + vlen);
-    if (!p)
-        return NULL;
-    weft__ev_attr *e = (weft__ev_attr *)(p - sizeof(weft__ev));
+    e->h.size = size;
+    e->h.kind = WEFT__EV_ATTR;
+    e->h.aux = (uint16_t)sec;
+    e->h.span = s.id;
     e->key_len = (uint32_t)kl;
     e->val_len = (uint32_t)vlen;
     e->flags = 0;
@@ -351,27 +349,40 @@ static inline weft__ev_attr *attr_begin(weft__evw *w, weft_span s, weft_section 
     return e;
 }
 
+/* The checks every setter makes, in the order that keeps the common case short. */
+static inline weft__thread *attr_thread(weft_span s, weft_section sec, const char *key)
+{
+    if (!tracing_on())
+        return NULL;
+    if (__builtin_expect(s.id == 0 || s.flags, 0)) {
+        count_noop(s);
+        return NULL;
+    }
+    if (__builtin_expect(!key || (unsigned)sec > WEFT_METADATA, 0)) {
+        count_noop((weft_span){0, 0, 0, 0});
+        return NULL;
+    }
+    return weft__thread_get();
+}
+
 static void set_bytes(weft_span s, weft_section sec, const char *key, const void *val, size_t len,
                       uint8_t vtype)
 {
-    if (!tracing_on())
+    weft__thread *t = attr_thread(s, sec, key);
+    if (!t)
         return;
-    if (s.id == 0 || s.flags) {
-        count_noop(s);
-        return;
-    }
+    size_t kl = strlen(key);
+    if (kl > KEY_MAX_BYTES)
+        kl = KEY_MAX_BYTES;
     size_t keep = len;
     if (keep > weft__rt.hot.max_attr_bytes)
         keep = weft__rt.hot.max_attr_bytes;
-    size_t room = weft__event_max_payload() - (sizeof(weft__ev_attr) - sizeof(weft__ev)) - 1024;
+    size_t room = t->ring.max_event - sizeof(weft__ev_attr) - KEY_MAX_BYTES - 8;
     if (keep > room)
         keep = room; /* the ring's limit: a quarter of it per event */
-    if (vtype != WEFT__V_STR && keep < len) {
+    if (vtype != WEFT__V_STR && keep < len)
         vtype = WEFT__V_STR; /* a cut JSON/msgpack value cannot parse: kept as marked text */
-    }
-    weft__evw w;
-    size_t kl;
-    weft__ev_attr *e = attr_begin(&w, s, sec, key, &kl, keep);
+    weft__ev_attr *e = attr_reserve(t, s, sec, key, kl, keep);
     if (!e)
         return;
     e->vtype = vtype;
@@ -379,7 +390,7 @@ static void set_bytes(weft_span s, weft_section sec, const char *key, const void
     if (keep < len)
         e->flags = WEFT__EVF_TRUNCATED;
     memcpy((char *)(e + 1) + kl, val, keep);
-    weft__event_commit(&w);
+    weft__ring_commit(&t->ring, e->h.size);
 }
 
 WEFT_API void weft_span_set_strn(weft_span s, weft_section sec, const char *key, const char *value, size_t len)
@@ -415,15 +426,13 @@ WEFT_API void weft_span_set_msgpack(weft_span s, weft_section sec, const char *k
 
 static void set_scalar(weft_span s, weft_section sec, const char *key, uint8_t vtype, int64_t i, double f)
 {
-    if (!tracing_on())
+    weft__thread *t = attr_thread(s, sec, key);
+    if (!t)
         return;
-    if (s.id == 0 || s.flags) {
-        count_noop(s);
-        return;
-    }
-    weft__evw w;
-    size_t kl;
-    weft__ev_attr *e = attr_begin(&w, s, sec, key, &kl, 0);
+    size_t kl = strlen(key);
+    if (kl > KEY_MAX_BYTES)
+        kl = KEY_MAX_BYTES;
+    weft__ev_attr *e = attr_reserve(t, s, sec, key, kl, 0);
     if (!e)
         return;
     e->vtype = vtype;
@@ -432,7 +441,7 @@ static void set_scalar(weft_span s, weft_section sec, const char *key, uint8_t v
         e->v.f = f;
     else
         e->v.i = i;
-    weft__event_commit(&w);
+    weft__ring_commit(&t->ring, e->h.size);
 }
 
 WEFT_API void weft_span_set_i64(weft_span s, weft_section sec, const char *key, int64_t v)
