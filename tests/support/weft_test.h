@@ -10,6 +10,10 @@
 
 #include "weft/weft.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* weft_init with exporters "memory", no atexit, a short flush interval; cfg may be NULL (its
  * other fields are kept). Returns weft_init's code. */
 int wt_init_memory(weft_config *cfg);
@@ -28,5 +32,9 @@ const char *wt_str(json_t *obj, const char *key);
 json_t *wt_path(json_t *obj, const char *dotted);
 /* Checks the fixed-format fields every item must have (ids, timestamps, sections). */
 void wt_check_item(json_t *item);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
