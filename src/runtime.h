@@ -30,7 +30,8 @@ struct weft__worker;
     XX(spooled) XX(replayed) XX(dropped_open) XX(dropped_queue) XX(rejected) XX(sampled_out) \
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
     XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
-    XX(dropped_no_slot) XX(filtered) XX(redacted)
+    XX(dropped_no_slot) XX(filtered) XX(redacted) XX(spool_written) XX(spool_errors)          \
+    XX(spool_corrupt_records) XX(spool_bad_files)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;

@@ -269,8 +269,9 @@ typedef struct weft_stats {
     uint64_t dropped_ring;     /* events dropped because a thread's ring was full */
     uint64_t dropped_export;   /* span records an exporter gave up on (retries, limits) */
     uint64_t retried;          /* requests retried */
-    uint64_t spooled;          /* span records written to the disk spool */
-    uint64_t replayed;         /* span records replayed from the disk spool */
+    uint64_t spooled;          /* span records the exporter could not deliver, kept in the disk
+                                  spool for replay instead of being dropped */
+    uint64_t replayed;         /* span records replayed from the disk spool and delivered */
     uint64_t dropped_open;     /* spans lost because the open-span table was full */
     uint64_t dropped_queue;    /* records dropped because the export queue was over its limit */
     uint64_t rejected;         /* records the server rejected (400/409/422) */
@@ -290,6 +291,13 @@ typedef struct weft_stats {
                                   none had exited and been drained yet */
     uint64_t filtered;         /* records the filter callback dropped */
     uint64_t redacted;         /* values replaced by "[REDACTED]" */
+    uint64_t spool_written;    /* completed span records written to the disk spool before sending */
+    uint64_t spool_errors;     /* spool I/O failures (full disk, read-only or unusable directory):
+                                  each logged once per episode; delivery went on without it */
+    uint64_t spool_corrupt_records; /* damaged spool records skipped on replay (bad CRC, torn
+                                       last record, unreadable rest of a file) */
+    uint64_t spool_bad_files;  /* files in the spool directory that are not readable spool files
+                                  (foreign, other format version, cut before the header) */
 } weft_stats;
 
 #ifndef WEFT_NO_TRACING
