@@ -26,7 +26,18 @@
  *  - Export thread only; the API key is never logged; the URL is checked at open: an API key
  *    goes over plain http:// only to a loopback host.
  *  - Every undelivered record leaves through give_up() (retries exhausted, rejected, refused,
- *    shutdown) or refuse_batch() (queue over its limit): the two places a disk spool hooks in.
+ *    shutdown) or refuse_batch() (queue over its limit): the two places the disk spool hooks in.
+ *
+ * Disk spool (src/spool.h; when spool_dir is set): every batch is appended to the spool before
+ * its first request; a 2xx (or a rejection, which no retry can change) acks its records there;
+ * give_up() and refuse_batch() leave the records on disk instead of dropping them (counted in
+ * `spooled`, not dropped_*). Records waiting on disk come back as replay batches, which go
+ * through the same jobs and end the same way but are not the worker's batches: they are freed
+ * here, not passed to weft__batch_done, and their delivery counts in `replayed`. Replay runs
+ * while the server answers (`healthy`: the last outcome was a 2xx), the queue is under half its
+ * limit and at most MAX_REPLAYING replay batches are held; while it does not answer, one replay
+ * batch at a time probes it, no sooner than REPLAY_PROBE_MS after the last one failed. Nothing
+ * new is replayed once shutdown has begun.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -41,6 +52,7 @@
 #include "json.h"
 #include "retry.h"
 #include "runtime.h"
+#include "spool.h"
 #include "weft/version.h"
 
 #define PATH "/v5/spans/batch"
@@ -59,6 +71,11 @@
 /* Rejected records logged one by one before the rest are only counted: a systematic fault
  * could otherwise write a line per span. */
 #define MAX_REJECT_LOGS 50
+/* Replay batches held at once while the server answers: enough to keep replay moving beside
+ * live traffic, few enough that live spans keep most of the in-flight slots. */
+#define MAX_REPLAYING 2u
+/* A replay batch that failed again is followed by the next no sooner than this. */
+#define REPLAY_PROBE_MS 5000u
 
 typedef struct sgp sgp;
 
@@ -67,6 +84,9 @@ typedef struct held {
     weft__batch *b;
     size_t jobs;             /* jobs still open over it */
     size_t dropped_complete; /* completed records given up */
+    weft__spool_ref ref;     /* where its records are in the spool (file 0: not there) */
+    bool replay;             /* read back from the spool: freed here, not weft__batch_done */
+    bool failed;             /* replay: some records went back to the spool */
 } held;
 
 typedef struct range {
@@ -104,6 +124,11 @@ struct sgp {
     bool paused;
     uint64_t probe_due;      /* while paused: when the next probe may go */
     bool closing;
+    bool draining;           /* shutdown has begun: nothing new is replayed */
+    weft__spool *spool;      /* NULL: no disk spool */
+    bool healthy;            /* the last answer was a 2xx (or nothing was sent yet) */
+    size_t replaying;        /* replay batches held */
+    uint64_t replay_due;     /* while not healthy: no replay batch before this uv_now */
     /* Log-once state: each is cleared when the condition it reports ends (a 2xx, the queue
      * half empty), so an episode logs one line, not one per request; a status that can never
      * work (404, a bad CA file) is logged once per run. */
@@ -287,8 +312,18 @@ static void held_release(sgp *s, held *h)
     s->held_records -= b->n;
     weft__stat_sub(queued, b->n);
     size_t dropped = h->dropped_complete;
+    bool replay = h->replay;
+    if (replay) {
+        s->replaying--;
+        if (h->failed)
+            s->replay_due = uv_now(s->loop) + REPLAY_PROBE_MS;
+    }
+    weft__spool_ref_fini(&h->ref);
     free(h);
-    weft__batch_done(b, dropped);
+    if (replay)
+        weft__batch_free(b);
+    else
+        weft__batch_done(b, dropped);
 }
 
 static void job_free(sgp *s, job *j)
@@ -302,20 +337,34 @@ static void job_free(sgp *s, job *j)
 typedef enum why { WHY_WINDOW, WHY_REJECTED, WHY_REFUSED, WHY_SHUTDOWN } why;
 
 /*
- * The records of range r will not be delivered: count them (completed records only — an
+ * The records of range r will not be delivered now: count them (completed records only — an
  * in-progress upsert lost is superseded by the span's completed record). The one exit for
- * undelivered records of held batches, where a disk spool would take them instead.
+ * undelivered records of held batches. With a spool, records the server rejected are marked
+ * finished there (no retry can change a 400/409/422); the others stay on disk for replay and
+ * count in `spooled` (a replay batch's were counted when they first went there), and only what
+ * the spool could not keep counts as dropped.
  */
-static void give_up(sgp *s, job *j, range r, why reason)
+static void give_up_held(sgp *s, held *h, range r, why reason)
 {
-    weft__batch *b = j->h->b;
-    size_t lost = weft__batch_count_complete(b, r.i, r.j);
-    j->h->dropped_complete += lost;
-    weft__stat_add(dropped_export, lost);
-    if (reason == WHY_REJECTED)
+    weft__batch *b = h->b;
+    size_t undelivered = weft__batch_count_complete(b, r.i, r.j);
+    size_t lost = undelivered;
+    if (reason == WHY_REJECTED) {
+        weft__spool_ack(s->spool, &h->ref, b, r.i, r.j);
         weft__stat_add(rejected, lost);
-    (void)s;
+    } else {
+        size_t kept = weft__spool_keep(s->spool, &h->ref, b, r.i, r.j);
+        lost -= kept;
+        if (h->replay)
+            h->failed = true;
+        else
+            weft__stat_add(spooled, kept);
+    }
+    h->dropped_complete += undelivered;
+    weft__stat_add(dropped_export, lost);
 }
+
+static void give_up(sgp *s, job *j, range r, why reason) { give_up_held(s, j->h, r, reason); }
 
 static void give_up_job(sgp *s, job *j, why reason)
 {
@@ -325,21 +374,28 @@ static void give_up_job(sgp *s, job *j, why reason)
 }
 
 /*
- * A batch refused because the queue is over max_queue_bytes (newest dropped first: what is
- * already held keeps its place). The other exit for undelivered records, and the second hook
- * for a disk spool.
+ * A batch refused because the queue is over max_queue_bytes (newest refused first: what is
+ * already held keeps its place). The other exit for undelivered records: with a spool the
+ * batch spills to disk whole (counted in `spooled`) and is replayed once the queue drains;
+ * without one, or when the spool cannot take it, it is dropped.
  */
 static void refuse_batch(sgp *s, weft__batch *b)
 {
-    size_t lost = b->n_complete;
-    weft__stat_add(dropped_queue, lost);
+    size_t undelivered = b->n_complete, kept = 0;
+    weft__spool_ref ref;
+    if (weft__spool_append(s->spool, b, &ref)) {
+        kept = weft__spool_keep(s->spool, &ref, b, 0, b->n);
+        weft__stat_add(spooled, kept);
+    }
+    weft__stat_add(dropped_queue, undelivered - kept);
     if (!s->logged_queue) {
         s->logged_queue = true;
-        weft__log(WEFT_LOG_WARN, "SGP export queue over its limit (%llu bytes held): dropping the "
+        weft__log(WEFT_LOG_WARN, "SGP export queue over its limit (%llu bytes held): %s the "
                                  "newest spans until it drains",
-                  (unsigned long long)s->held_bytes);
+                  (unsigned long long)s->held_bytes,
+                  s->spool ? "spilling to the disk spool" : "dropping");
     }
-    weft__batch_done(b, lost);
+    weft__batch_done(b, undelivered);
 }
 
 /* ---- sending -------------------------------------------------------------------------------- */
@@ -386,12 +442,39 @@ static void start(sgp *s, job *j, uint64_t now)
 
 static void on_timer(uv_timer_t *t) { pump(t->data); }
 
+static void hold(sgp *s, weft__batch *b, weft__spool_ref *ref, bool replay);
+
+/* Takes replay batches from the spool while the rules of the file comment allow; returns the
+ * uv_now at which a probe may go when that is all that stops it, else UINT64_MAX. */
+static uint64_t replay_more(sgp *s, uint64_t now)
+{
+    if (!s->spool || s->paused || s->draining || s->closing)
+        return UINT64_MAX;
+    const weft__cfg *cfg = &s->ex->rt->cfg;
+    for (;;) {
+        if (weft__spool_pending(s->spool) == 0 || s->held_bytes >= cfg->max_queue_bytes / 2)
+            return UINT64_MAX;
+        if (s->healthy ? s->replaying >= MAX_REPLAYING : s->replaying > 0)
+            return UINT64_MAX;
+        if (!s->healthy && now < s->replay_due)
+            return s->replay_due;
+        weft__spool_ref ref;
+        size_t items = cfg->max_batch_spans < MAX_ITEMS ? cfg->max_batch_spans : MAX_ITEMS;
+        weft__batch *b = weft__spool_replay(s->spool, items ? items : MAX_ITEMS,
+                                            (size_t)s->budget, &ref);
+        if (b == NULL)
+            return UINT64_MAX;
+        s->replaying++;
+        hold(s, b, &ref, true);
+    }
+}
+
 static void pump(sgp *s)
 {
     if (s->closing)
         return;
     uint64_t now = uv_now(s->loop);
-    uint64_t next = UINT64_MAX;
+    uint64_t next = replay_more(s, now);
     if (s->paused) {
         /* One probe at a time: the oldest job, no sooner than probe_due nor its own due. */
         if (s->queue && s->inflight == 0) {
@@ -455,6 +538,16 @@ static void log_rejected(sgp *s, const weft__batch *b, range r, int status, cons
               ++s->reject_logs == MAX_REJECT_LOGS ? "; further rejections are counted, not logged" : "");
 }
 
+/* The server stopped answering 2xx: replay waits for it, bar one probe batch now and then,
+ * the first REPLAY_PROBE_MS from now (records given up meanwhile are not read straight back). */
+static void unhealthy(sgp *s, uint64_t now)
+{
+    if (s->healthy) {
+        s->healthy = false;
+        s->replay_due = now + REPLAY_PROBE_MS;
+    }
+}
+
 static void on_done(void *ud, const weft__http_result *r)
 {
     job *j = ud;
@@ -483,6 +576,15 @@ static void on_done(void *ud, const weft__http_result *r)
     switch (v) {
     case WEFT__V_DONE:
         s->logged_retry = s->logged_window = false;
+        weft__spool_ack(s->spool, &j->h->ref, b, top.i, top.j);
+        if (j->h->replay)
+            weft__stat_add(replayed, weft__batch_count_complete(b, top.i, top.j));
+        if (!s->healthy) {
+            /* The server answers again: replay what waits on disk, including the files of
+             * processes that died meanwhile. */
+            s->healthy = true;
+            weft__spool_rescan(s->spool);
+        }
         if (s->shrunk) {
             /* Halving after a 413 can leave the budget above the server's limit when the
              * halves that were tried happened to be smaller; a body the server accepted is a
@@ -498,6 +600,7 @@ static void on_done(void *ud, const weft__http_result *r)
         break;
 
     case WEFT__V_RETRY: {
+        unhealthy(s, now);
         bool server;
         uint64_t delay = weft__retry_delay_ms(r->retry_after, r->retry_after_len, r->retry_after_ms,
                                               r->retry_after_ms_len, wall_ms(), j->attempt,
@@ -516,10 +619,11 @@ static void on_done(void *ud, const weft__http_result *r)
         if (now + delay > j->first_ms + window) {
             if (!s->logged_window) {
                 s->logged_window = true;
-                weft__log(WEFT_LOG_WARN, "SGP: dropping span records still undelivered after "
-                                         "retrying for %llu ms (retry_window_ms); counted in "
-                                         "dropped_export",
-                          (unsigned long long)(now - j->first_ms));
+                weft__log(WEFT_LOG_WARN, "SGP: span records still undelivered after retrying for "
+                                         "%llu ms (retry_window_ms) %s",
+                          (unsigned long long)(now - j->first_ms),
+                          s->spool ? "stay in the disk spool for replay; counted in spooled"
+                                   : "are dropped; counted in dropped_export");
             }
             give_up_job(s, j, WHY_WINDOW);
             pump(s);
@@ -565,6 +669,7 @@ static void on_done(void *ud, const weft__http_result *r)
         break;
 
     case WEFT__V_PAUSE: {
+        unhealthy(s, now);
         uint64_t wait = PAUSE_PROBE_MS, ra;
         if (r->retry_after && weft__retry_after_parse(r->retry_after, r->retry_after_len, wall_ms(), &ra) &&
             ra > wait)
@@ -587,6 +692,7 @@ static void on_done(void *ud, const weft__http_result *r)
 
     case WEFT__V_DROP:
     default:
+        unhealthy(s, now);
         if (!s->logged_dropped_status) {
             s->logged_dropped_status = true;
             weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
@@ -682,6 +788,13 @@ static int sgp_open(weft__exporter *ex)
     uv_timer_init(s->loop, &s->timer);
     s->timer.data = s;
     ex->state = s;
+    s->healthy = true;
+    if (cfg->spool_dir && *cfg->spool_dir) {
+        /* Problems turn the spool off (logged), never the exporter. */
+        s->spool = weft__spool_open(cfg->spool_dir, cfg->spool_max_bytes);
+        if (weft__spool_pending(s->spool) > 0)
+            uv_timer_start(&s->timer, on_timer, 0, 0); /* replay what dead processes left */
+    }
     return 0;
 }
 
@@ -698,17 +811,39 @@ static void sgp_submit(weft__exporter *ex, weft__batch *b)
         refuse_batch(s, b);
         return;
     }
+    /* On disk before the first request: from here a crash cannot lose these records. */
+    weft__spool_ref ref;
+    weft__spool_append(s->spool, b, &ref);
+    hold(s, b, &ref, false);
+    pump(s);
+}
+
+/* Holds b (a submitted batch, or a replay batch read back from the spool) and cuts it into
+ * jobs; ref (taken: the held batch owns what it points to) is where its records are on disk. */
+static void hold(sgp *s, weft__batch *b, weft__spool_ref *ref, bool replay)
+{
     held *h = calloc(1, sizeof *h);
     if (h == NULL) {
-        weft__stat_add(dropped_export, b->n_complete);
+        if (replay) {
+            weft__spool_keep(s->spool, ref, b, 0, b->n);
+            weft__spool_ref_fini(ref);
+            s->replaying--;
+            weft__batch_free(b);
+            return;
+        }
+        size_t kept = weft__spool_keep(s->spool, ref, b, 0, b->n);
+        weft__stat_add(spooled, kept);
+        weft__stat_add(dropped_export, b->n_complete - kept);
         weft__batch_done(b, b->n_complete);
         return;
     }
     h->b = b;
+    h->ref = *ref;
+    h->replay = replay;
     s->held_bytes += b->json.len;
     s->held_records += b->n;
     weft__stat_add(queued, b->n);
-    if (s->logged_queue && s->held_bytes < ex->rt->cfg.max_queue_bytes / 2)
+    if (s->logged_queue && s->held_bytes < s->ex->rt->cfg.max_queue_bytes / 2)
         s->logged_queue = false;
 
     /* Cut into jobs of <= 1000 items and <= budget bytes (one item alone may exceed it). */
@@ -721,9 +856,7 @@ static void sgp_submit(weft__exporter *ex, weft__batch *b)
             k++;
         job *j = calloc(1, sizeof *j);
         if (j == NULL) {
-            size_t lost = weft__batch_count_complete(b, i, b->n);
-            h->dropped_complete += lost;
-            weft__stat_add(dropped_export, lost);
+            give_up_held(s, h, (range){(uint32_t)i, (uint32_t)b->n}, WHY_REFUSED);
             break;
         }
         j->s = s;
@@ -737,7 +870,6 @@ static void sgp_submit(weft__exporter *ex, weft__batch *b)
     }
     if (--h->jobs == 0)
         held_release(s, h);
-    pump(s);
 }
 
 static size_t sgp_pending(const weft__exporter *ex)
@@ -763,12 +895,14 @@ static void abort_all(sgp *s)
         give_up_job(s, j, WHY_SHUTDOWN);
     }
     if (before > 0)
-        weft__log(WEFT_LOG_WARN, "SGP: %zu span records were still undelivered at shutdown", before);
+        weft__log(WEFT_LOG_WARN, "SGP: %zu span records were still undelivered at shutdown%s", before,
+                  s->spool ? "; those the disk spool holds are replayed by the next process" : "");
 }
 
 static bool sgp_drain(weft__exporter *ex, uint64_t deadline_ms)
 {
     sgp *s = ex->state;
+    s->draining = true;
     if (s->held_records == 0)
         return true;
     if (uv_now(s->loop) >= deadline_ms) {
@@ -786,6 +920,8 @@ static void sgp_close(weft__exporter *ex)
         return;
     abort_all(s);
     s->closing = true;
+    weft__spool_close(s->spool);
+    s->spool = NULL;
     weft__http_free(s->http);
     s->http = NULL;
     uv_timer_stop(&s->timer);
