@@ -129,6 +129,7 @@ struct sgp {
     bool healthy;            /* the last answer was a 2xx (or nothing was sent yet) */
     size_t replaying;        /* replay batches held */
     uint64_t replay_due;     /* while not healthy: no replay batch before this uv_now */
+    bool scanned;            /* the spool directory was looked at for dead processes' files */
     /* Log-once state: each is cleared when the condition it reports ends (a 2xx, the queue
      * half empty), so an episode logs one line, not one per request; a status that can never
      * work (404, a bad CA file) is logged once per run. */
@@ -450,6 +451,10 @@ static uint64_t replay_more(sgp *s, uint64_t now)
 {
     if (!s->spool || s->paused || s->draining || s->closing)
         return UINT64_MAX;
+    if (!s->scanned) {
+        s->scanned = true;
+        weft__spool_rescan(s->spool);
+    }
     const weft__cfg *cfg = &s->ex->rt->cfg;
     for (;;) {
         if (weft__spool_pending(s->spool) == 0 || s->held_bytes >= cfg->max_queue_bytes / 2)
@@ -790,10 +795,11 @@ static int sgp_open(weft__exporter *ex)
     ex->state = s;
     s->healthy = true;
     if (cfg->spool_dir && *cfg->spool_dir) {
-        /* Problems turn the spool off (logged), never the exporter. */
+        /* Problems turn the spool off (logged), never the exporter. What dead processes left
+         * is claimed on the export thread's first pump (s->scanned), not here in weft_init. */
         s->spool = weft__spool_open(cfg->spool_dir, cfg->spool_max_bytes);
-        if (weft__spool_pending(s->spool) > 0)
-            uv_timer_start(&s->timer, on_timer, 0, 0); /* replay what dead processes left */
+        if (s->spool)
+            uv_timer_start(&s->timer, on_timer, 0, 0);
     }
     return 0;
 }

@@ -720,20 +720,9 @@ static bool rotate(weft__spool *sp)
     return sp->active != NULL;
 }
 
-/* Drops the oldest files until `need` more bytes fit under the cap. */
-static bool make_room(weft__spool *sp, uint64_t need)
+/* Drops the oldest files until `need` more bytes fit under the cap (false: they cannot). */
+static bool enforce_cap(weft__spool *sp, uint64_t need)
 {
-    if (need + WEFT__SPOOL_HEADER_LEN + sp->others_bytes > sp->max_bytes) {
-        if (!sp->logged_no_room) {
-            sp->logged_no_room = true;
-            weft__log(WEFT_LOG_WARN, "spool: a batch of %llu bytes does not fit under the cap of "
-                                     "%llu bytes (%llu held by other live processes); it is sent "
-                                     "without the spool",
-                      (unsigned long long)need, (unsigned long long)sp->max_bytes,
-                      (unsigned long long)sp->others_bytes);
-        }
-        return false;
-    }
     while (sp->bytes + sp->others_bytes + need > sp->max_bytes) {
         sfile *victim = sp->files;
         if (victim == sp->active)
@@ -747,6 +736,23 @@ static bool make_room(weft__spool *sp, uint64_t need)
         drop_for_cap(sp, victim);
     }
     return true;
+}
+
+/* Room for a batch of `need` bytes, unless it could never fit. */
+static bool make_room(weft__spool *sp, uint64_t need)
+{
+    if (need + WEFT__SPOOL_HEADER_LEN + sp->others_bytes > sp->max_bytes) {
+        if (!sp->logged_no_room) {
+            sp->logged_no_room = true;
+            weft__log(WEFT_LOG_WARN, "spool: a batch of %llu bytes does not fit under the cap of "
+                                     "%llu bytes (%llu held by other live processes); it is sent "
+                                     "without the spool",
+                      (unsigned long long)need, (unsigned long long)sp->max_bytes,
+                      (unsigned long long)sp->others_bytes);
+        }
+        return false;
+    }
+    return enforce_cap(sp, need);
 }
 
 /* ---- API ----------------------------------------------------------------------------------- */
@@ -807,8 +813,6 @@ weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes)
     }
     sp->logged_io = false;
     sp->suspended = false;
-    weft__spool_rescan(sp);
-    make_room(sp, 0);
     return sp;
 }
 
@@ -849,6 +853,8 @@ void weft__spool_rescan(weft__spool *sp)
         look_at(sp, e->d_name, &others);
     closedir(d);
     sp->others_bytes = others;
+    /* What was claimed may take the spool over its cap: the oldest goes first. */
+    enforce_cap(sp, 0);
 }
 
 bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *ref)

@@ -60,9 +60,11 @@ typedef struct weft__spool_ref {
 
 /*
  * Opens the spool in dir (created 0700 when missing; borrowed) with a cap of max_bytes (at
- * least 64 KiB is used). Claims the files of dead processes found there. NULL when the spool is
- * off: dir unusable (group/world-writable, not ours, not a directory, read-only), or out of
- * memory; logged once and counted in spool_errors.
+ * least 16 KiB is used) and starts this process's first file. Claims nothing yet: the files of
+ * dead processes are read by weft__spool_rescan, which the exporter runs on the export thread so
+ * that weft_init never waits for a large spool to be read. NULL when the spool is off: dir
+ * unusable (group/world-writable, not ours, not a directory, a symbolic link, read-only), or
+ * out of memory; logged once and counted in spool_errors.
  */
 weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes);
 
@@ -105,7 +107,9 @@ weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_by
 uint64_t weft__spool_pending(const weft__spool *sp);
 
 /* Looks for files of processes that died since the last look and claims them (their records
- * become pending). Cheap: one readdir. */
+ * become pending; each file claimed is read through twice), notes the size of live processes'
+ * files for the cap, and drops the oldest files if the spool is now over it. One readdir when
+ * there is nothing new. */
 void weft__spool_rescan(weft__spool *sp);
 
 /* Bytes the spool's files take on disk (its own and claimed ones). */

@@ -264,12 +264,20 @@ static weft__batch *replay_all(weft__spool *sp, weft__spool_ref *ref)
 
 /* ---- the spool API ------------------------------------------------------------------------- */
 
+/* As the exporter does: open, then claim what dead processes left. */
+static weft__spool *open_spool(const char *dir, uint64_t cap)
+{
+    weft__spool *sp = weft__spool_open(dir, cap);
+    weft__spool_rescan(sp);
+    return sp;
+}
+
 Test(spool, creates_a_private_directory_and_deletes_what_is_acknowledged)
 {
     api_setup();
     tdir d;
     tdir_make(&d);
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     struct stat st;
     cr_assert_eq(stat(d.spool, &st), 0);
@@ -301,7 +309,7 @@ Test(spool, keeps_given_up_records_and_replays_them_oldest_first)
     api_setup();
     tdir d;
     tdir_make(&d);
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     weft__batch *b1 = make_batch("one", 10, 0, 0, false, 0);
     weft__batch *b2 = make_batch("two", 10, 100, 0, false, 0);
@@ -367,7 +375,7 @@ Test(spool, writes_no_superseded_in_progress_record_but_keeps_final_open_ones)
     api_setup();
     tdir d;
     tdir_make(&d);
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     /* Every 3rd item in progress: not written (its completed record will follow). */
     weft__batch *b = make_batch("ip", 9, 0, 3, false, 0);
@@ -405,7 +413,7 @@ Test(spool, a_new_process_replays_what_the_last_one_left_unacknowledged)
     api_setup();
     tdir d;
     tdir_make(&d);
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     weft__batch *b1 = make_batch("acked", 20, 0, 0, false, 0);
     weft__batch *b2 = make_batch("left", 20, 100, 0, false, 0);
@@ -418,7 +426,7 @@ Test(spool, a_new_process_replays_what_the_last_one_left_unacknowledged)
     weft__spool_close(sp);
     cr_expect_eq(spool_files(d.spool, NULL), 1);
 
-    weft__spool *sp2 = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp2 = open_spool(d.spool, 1u << 20);
     cr_assert(sp2);
     cr_expect_eq(weft__spool_pending(sp2), 15);
     weft__spool_ref rr;
@@ -434,7 +442,7 @@ Test(spool, a_new_process_replays_what_the_last_one_left_unacknowledged)
     weft__batch_free(r);
     weft__spool_close(sp2);
 
-    weft__spool *sp3 = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp3 = open_spool(d.spool, 1u << 20);
     cr_assert(sp3);
     cr_expect_eq(weft__spool_pending(sp3), 7);
     r = replay_all(sp3, &rr);
@@ -463,7 +471,7 @@ Test(spool, never_touches_a_live_process_file_and_claims_it_once_that_process_di
     cr_assert_geq(child, 0);
     if (child == 0) {
         /* Another process with records on disk, alive until told otherwise. */
-        weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+        weft__spool *sp = open_spool(d.spool, 1u << 20);
         weft__batch *b = make_batch("child", 30, 0, 0, false, 0);
         weft__spool_ref ref;
         char c = sp && weft__spool_append(sp, b, &ref) ? 'y' : 'n';
@@ -478,7 +486,7 @@ Test(spool, never_touches_a_live_process_file_and_claims_it_once_that_process_di
     cr_assert_eq(c, 'y');
     cr_assert_eq(spool_files(d.spool, NULL), 1);
 
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     cr_expect_eq(weft__spool_pending(sp), 0, "a live process's file was claimed");
     cr_assert_eq(spool_files(d.spool, NULL), 2);
@@ -506,7 +514,7 @@ Test(spool, stays_under_its_cap_by_dropping_the_oldest_records_first)
     tdir d;
     tdir_make(&d);
     const uint64_t cap = 64u << 10;
-    weft__spool *sp = weft__spool_open(d.spool, cap);
+    weft__spool *sp = open_spool(d.spool, cap);
     cr_assert(sp);
     /* 200 batches of 4 records of about 300 bytes, all given up: about 260 KB offered. */
     size_t kept_total = 0;
@@ -559,7 +567,7 @@ Test(spool, stays_under_its_cap_by_dropping_the_oldest_records_first)
  * that stopped: its path goes to out. */
 static void left_behind(tdir *d, size_t n, char *out, size_t outlen)
 {
-    weft__spool *sp = weft__spool_open(d->spool, 1u << 20);
+    weft__spool *sp = open_spool(d->spool, 1u << 20);
     cr_assert(sp);
     weft__batch *b = make_batch("dmg", n, 0, 0, false, 20);
     weft__spool_ref ref;
@@ -574,7 +582,7 @@ static void left_behind(tdir *d, size_t n, char *out, size_t outlen)
 /* Opens the directory again and replays: the names found, in order, into names (n max). */
 static size_t reopen_and_replay(tdir *d, char names[][32], size_t n)
 {
-    weft__spool *sp = weft__spool_open(d->spool, 1u << 20);
+    weft__spool *sp = open_spool(d->spool, 1u << 20);
     cr_assert(sp);
     size_t got = 0;
     weft__spool_ref rr;
@@ -691,7 +699,7 @@ Test(spool, leaves_foreign_and_other_version_files_alone_and_deletes_cut_ones)
     write_file(cut, "WEFTSP", 6);
     write_file(other, "x", 1);
 
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     cr_expect_eq(weft__spool_pending(sp), 0);
     cr_expect_eq(weft__rt.stats.spool_bad_files, 3);
@@ -715,7 +723,7 @@ Test(spool, refuses_a_directory_others_can_write_to)
     tdir_make(&d);
     cr_assert_eq(mkdir(d.spool, 0700), 0);
     cr_assert_eq(chmod(d.spool, 0777), 0);
-    cr_expect_null(weft__spool_open(d.spool, 1u << 20));
+    cr_expect_null(open_spool(d.spool, 1u << 20));
     cr_expect_eq(weft__rt.stats.spool_errors, 1);
     cr_expect_eq(log_count("writable by others"), 1);
     cr_expect_eq(spool_files(d.spool, NULL), 0);
@@ -735,7 +743,7 @@ Test(spool, turns_itself_off_in_a_read_only_directory)
         cr_log_warn("no mount namespace: a mode 0500 directory stands in for a read-only one");
         chmod(d.spool, 0500);
     }
-    cr_expect_null(weft__spool_open(d.spool, 1u << 20));
+    cr_expect_null(open_spool(d.spool, 1u << 20));
     cr_expect_geq(weft__rt.stats.spool_errors, 1);
     cr_expect_eq(log_count("spool off"), 1);
     chmod(d.spool, 0700);
@@ -748,7 +756,7 @@ Test(spool, survives_a_full_disk_and_keeps_every_whole_record)
     tdir d;
     tdir_make(&d);
     bool real = tdir_mount_tmpfs(&d, 64u << 10, false);
-    weft__spool *sp = weft__spool_open(d.spool, 4u << 20); /* the cap is not what stops it */
+    weft__spool *sp = open_spool(d.spool, 4u << 20); /* the cap is not what stops it */
     cr_assert(sp);
     if (!real) {
         cr_log_warn("no mount namespace: the write-failure hook stands in for a full disk");
@@ -801,7 +809,7 @@ Test(spool, counts_an_io_error_and_leaves_earlier_records_readable)
     api_setup();
     tdir d;
     tdir_make(&d);
-    weft__spool *sp = weft__spool_open(d.spool, 1u << 20);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
     cr_assert(sp);
     weft__batch *b = make_batch("io", 5, 0, 0, false, 0);
     weft__spool_ref ref;
