@@ -19,30 +19,7 @@
 #include "bench_common.h"
 #include "weft/weft.h"
 
-/* ---- a counting malloc: counts calls made by threads that asked to be watched --------- */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-static __thread int watch;
-static __thread uint64_t allocs;
-void *malloc(size_t n)
-{
-    if (watch)
-        allocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    if (watch)
-        allocs++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    if (watch)
-        allocs++;
-    return __libc_realloc(p, n);
-}
+#include "bench_alloc.h"
 
 #define N 200000
 #define RUNS 15
@@ -157,11 +134,11 @@ int main(void)
     bench_report("two producer threads: worst thread / one-thread cost", worst / bare, "x", 1.3, 1);
 
     /* Allocations per span on the producer after its first span. */
-    watch = 1;
-    allocs = 0;
+    bench_alloc_watch = 1;
+    bench_alloc_count = 0;
     spans(N, TWO_ATTRS);
-    watch = 0;
-    bench_report("heap allocations per span on the producer", (double)allocs / N, "allocs", 0, 1);
+    bench_alloc_watch = 0;
+    bench_report("heap allocations per span on the producer", (double)bench_alloc_count / N, "allocs", 0, 1);
     weft_flush(0);
     weft_stats st;
     weft_get_stats(&st);

@@ -24,47 +24,7 @@
 #include "bench_common.h"
 #include "weft/weft.h"
 
-/* ---- a counting malloc: counts calls made by threads that asked to be watched --------- */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-static __thread int watch;
-static __thread uint64_t allocs;
-void *malloc(size_t n)
-{
-    if (watch)
-        allocs++;
-    return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b)
-{
-    if (watch)
-        allocs++;
-    return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n)
-{
-    if (watch)
-        allocs++;
-    return __libc_realloc(p, n);
-}
-int posix_memalign(void **out, size_t align, size_t n)
-{
-    if (watch)
-        allocs++;
-    void *p = __libc_memalign(align, n);
-    if (!p)
-        return 12; /* ENOMEM */
-    *out = p;
-    return 0;
-}
-void *aligned_alloc(size_t align, size_t n)
-{
-    if (watch)
-        allocs++;
-    return __libc_memalign(align, n);
-}
+#include "bench_alloc.h"
 
 #define N 100000
 #define BATCH 500
@@ -127,7 +87,7 @@ static double run(which w)
             /* begin_child: BATCH open spans without nesting them on the context stack */
             spans[i] = weft_span_begin_child((weft_span){0}, "step",
                                              w == RETRIEVAL ? WEFT_TYPE_KB_RETRIEVAL : WEFT_TYPE_COMPLETION);
-        watch = 1;
+        bench_alloc_watch = 1;
         double t0 = bench_now_ns();
         if (w == RETRIEVAL)
             for (int i = 0; i < BATCH; i++)
@@ -136,7 +96,7 @@ static double run(which w)
             for (int i = 0; i < BATCH; i++)
                 weft_span_set_generation(spans[i], &generation);
         total += bench_now_ns() - t0;
-        watch = 0;
+        bench_alloc_watch = 0;
         for (int i = 0; i < BATCH; i++)
             weft_span_end(spans[i]);
         weft_flush(0);
@@ -170,12 +130,12 @@ int main(void)
     weft_span first = weft_span_begin("first", WEFT_TYPE_CUSTOM);
     weft_span_end(first);
 
-    allocs = 0;
+    bench_alloc_count = 0;
     double ret = median_of_runs(RETRIEVAL);
-    uint64_t ret_allocs = allocs;
-    allocs = 0;
+    uint64_t ret_allocs = bench_alloc_count;
+    bench_alloc_count = 0;
     double gen = median_of_runs(GENERATION);
-    uint64_t gen_allocs = allocs;
+    uint64_t gen_allocs = bench_alloc_count;
 
     printf("bench_rag: median of %d runs of %d calls, exporter none, 64 MiB ring\n", RUNS, N);
     bench_report("weft_span_set_retrieval, 10 hits", ret, "ns/call", 1000, 1);

@@ -156,7 +156,10 @@ static inline size_t name_len_of(const char **name)
     return n > NAME_MAX_BYTES ? NAME_MAX_BYTES : n; /* the consumer repairs a split char */
 }
 
-WEFT_API weft_span weft__span_begin_site(const weft_site *site)
+/* The shared prologue of the begin calls: parent NULL means the calling thread's current
+ * span (and the new span becomes current). */
+static inline weft_span begin_call(const weft_span *parent, const weft_site *site, const char *name,
+                                   uint32_t type)
 {
     weft_span zero = {0, 0, 0, 0};
     if (!tracing_on())
@@ -164,31 +167,20 @@ WEFT_API weft_span weft__span_begin_site(const weft_site *site)
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return zero;
-    return begin(t, current(t), true, site, NULL, 0, site->type);
+    size_t n = site ? 0 : name_len_of(&name);
+    return begin(t, parent ? *parent : current(t), parent == NULL, site, name, n, type);
 }
+
+WEFT_API weft_span weft__span_begin_site(const weft_site *site) { return begin_call(NULL, site, NULL, site->type); }
 
 WEFT_API weft_span weft_span_begin(const char *name, weft_span_type type)
 {
-    weft_span zero = {0, 0, 0, 0};
-    if (!tracing_on())
-        return zero;
-    weft__thread *t = weft__thread_get();
-    if (__builtin_expect(!t, 0))
-        return zero;
-    size_t n = name_len_of(&name);
-    return begin(t, current(t), true, NULL, name, n, (uint32_t)type);
+    return begin_call(NULL, NULL, name, (uint32_t)type);
 }
 
 WEFT_API weft_span weft_span_begin_child(weft_span parent, const char *name, weft_span_type type)
 {
-    weft_span zero = {0, 0, 0, 0};
-    if (!tracing_on())
-        return zero;
-    weft__thread *t = weft__thread_get();
-    if (__builtin_expect(!t, 0))
-        return zero;
-    size_t n = name_len_of(&name);
-    return begin(t, parent, false, NULL, name, n, (uint32_t)type);
+    return begin_call(&parent, NULL, name, (uint32_t)type);
 }
 
 WEFT_API weft_span weft_current_span(void)
