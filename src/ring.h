@@ -27,8 +27,6 @@ typedef struct weft__ring {
     uint64_t wpos;        /* producer's private write position (>= head) */
     uint64_t tail_cache;  /* producer's last view of tail */
     _Atomic uint64_t dropped; /* events dropped because the ring was full (consumer reads) */
-    _Atomic uint32_t wake_pending; /* set by the producer when it signals high water;
-                                      cleared by the consumer after a drain */
     uint64_t wake_at;     /* producer: next write position at which to look at the fill level
                              (so a lagging consumer costs one tail read per 1/8 ring, not one
                              per event) */
@@ -39,6 +37,9 @@ typedef struct weft__ring {
     uint32_t max_event;   /* largest event accepted (cap / 4) */
     /* Consumer line. */
     _Alignas(WEFT__CACHELINE) _Atomic uint64_t tail;
+    _Atomic uint32_t wake_pending; /* set by the producer when it signals high water (rare);
+                                      cleared by the consumer after each drain, so it lives
+                                      here, not on the producer's line */
 } weft__ring;
 
 /* cap: a power of two >= 4096. Returns false when the allocation fails. */

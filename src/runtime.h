@@ -40,20 +40,23 @@ typedef struct weft__stats_atomic {
 } weft__stats_atomic;
 
 typedef struct weft__runtime {
-    /* Read by every producer call; written only while no producer can be inside weft. */
-    struct {
+    /* Read by every producer call; written only while no producer can be inside weft. On a
+     * cache line of its own: the export thread writes the statistics on every span, and a
+     * producer reading a field beside them would pay a cache miss per call. */
+    _Alignas(64) struct {
         _Atomic int enabled;     /* 1: tracing on */
         int use_tsc;             /* clock: rdtsc (1) or clock_gettime (0) */
         uint64_t sample_below;   /* keep a trace when its random 64-bit id < this (UINT64_MAX: all) */
         uint64_t max_attr_bytes;
         uint64_t ring_bytes;
     } hot;
-    weft__cfg cfg;
-    weft__stats_atomic stats;
+    uint32_t gen; /* incremented by every weft_init (stale TLS detection); read by producers,
+                     so it sits on hot's line, before the statistics' */
+    _Alignas(64) weft__stats_atomic stats;
+    _Alignas(64) weft__cfg cfg;
     int initialized;             /* weft_init succeeded and weft_shutdown has not run */
     int forked_child;
     int atexit_registered;       /* weft_shutdown is registered with atexit (once a process) */            /* this process is a fork() child of a traced process */
-    uint32_t gen;                /* incremented by every weft_init (stale TLS detection) */
     uint64_t salt_hi;            /* random per process: high half of trace ids and UUIDs */
     _Atomic int logged_internal; /* one log line for internal errors */
 
