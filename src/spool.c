@@ -43,12 +43,17 @@
 /* Segments per cap: dropping the oldest frees about 1/8 of the spool, and a finished segment
  * is deleted while at most 1/8 of the cap is held by records already delivered. */
 #define SEGMENTS 8u
+/* ... but no segment grows past 64 MiB: with a large cap, delivered records would otherwise
+ * stay on disk for gigabytes before their segment is deleted. */
+#define MAX_SEGMENT (64u << 20)
 /* After a failed write, appends wait this long before a fresh segment is tried. */
 #define SUSPEND_MS 10000u
 /* fdatasync at most this often per file: records given up are safe from the process dying as
  * soon as write() returns; this bounds what a machine crash can take. */
 #define SYNC_MS 1000u
 #define READ_CHUNK (256u << 10)
+/* A temporary segment file (created, not yet renamed) this old has lost its creator. */
+#define TMP_STALE_S 60
 #define NAME_LEN 96
 
 typedef struct prange {
@@ -604,8 +609,10 @@ static void look_at(weft__spool *sp, const char *name, uint64_t *others)
         return;
     }
     if (tmp) {
-        /* A segment whose creator died before naming it: holds a header at most. */
-        unlinkat(sp->dirfd, name, 0);
+        /* A segment whose creator died before naming it: holds a header at most. A young one
+         * may instead be caught between its creator's open and flock: left for a later look. */
+        if (time(NULL) - st.st_mtime > TMP_STALE_S)
+            unlinkat(sp->dirfd, name, 0);
         close(fd);
         return;
     }
@@ -798,7 +805,7 @@ weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes)
     sp->rcap = READ_CHUNK;
     sp->dirfd = dfd;
     sp->max_bytes = max_bytes > MIN_CAP ? max_bytes : MIN_CAP;
-    sp->seg_max = sp->max_bytes / SEGMENTS;
+    sp->seg_max = sp->max_bytes / SEGMENTS < MAX_SEGMENT ? sp->max_bytes / SEGMENTS : MAX_SEGMENT;
     sp->pid = (long)getpid();
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
