@@ -43,6 +43,8 @@ static void spans(int n, shape s)
     }
 }
 
+static double best_of_last; /* fastest run of the last run(): what the code costs undisturbed */
+
 static double run(shape s)
 {
     double v[RUNS];
@@ -53,7 +55,9 @@ static double run(shape s)
         spans(N, s);
         v[r] = (bench_now_ns() - t0) / N;
     }
-    return bench_median(v, RUNS);
+    double m = bench_median(v, RUNS); /* sorts v */
+    best_of_last = v[0];
+    return m;
 }
 
 typedef struct two {
@@ -114,10 +118,18 @@ int main(void)
     weft_config c = {.exporters = "none", .ring_bytes = 64u << 20, .no_atexit = true};
     if (weft_init(&c) != 0)
         return 1;
-    double bare = run(BARE), one = run(ONE_ATTR), two_a = run(TWO_ATTRS), api = run(API_NAME);
+    double bare = run(BARE), bare_min = best_of_last;
+    double one = run(ONE_ATTR), one_min = best_of_last;
+    double two_a = run(TWO_ATTRS), two_min = best_of_last;
+    double api = run(API_NAME);
+    /* The budget is judged on the median; the fastest run shows the cost without the
+     * disturbances of a shared VM (cache lines the export thread last read, steal time). */
     bench_report("begin+end, literal name (WEFT_SPAN_BEGIN)", bare, "ns/span", 35, 1);
+    printf("%-58s %12.2f ns/span\n", "  fastest of the runs", bare_min);
     bench_report("begin + 1 short string attribute + end", one, "ns/span", 50, 1);
+    printf("%-58s %12.2f ns/span\n", "  fastest of the runs", one_min);
     bench_report("begin + 2 short string attributes + end", two_a, "ns/span", 70, 1);
+    printf("%-58s %12.2f ns/span\n", "  fastest of the runs", two_min);
     printf("%-58s %12.2f %-8s (copied name, no budget)\n", "begin+end, weft_span_begin(\"...\")", api, "ns/span");
     printf("%-58s %12.1fx\n", "  vs OpenTelemetry C++ SDK (~820 ns, start+attr+end)", 820.0 / one);
 
