@@ -20,51 +20,13 @@
 
 #include "buf.h"
 #include "json.h"
+#include "log_capture.h"
 #include "receiver.h"
 #include "runtime.h"
 #include "weft/weft.h"
 
 #define KEY "test-key"
 
-/* ---- log capture ------------------------------------------------------------------------- */
-
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char log_text[1 << 16];
-static size_t log_len;
-
-static void on_log(void *user, weft_log_level level, const char *msg)
-{
-    (void)user;
-    (void)level;
-    pthread_mutex_lock(&log_mu);
-    size_t n = strlen(msg);
-    if (log_len + n + 2 < sizeof log_text) {
-        memcpy(log_text + log_len, msg, n);
-        log_len += n;
-        log_text[log_len++] = '\n';
-        log_text[log_len] = '\0';
-    }
-    pthread_mutex_unlock(&log_mu);
-}
-
-/* Occurrences of needle in the captured log. */
-static size_t log_count(const char *needle)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&log_mu);
-    for (const char *p = log_text; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    pthread_mutex_unlock(&log_mu);
-    return n;
-}
-
-static void log_reset(void)
-{
-    pthread_mutex_lock(&log_mu);
-    log_len = 0;
-    log_text[0] = '\0';
-    pthread_mutex_unlock(&log_mu);
-}
 
 /* ---- setup ---------------------------------------------------------------------------------- */
 
@@ -77,7 +39,7 @@ static weft_config base_cfg(weft_rx *rx)
     c.sgp_account_id = "acct-1";
     c.flush_interval_ms = 20;
     c.no_atexit = true;
-    c.log = on_log;
+    c.log = wt_log_capture;
     c.log_level = WEFT_LOG_INFO;
     c.inprogress_after_ms = WEFT_INPROGRESS_NEVER;
     c.retry_window_ms = 60000;
@@ -104,7 +66,7 @@ static weft_stats stats(void)
 }
 
 /* The key must never reach the log, whatever happened. */
-static void check_log_clean(void) { cr_expect_eq(log_count(KEY), 0, "the API key reached the log"); }
+static void check_log_clean(void) { cr_expect_eq(wt_log_count(KEY), 0, "the API key reached the log"); }
 
 /* The id text weft sends for a span (encode.c: weft__json_uuid(id, salt)). */
 static void span_uuid(weft_span sp, char out[40])
@@ -282,7 +244,7 @@ static void find_id(const json_t *item, size_t upserts, bool completed, void *ud
 
 Test(sgp, sends_the_headers_the_api_expects)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     cr_assert_eq(weft_init(&c), 0);
@@ -311,7 +273,7 @@ Test(sgp, sends_the_headers_the_api_expects)
 
 Test(sgp, delivers_100000_spans_from_several_threads_exactly_once_through_faults, .timeout = 300)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     cr_assert_eq(weft_init(&c), 0);
@@ -352,7 +314,7 @@ Test(sgp, delivers_100000_spans_from_several_threads_exactly_once_through_faults
 
 Test(sgp, loses_only_the_poisoned_span_of_its_batch)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     c.flush_interval_ms = 60000; /* one batch: everything goes at the flush below */
@@ -370,11 +332,11 @@ Test(sgp, loses_only_the_poisoned_span_of_its_batch)
     cr_expect_null(fc.found);
     /* Bisection costs about two requests per halving: log2(300) < 9 levels. */
     cr_expect_leq(weft_rx_status_count(rx, 422), 2 * 9 + 1);
-    cr_expect_eq(log_count("rejected span"), 1);
+    cr_expect_eq(wt_log_count("rejected span"), 1);
     char needle[64];
     snprintf(needle, sizeof needle, "rejected span %s", id);
-    cr_expect_eq(log_count(needle), 1, "the log does not name the rejected span as sent");
-    cr_expect_geq(log_count("poisoned"), 1, "the server's detail was not logged");
+    cr_expect_eq(wt_log_count(needle), 1, "the log does not name the rejected span as sent");
+    cr_expect_geq(wt_log_count("poisoned"), 1, "the server's detail was not logged");
     cr_expect_eq(weft_shutdown(5000), 0);
     weft_stats s = stats();
     cr_expect_eq(s.dropped_ring, 0);
@@ -389,7 +351,7 @@ Test(sgp, loses_only_the_poisoned_span_of_its_batch)
 
 Test(sgp, answers_413_with_smaller_requests_not_loss)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_rx_set_max_body(rx, 32 * 1024);
     weft_config c = base_cfg(rx);
@@ -423,7 +385,7 @@ Test(sgp, answers_413_with_smaller_requests_not_loss)
 
 Test(sgp, pauses_on_401_without_a_retry_storm)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start("another-key"); /* every request answered 401 */
     weft_config c = base_cfg(rx);
     c.max_inflight = 4;
@@ -435,7 +397,7 @@ Test(sgp, pauses_on_401_without_a_retry_storm)
     cr_expect_geq(req, 1);
     cr_expect_leq(req, 4, "%zu requests while paused", req);
     cr_expect_eq(weft_rx_status_count(rx, 401), req);
-    cr_expect_eq(log_count("refused the credentials"), 1);
+    cr_expect_eq(wt_log_count("refused the credentials"), 1);
     int rc = weft_shutdown(300);
     cr_expect(rc == WEFT_ETIMEDOUT || rc == WEFT_EEXPORT, "shutdown returned %d", rc);
     weft_stats s = stats();
@@ -450,7 +412,7 @@ Test(sgp, pauses_on_401_without_a_retry_storm)
 
 Test(sgp, resumes_after_a_401_once_a_probe_is_accepted, .timeout = 120)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     cr_assert_eq(weft_init(&c), 0);
@@ -460,8 +422,8 @@ Test(sgp, resumes_after_a_401_once_a_probe_is_accepted, .timeout = 120)
     cr_expect_eq(weft_flush(90000), 0);
     cr_expect_eq(weft_rx_completed(rx), 500);
     cr_expect_eq(weft_rx_status_count(rx, 401), 1);
-    cr_expect_eq(log_count("refused the credentials"), 1);
-    cr_expect_eq(log_count("export resumed"), 1);
+    cr_expect_eq(wt_log_count("refused the credentials"), 1);
+    cr_expect_eq(wt_log_count("export resumed"), 1);
     cr_expect_eq(weft_shutdown(5000), 0);
     weft_stats s = stats();
     cr_expect_eq(s.dropped_ring, 0);
@@ -473,7 +435,7 @@ Test(sgp, resumes_after_a_401_once_a_probe_is_accepted, .timeout = 120)
 
 Test(sgp, honours_retry_after_and_delivers)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     cr_assert_eq(weft_init(&c), 0);
@@ -493,7 +455,7 @@ Test(sgp, honours_retry_after_and_delivers)
 
 Test(sgp, drops_and_counts_what_outlives_the_retry_window)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     c.retry_window_ms = 1500;
@@ -515,7 +477,7 @@ Test(sgp, drops_and_counts_what_outlives_the_retry_window)
 
 Test(sgp, shutdown_with_the_receiver_down_returns_and_counts_the_undelivered)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     cr_assert_eq(weft_init(&c), 0);
@@ -534,7 +496,7 @@ Test(sgp, shutdown_with_the_receiver_down_returns_and_counts_the_undelivered)
 
 Test(sgp, shutdown_cancels_requests_a_slow_receiver_holds)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     cr_assert_eq(weft_init(&c), 0);
@@ -552,7 +514,7 @@ Test(sgp, shutdown_cancels_requests_a_slow_receiver_holds)
 
 Test(sgp, bounds_the_queue_and_counts_what_it_drops)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     c.max_queue_bytes = 64 * 1024;
@@ -574,13 +536,13 @@ Test(sgp, bounds_the_queue_and_counts_what_it_drops)
     cr_expect_eq(s.exported + s.dropped_queue, 3000);
     cr_expect_eq(weft_rx_completed(rx), s.exported);
     cr_expect_eq(s.queued, 0);
-    cr_expect_eq(log_count("over its limit"), 1);
+    cr_expect_eq(wt_log_count("over its limit"), 1);
     weft_rx_stop(rx);
 }
 
 Test(sgp, upserts_open_spans_in_progress_then_completed)
 {
-    log_reset();
+    wt_log_reset();
     weft_rx *rx = rx_start(KEY);
     weft_config c = base_cfg(rx);
     c.inprogress_after_ms = WEFT_INPROGRESS_NOW;
@@ -613,11 +575,11 @@ Test(sgp, refuses_the_api_key_over_plain_http_to_a_non_loopback_host)
         "HTTP://192.168.0.1", "http://[::ffff:10.0.0.1]/",
     };
     for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
-        log_reset();
+        wt_log_reset();
         weft_config c = base_cfg(NULL);
         c.sgp_base_url = refused[i];
         cr_expect_eq(weft_init(&c), WEFT_EINSECURE, "%s was accepted", refused[i]);
-        cr_expect_geq(log_count("plain http"), 1);
+        cr_expect_geq(wt_log_count("plain http"), 1);
         check_log_clean();
         cr_expect_eq(weft_shutdown(1000), 0);
         weft_stats s = stats();
@@ -645,7 +607,7 @@ Test(sgp, refuses_the_api_key_over_plain_http_to_a_non_loopback_host)
 
 Test(sgp, refuses_credentials_that_would_inject_headers)
 {
-    log_reset();
+    wt_log_reset();
     weft_config c = base_cfg(NULL);
     c.sgp_base_url = "https://example.com";
     c.sgp_api_key = "abc\r\nX-Evil: 1";

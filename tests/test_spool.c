@@ -40,6 +40,7 @@
 
 #include "batch.h"
 #include "crc32.h"
+#include "log_capture.h"
 #include "receiver.h"
 #include "runtime.h"
 #include "spool.h"
@@ -48,43 +49,13 @@
 
 #define KEY "test-key"
 
-/* ---- log capture ------------------------------------------------------------------------- */
-
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char log_text[1 << 16];
-static size_t log_len;
-
-static void on_log(void *user, weft_log_level level, const char *msg)
-{
-    (void)user;
-    (void)level;
-    pthread_mutex_lock(&log_mu);
-    size_t n = strlen(msg);
-    if (log_len + n + 2 < sizeof log_text) {
-        memcpy(log_text + log_len, msg, n);
-        log_len += n;
-        log_text[log_len++] = '\n';
-        log_text[log_len] = '\0';
-    }
-    pthread_mutex_unlock(&log_mu);
-}
-
-static size_t log_count(const char *needle)
-{
-    size_t n = 0;
-    pthread_mutex_lock(&log_mu);
-    for (const char *p = log_text; (p = strstr(p, needle)) != NULL; p++)
-        n++;
-    pthread_mutex_unlock(&log_mu);
-    return n;
-}
 
 /* The API tests run the spool without weft_init: its log lines and counters go through the
  * runtime struct, so point them here. */
 static void api_setup(void)
 {
     memset(&weft__rt.stats, 0, sizeof weft__rt.stats);
-    weft__rt.cfg.log = on_log;
+    weft__rt.cfg.log = wt_log_capture;
     weft__rt.cfg.log_level = WEFT_LOG_INFO;
 }
 
@@ -572,7 +543,7 @@ Test(spool, stays_under_its_cap_by_dropping_the_oldest_records_first)
     cr_expect_eq(weft__rt.stats.dropped_export, 800 - pending,
                  "dropped %llu, pending %llu", (unsigned long long)weft__rt.stats.dropped_export,
                  (unsigned long long)pending);
-    cr_expect_eq(log_count("over its cap"), 1);
+    cr_expect_eq(wt_log_count("over its cap"), 1);
     /* What is left is the newest, in order (file after file), ending with the last batch. */
     weft__spool_ref rr;
     weft__batch *r;
@@ -661,7 +632,7 @@ Test(spool, skips_a_torn_last_record_and_replays_the_rest)
     cr_expect_str_eq(names[0], "dmg-0");
     cr_expect_str_eq(names[8], "dmg-8");
     cr_expect_eq(weft__rt.stats.spool_corrupt_records, 1);
-    cr_expect_eq(log_count("damaged"), 1);
+    cr_expect_eq(wt_log_count("damaged"), 1);
     cr_expect_eq(spool_files(d.spool, NULL), 0);
     tdir_remove(&d);
 }
@@ -685,7 +656,7 @@ Test(spool, skips_a_record_with_a_bad_crc_and_replays_the_rest)
     cr_expect_str_eq(names[3], "dmg-3");
     cr_expect_str_eq(names[4], "dmg-5");
     cr_expect_eq(weft__rt.stats.spool_corrupt_records, 1);
-    cr_expect_eq(log_count("damaged"), 1);
+    cr_expect_eq(wt_log_count("damaged"), 1);
     tdir_remove(&d);
 }
 
@@ -744,7 +715,7 @@ Test(spool, leaves_foreign_and_other_version_files_alone_and_deletes_cut_ones)
     /* Looking again does not count them again. */
     weft__spool_rescan(sp);
     cr_expect_eq(weft__rt.stats.spool_bad_files, 3);
-    cr_expect_eq(log_count("spool_bad_files"), 1);
+    cr_expect_eq(wt_log_count("spool_bad_files"), 1);
     weft__spool_close(sp);
     tdir_remove(&d);
 }
@@ -758,7 +729,7 @@ Test(spool, refuses_a_directory_others_can_write_to)
     cr_assert_eq(chmod(d.spool, 0777), 0);
     cr_expect_null(open_spool(d.spool, 1u << 20));
     cr_expect_eq(weft__rt.stats.spool_errors, 1);
-    cr_expect_eq(log_count("writable by others"), 1);
+    cr_expect_eq(wt_log_count("writable by others"), 1);
     cr_expect_eq(spool_files(d.spool, NULL), 0);
     tdir_remove(&d);
 }
@@ -778,7 +749,7 @@ Test(spool, turns_itself_off_in_a_read_only_directory)
     }
     cr_expect_null(open_spool(d.spool, 1u << 20));
     cr_expect_geq(weft__rt.stats.spool_errors, 1);
-    cr_expect_eq(log_count("spool off"), 1);
+    cr_expect_eq(wt_log_count("spool off"), 1);
     chmod(d.spool, 0700);
     tdir_remove(&d);
 }
@@ -811,7 +782,7 @@ Test(spool, survives_a_full_disk_and_keeps_every_whole_record)
     cr_assert_lt(k, 200, "the disk never filled");
     cr_expect_gt(appended, 0);
     cr_expect_geq(weft__rt.stats.spool_errors, 1);
-    cr_expect_eq(log_count("No space left on device"), 1);
+    cr_expect_eq(wt_log_count("No space left on device"), 1);
     /* Suspended: later appends fail fast, without another error or log line. */
     uint64_t errors = weft__rt.stats.spool_errors;
     weft__batch *b = make_batch("later", 4, 9000, 0, false, 0);
@@ -852,7 +823,7 @@ Test(spool, counts_an_io_error_and_leaves_earlier_records_readable)
     weft__batch *b2 = make_batch("io2", 5, 100, 0, false, 0);
     cr_expect_not(weft__spool_append(sp, b2, &ref));
     cr_expect_eq(weft__rt.stats.spool_errors, 1);
-    cr_expect_eq(log_count("Input/output error"), 1);
+    cr_expect_eq(wt_log_count("Input/output error"), 1);
     weft__spool_fail_writes(sp, 0, 0);
     weft__spool_ref rr;
     weft__batch *r = replay_all(sp, &rr);
@@ -877,7 +848,7 @@ static weft_config e2e_cfg(const char *url, const char *spool_dir)
     c.sgp_api_key = KEY;
     c.flush_interval_ms = 20;
     c.no_atexit = true;
-    c.log = on_log;
+    c.log = wt_log_capture;
     c.log_level = WEFT_LOG_INFO;
     c.inprogress_after_ms = WEFT_INPROGRESS_NEVER;
     c.retry_window_ms = 60000;
@@ -1004,7 +975,7 @@ Test(spool_e2e, an_outage_longer_than_the_retry_window_loses_nothing, .timeout =
     cr_expect_eq(s.spool_written, 500);
     cr_expect_eq(s.spool_errors + s.spool_corrupt_records, 0);
     cr_expect_eq(s.queued, 0);
-    cr_expect_eq(log_count("stay in the disk spool"), 1);
+    cr_expect_eq(wt_log_count("stay in the disk spool"), 1);
     cr_expect_eq(spool_files(d.spool, NULL), 0, "delivered records were left on disk");
     weft_rx_stop(rx);
     tdir_remove(&d);
@@ -1172,7 +1143,7 @@ Test(spool_e2e, a_queue_over_its_limit_spills_to_disk_instead_of_dropping, .time
     cr_expect_eq(s.exported + s.spooled, 3000);
     cr_expect_eq(s.replayed, s.spooled);
     cr_expect_eq(s.queued, 0);
-    cr_expect_eq(log_count("spilling to the disk spool"), 1);
+    cr_expect_eq(wt_log_count("spilling to the disk spool"), 1);
     cr_expect_eq(spool_files(d.spool, NULL), 0);
     weft_rx_stop(rx);
     tdir_remove(&d);
@@ -1204,7 +1175,7 @@ Test(spool_e2e, a_full_disk_turns_the_spool_off_not_delivery, .timeout = 120)
     cr_expect_geq(s.spool_errors, 1);
     cr_expect_gt(s.spool_written, 0);
     cr_expect_lt(s.spool_written, 2000);
-    cr_expect_eq(log_count("spans are sent without the spool"), 1);
+    cr_expect_eq(wt_log_count("spans are sent without the spool"), 1);
     weft_rx_stop(rx);
     tdir_remove(&d);
 }
@@ -1232,7 +1203,7 @@ Test(spool_e2e, a_read_only_directory_turns_the_spool_off_not_delivery)
     cr_expect_eq(s.exported, 200);
     cr_expect_eq(s.spool_written, 0);
     cr_expect_eq(s.spool_errors, 1);
-    cr_expect_eq(log_count("spool off"), 1);
+    cr_expect_eq(wt_log_count("spool off"), 1);
     chmod(d.spool, 0700);
     weft_rx_stop(rx);
     tdir_remove(&d);
