@@ -33,6 +33,17 @@ void weft__batch_free(weft__batch *b)
     free(b);
 }
 
+void weft__batch_reset(weft__batch *b)
+{
+    weft__buf_reset(&b->json);
+    b->n = b->n_complete = 0;
+    b->off[0] = 0;
+    b->refs = 0;
+    b->dropped = 0;
+    b->seq = 0;
+    b->next = NULL;
+}
+
 bool weft__batch_push(weft__batch *b, const weft__batch_item *it)
 {
     if (b->n == b->cap) {

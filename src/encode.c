@@ -118,6 +118,14 @@ static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const 
     return f;
 }
 
+static inline void timestamp(weft__buf *b, uint64_t ns, const weft__encode_opts *o)
+{
+    if (o->ts)
+        weft__json_timestamp_cached(b, ns, o->ts);
+    else
+        weft__json_timestamp(b, ns);
+}
+
 unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_opts *o)
 {
     unsigned flags = 0;
@@ -142,10 +150,10 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     const char *sn = status_names[r->status <= 2 ? r->status : 1];
     weft__buf_append(b, sn, strlen(sn));
     weft__buf_lit(b, "\",\"start_timestamp\":");
-    weft__json_timestamp(b, r->start_ns);
+    timestamp(b, r->start_ns, o);
     if (r->end_ns) {
         weft__buf_lit(b, ",\"end_timestamp\":");
-        weft__json_timestamp(b, r->end_ns);
+        timestamp(b, r->end_ns, o);
     }
     collect c = {.v = NULL, .n = 0, .cap = 32};
     c.v = c.small;

@@ -6,11 +6,13 @@
 #define WEFT_ENCODE_H
 
 #include "buf.h"
+#include "json.h"
 #include "record.h"
 
 typedef struct weft__encode_opts {
     uint64_t salt;              /* per-process random half of every UUID and W3C trace id */
     const char *group_id, *variant_id, *interaction_id; /* configured defaults, or NULL */
+    weft__ts_cache *ts;         /* the writer's timestamp cache, or NULL */
 } weft__encode_opts;
 
 /* Appends the item for r to b; in progress when r->end_ns == 0. Returns WEFT__JSON_* flags

@@ -893,3 +893,28 @@ void weft__json_ms(weft__buf *b, uint64_t ns)
         n--;
     weft__buf_append(b, d, (size_t)n);
 }
+
+void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache *c)
+{
+    uint64_t sec = unix_ns / 1000000000u;
+    if (c->text[0] == 0 || c->sec != sec) {
+        size_t at = b->len;
+        weft__json_timestamp(b, unix_ns);
+        if (b->len == at + 29) {
+            memcpy(c->text, b->data + at, 21);
+            c->sec = sec;
+        }
+        return;
+    }
+    if (!weft__buf_reserve(b, 29))
+        return;
+    char *t = b->data + b->len;
+    memcpy(t, c->text, 21);
+    unsigned us = (unsigned)(unix_ns % 1000000000u / 1000u);
+    put2(t + 21, us / 10000u);
+    put2(t + 23, us / 100u % 100u);
+    put2(t + 25, us % 100u);
+    t[27] = 'Z';
+    t[28] = '"';
+    b->len += 29;
+}

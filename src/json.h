@@ -66,4 +66,13 @@ void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo);
 /* ISO 8601 UTC with microseconds: "2026-11-22T00:08:00.123456Z"; unix_ns since the epoch. */
 void weft__json_timestamp(weft__buf *b, uint64_t unix_ns);
 
+/* The same with the text up to the seconds remembered for the last second written: spans
+ * stream out in time order, so most timestamps share their second with the one before.
+ * The cache is the caller's (zero-initialised; one per writer thread). */
+typedef struct weft__ts_cache {
+    uint64_t sec;   /* second the text is for; 0 with text[0] == 0: empty */
+    char text[21];  /* "\"2026-11-22T00:08:00." */
+} weft__ts_cache;
+void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache *c);
+
 #endif

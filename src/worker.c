@@ -38,6 +38,9 @@ typedef struct weft__worker {
     size_t n_ex;
     bool want_inprogress;
     weft__batch *cur;           /* batch being filled */
+    weft__batch *spare[4];      /* released batches kept for reuse */
+    size_t n_spare;
+    weft__ts_cache ts;          /* the encoder's timestamp cache */
     weft__batch *live_head, *live_tail; /* submitted, still held by an exporter; seq order */
     uint64_t next_seq;
     /* Handshake with application threads. */
@@ -104,7 +107,12 @@ void weft__batch_done(weft__batch *b, size_t dropped_complete)
         if (w->live_tail == b)
             w->live_tail = prev;
     }
-    weft__batch_free(b);
+    if (w->n_spare < sizeof(w->spare) / sizeof(w->spare[0])) {
+        weft__batch_reset(b);
+        w->spare[w->n_spare++] = b;
+    } else {
+        weft__batch_free(b);
+    }
     check_flush(w);
 }
 
@@ -119,6 +127,8 @@ static void on_emit(void *ctx, weft__rec *r, bool final_open)
             weft__stat_add(filtered, 1);
         return;
     }
+    if (!w->cur && w->n_spare)
+        w->cur = w->spare[--w->n_spare];
     if (!w->cur && !(w->cur = weft__batch_new())) {
         weft__stat_add(dropped_export, 1);
         return;
@@ -328,6 +338,8 @@ static void worker_free(weft__worker *w)
 {
     weft__asm_fini(&w->asm_);
     weft__batch_free(w->cur);
+    while (w->n_spare)
+        weft__batch_free(w->spare[--w->n_spare]);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
     free(w);
@@ -343,6 +355,7 @@ int weft__worker_start(void)
     weft__clock_init(&w->clock);
     weft__rt.hot.use_tsc = w->clock.use_tsc;
     w->enc.salt = weft__rt.salt_hi;
+    w->enc.ts = &w->ts;
     w->enc.group_id = weft__rt.cfg.group_id;
     w->enc.variant_id = weft__rt.cfg.variant_id;
     w->enc.interaction_id = weft__rt.cfg.interaction_id;

@@ -1208,3 +1208,24 @@ Test(time, agrees_with_gmtime_across_six_centuries)
     }
     weft__buf_fini(&b);
 }
+
+Test(json, cached_timestamps_match_the_uncached_writer)
+{
+    weft__ts_cache c = {0};
+    weft__buf a, b;
+    weft__buf_init(&a);
+    weft__buf_init(&b);
+    /* Same second twice, the next second, a jump back, and the epoch itself. */
+    uint64_t t[] = {1795307012123456789ull, 1795307012999999999ull, 1795307013000000001ull,
+                    1700000000000000000ull, 0, 999999999ull, 1795307013000001000ull};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        weft__buf_reset(&a);
+        weft__buf_reset(&b);
+        weft__json_timestamp(&a, t[i]);
+        weft__json_timestamp_cached(&b, t[i], &c);
+        cr_assert_eq(a.len, b.len);
+        cr_assert_eq(memcmp(a.data, b.data, a.len), 0, "%.*s vs %.*s", (int)a.len, a.data, (int)b.len, b.data);
+    }
+    weft__buf_fini(&a);
+    weft__buf_fini(&b);
+}
