@@ -100,6 +100,7 @@ typedef struct job {
     uint64_t first_ms; /* uv_now of the first attempt of these records; 0: not sent yet */
     uint64_t due_ms;   /* not sent before this uv_now */
     unsigned attempt;  /* retries of the top range so far */
+    bool backoff;      /* due_ms is our own backoff, not a time the server asked for */
     size_t n_ranges;   /* ranges[n_ranges - 1] is the one to send */
     range ranges[MAX_RANGES];
     weft__http_xfer *xfer; /* while in flight */
@@ -602,6 +603,14 @@ static void on_done(void *ud, const weft__http_result *r)
         }
         j->n_ranges--;
         j->attempt = 0;
+        /* The server answers again: requests waiting out our own backoff go now (pump keeps
+         * them within max_inflight); a wait the server asked for (Retry-After) is kept. */
+        for (job *q = s->queue; q; q = q->next) {
+            if (q->backoff && q->due_ms > now) {
+                q->due_ms = now;
+                q->backoff = false;
+            }
+        }
         break;
 
     case WEFT__V_RETRY: {
@@ -637,6 +646,7 @@ static void on_done(void *ud, const weft__http_result *r)
         weft__stat_add(retried, 1);
         j->attempt++;
         j->due_ms = now + delay;
+        j->backoff = !server;
         break;
     }
 

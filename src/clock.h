@@ -54,6 +54,12 @@ void weft__clock_refine(weft__clock *c);
 static inline uint64_t weft__clock_to_unix_ns(const weft__clock *c, uint64_t ticks)
 {
     double d = (double)(int64_t)(ticks - c->t0) * c->ns_per_tick;
+    /* Clamped: a tick value from a corrupt event must not overflow the conversion (ticks
+     * from the clock are centuries inside these bounds). */
+    if (d <= -(double)c->unix0_ns)
+        return 0;
+    if (d >= 9.0e18)
+        d = 9.0e18;
     int64_t off = (int64_t)d;
     return c->unix0_ns + (uint64_t)off;
 }
