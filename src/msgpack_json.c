@@ -161,15 +161,25 @@ void weft__json_base64(weft__buf *b, const void *data, size_t len)
     b->len = (size_t)(o - b->data);
 }
 
-static void put_value(weft__buf *b, const msgpack_object *o, size_t max_str);
+/* The output budget: a map key that is itself a container is written as its JSON text inside a
+ * string, so its quotes and backslashes are escaped once per level of such keys; 32 levels
+ * would double the text 32 times. Output past the budget fails the transcoding (the caller
+ * keeps the bytes as base64, counted as invalid). */
+typedef struct out_ctx {
+    size_t max_str;
+    size_t limit; /* largest b->len allowed */
+    bool over;
+} out_ctx;
+
+static void put_value(weft__buf *b, const msgpack_object *o, out_ctx *c);
 
 /* JSON object keys must be strings: a string key goes through as it is; any other key is
  * written as its own JSON text, and that text as a JSON string. */
-static void put_key(weft__buf *b, const msgpack_object *k, size_t max_str)
+static void put_key(weft__buf *b, const msgpack_object *k, out_ctx *c)
 {
     switch (k->type) {
     case MSGPACK_OBJECT_STR:
-        weft__json_str(b, k->via.str.ptr, k->via.str.size, max_str);
+        weft__json_str(b, k->via.str.ptr, k->via.str.size, c->max_str);
         return;
     case MSGPACK_OBJECT_NIL:
     case MSGPACK_OBJECT_BOOLEAN:
@@ -180,7 +190,7 @@ static void put_key(weft__buf *b, const msgpack_object *k, size_t max_str)
         /* Their text (digits, sign, '.', 'e', or a literal) needs no escaping: quote it in
          * place instead of going through a second buffer. */
         weft__buf_putc(b, '"');
-        put_value(b, k, max_str);
+        put_value(b, k, c);
         weft__buf_putc(b, '"');
         return;
     default: {
@@ -188,19 +198,29 @@ static void put_key(weft__buf *b, const msgpack_object *k, size_t max_str)
          * cheaper than keeping one around. */
         weft__buf tmp;
         weft__buf_init(&tmp);
-        put_value(&tmp, k, max_str);
+        out_ctx kc = {c->max_str, c->limit > b->len ? c->limit - b->len : 0, false};
+        put_value(&tmp, k, &kc);
         if (tmp.oom)
             b->oom = true;
+        else if (kc.over)
+            c->over = true;
         else
             weft__json_str(b, tmp.data, tmp.len, 0);
         weft__buf_fini(&tmp);
+        if (b->len > c->limit)
+            c->over = true;
         return;
     }
     }
 }
 
-static void put_value(weft__buf *b, const msgpack_object *o, size_t max_str)
+static void put_value(weft__buf *b, const msgpack_object *o, out_ctx *c)
 {
+    if (c->over || b->len > c->limit) {
+        c->over = true;
+        return;
+    }
+    size_t max_str = c->max_str;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
         weft__buf_lit(b, "null");
@@ -234,7 +254,7 @@ static void put_value(weft__buf *b, const msgpack_object *o, size_t max_str)
         for (uint32_t i = 0; i < o->via.array.size; i++) {
             if (i)
                 weft__buf_putc(b, ',');
-            put_value(b, &o->via.array.ptr[i], max_str);
+            put_value(b, &o->via.array.ptr[i], c);
         }
         weft__buf_putc(b, ']');
         return;
@@ -243,9 +263,9 @@ static void put_value(weft__buf *b, const msgpack_object *o, size_t max_str)
         for (uint32_t i = 0; i < o->via.map.size; i++) {
             if (i)
                 weft__buf_putc(b, ',');
-            put_key(b, &o->via.map.ptr[i].key, max_str);
+            put_key(b, &o->via.map.ptr[i].key, c);
             weft__buf_putc(b, ':');
-            put_value(b, &o->via.map.ptr[i].val, max_str);
+            put_value(b, &o->via.map.ptr[i].val, c);
         }
         weft__buf_putc(b, '}');
         return;
@@ -268,8 +288,12 @@ bool weft__msgpack_to_json(weft__buf *b, const void *data, size_t len, size_t ma
     assert(ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_NOMEM_ERROR);
     bool ok = ret == MSGPACK_UNPACK_SUCCESS && off == len;
     if (ok) {
-        put_value(b, &res.data, max_str_bytes);
-        ok = !b->oom;
+        /* Everything else grows the text by a bounded factor (at most about 7x: a map of
+         * false:false pairs, or strings whose every byte needs \\u00XX): 16x the input plus
+         * 64 KiB is room for any value that does not nest container keys. */
+        out_ctx c = {max_str_bytes, start + 16 * len + 65536, false};
+        put_value(b, &res.data, &c);
+        ok = !b->oom && !c.over;
     }
     msgpack_unpacked_destroy(&res);
     if (!ok)

@@ -589,3 +589,38 @@ Test(msgpack_json, reads_back_as_the_same_value_for_random_trees)
     }
     weft__buf_fini(&b);
 }
+
+/* A map key that is a container is quoted, so its escapes double per level of such keys: 30
+ * levels would be ~2^30 times the input. The transcoder stops at its output budget instead
+ * (found by fuzz_msgpack_json running out of memory). */
+Test(msgpack_json, nested_container_keys_stop_at_the_output_budget)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    for (int i = 0; i < 30; i++)
+        msgpack_pack_map(&pk, 1); /* each map's only key is the next map */
+    msgpack_pack_str(&pk, 3);
+    msgpack_pack_str_body(&pk, "a\"b", 3);
+    for (int i = 0; i < 30; i++)
+        msgpack_pack_nil(&pk); /* the values, innermost first */
+    weft__buf b;
+    weft__buf_init(&b);
+    cr_assert_not(weft__msgpack_to_json(&b, sb.data, sb.size, 0));
+    cr_assert_eq(b.len, 0);
+    cr_assert_not(b.oom);
+    /* Two levels are an honest value and go through. */
+    msgpack_sbuffer_clear(&sb);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_map(&pk, 1);
+    msgpack_pack_str(&pk, 1);
+    msgpack_pack_str_body(&pk, "k", 1);
+    msgpack_pack_int(&pk, 1);
+    msgpack_pack_nil(&pk);
+    cr_assert(weft__msgpack_to_json(&b, sb.data, sb.size, 0));
+    cr_assert_eq(b.len, strlen("{\"{\\\"k\\\":1}\":null}"));
+    cr_assert_eq(memcmp(b.data, "{\"{\\\"k\\\":1}\":null}", b.len), 0, "%.*s", (int)b.len, b.data);
+    weft__buf_fini(&b);
+    msgpack_sbuffer_destroy(&sb);
+}

@@ -57,6 +57,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     bool a = run(data, size, 0);
     bool c = run(data, size, 16);
-    CHECK(a == c);
+    /* Whether the bytes are one well-formed object does not depend on the string limit; the
+     * output budget (msgpack_json.c: nested container keys) can only refuse the longer
+     * transcoding, with strings uncut, and accept the shorter one. */
+    CHECK(a == c || (!a && c));
     return 0;
 }
