@@ -107,10 +107,19 @@ static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const 
     size_t at = b->len;
     unsigned f = weft__json_str(b, v, len, 0);
     if (b->len - at - 2 > ID_FIELD_MAX) {
-        /* Repairs can grow the text (one bad byte becomes three); re-cut the repaired form. */
-        size_t keep = weft__utf8_cut(b->data + at + 1, b->len - at - 2, ID_FIELD_MAX);
-        while (keep && b->data[at + keep] == '\\')
-            keep--; /* never end inside an escape */
+        /* Repairs and escapes can grow the text (one bad byte becomes three, a control
+         * character six); re-cut the written form, whole escapes and characters only. */
+        const char *t = b->data + at + 1;
+        size_t n = b->len - at - 2, i = 0, keep = 0;
+        while (i < n) {
+            unsigned char c = (unsigned char)t[i];
+            size_t step = c == '\\' ? (t[i + 1] == 'u' ? 6 : 2)
+                        : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            if (i + step > ID_FIELD_MAX)
+                break;
+            i += step;
+            keep = i;
+        }
         b->len = at + 1 + keep;
         weft__buf_putc(b, '"');
         f |= WEFT__JSON_TRUNCATED;

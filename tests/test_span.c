@@ -376,3 +376,22 @@ Test(span, pretty_printed_json_values_stay_on_one_line)
     cr_assert_str_eq(json_string_value(json_array_get(json_object_get(doc, "b"), 1)), "\n");
     json_decref(recs);
 }
+
+Test(span, id_fields_are_cut_to_256_bytes_between_escapes)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    char raw[300];
+    for (int i = 0; i < 299; i++)
+        raw[i] = (i % 7 == 0) ? '\x01' : (i % 5 == 0 ? '"' : 'g'); /* escapes of 6 and 2 bytes */
+    raw[299] = 0;
+    weft_span s = weft_span_begin("ids", WEFT_TYPE_CUSTOM);
+    weft_span_set_group_id(s, raw);
+    weft_span_end(s);
+    json_t *recs = wt_records_after_shutdown(); /* parses every line: a split escape fails */
+    const char *g = wt_str(json_array_get(recs, 0), "group_id");
+    cr_assert_not_null(g);
+    cr_assert_gt(strlen(g), 0);
+    cr_assert_leq(strlen(g), 256);
+    cr_assert_eq(strncmp(g, raw, strlen(g)), 0, "a prefix of the value, whole characters only");
+    json_decref(recs);
+}
