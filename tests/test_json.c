@@ -13,41 +13,12 @@
 #include <time.h>
 
 #include "json.h"
+#include "weft_test.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 #define FFFD "\xEF\xBF\xBD"
 #define ELLIPSIS "\xE2\x80\xA6"
-
-/* Printable form of arbitrary bytes for failure messages (static storage: tests are one
- * process per test and single-threaded). */
-static const char *show(const char *s, size_t len)
-{
-    static char out[4][4096];
-    static int slot;
-    char *o = out[slot++ & 3];
-    size_t k = 0;
-    for (size_t i = 0; i < len && k < 4000; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            o[k++] = (char)c;
-        else
-            k += (size_t)sprintf(o + k, "\\x%02x", c);
-    }
-    o[k] = 0;
-    return o;
-}
-
-/* Parses text with jansson (any top-level value, integers as reals so u64 max fits) and with
- * weft's validator; both must accept. Returns jansson's value (caller decrefs). */
-static json_t *must_parse(const char *text, size_t len)
-{
-    json_error_t err;
-    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
-    cr_assert(v != NULL, "jansson rejects [%s]: %s", show(text, len), err.text);
-    cr_assert(weft__json_valid(text, len), "weft__json_valid rejects [%s]", show(text, len));
-    return v;
-}
 
 static void expect_str_n(const char *in, size_t in_len, size_t max, const char *want,
                          size_t want_len, unsigned want_flags)
@@ -57,10 +28,10 @@ static void expect_str_n(const char *in, size_t in_len, size_t max, const char *
     unsigned f = weft__json_str(&b, in, in_len, max);
     cr_assert(!b.oom);
     cr_assert(b.len == want_len && memcmp(b.data, want, want_len) == 0,
-              "input [%s] max %zu:\n got  [%s]\n want [%s]", show(in, in_len), max,
-              show(b.data, b.len), show(want, want_len));
-    cr_assert_eq(f, want_flags, "input [%s]: flags %u, want %u", show(in, in_len), f, want_flags);
-    json_t *v = must_parse(b.data, b.len);
+              "input [%s] max %zu:\n got  [%s]\n want [%s]", wt_show(in, in_len), max,
+              wt_show(b.data, b.len), wt_show(want, want_len));
+    cr_assert_eq(f, want_flags, "input [%s]: flags %u, want %u", wt_show(in, in_len), f, want_flags);
+    json_t *v = wt_must_parse(b.data, b.len);
     cr_assert(json_is_string(v));
     json_decref(v);
     weft__buf_fini(&b);
@@ -245,7 +216,7 @@ Test(json, escapes_every_control_character)
         weft__buf b;
         weft__buf_init(&b);
         weft__json_str(&b, in, 3, 0);
-        json_t *v = must_parse(b.data, b.len);
+        json_t *v = wt_must_parse(b.data, b.len);
         cr_assert_eq(json_string_length(v), 3);
         cr_assert_eq(json_string_value(v)[1], (char)c);
         json_decref(v);
@@ -443,7 +414,7 @@ Test(json, truncates_a_long_string_across_internal_chunks)
     for (size_t i = 0; i < max; i++)
         cr_assert_eq(b.data[1 + i], 'x');
     cr_assert(memcmp(b.data + 1 + max, marker, sizeof marker - 1) == 0);
-    json_decref(must_parse(b.data, b.len));
+    json_decref(wt_must_parse(b.data, b.len));
     weft__buf_fini(&b);
     free(in);
 }
@@ -462,9 +433,9 @@ Test(json, matches_the_reference_encoder_on_random_strings)
         weft__buf_reset(&b);
         weft__json_str(&b, in, len, max);
         cr_assert(b.len == wl && memcmp(b.data, want, wl) == 0,
-                  "iter %d input [%s] max %zu:\n got  [%s]\n want [%s]", iter, show(in, len), max,
-                  show(b.data, b.len), show(want, wl));
-        json_decref(must_parse(b.data, b.len));
+                  "iter %d input [%s] max %zu:\n got  [%s]\n want [%s]", iter, wt_show(in, len), max,
+                  wt_show(b.data, b.len), wt_show(want, wl));
+        json_decref(wt_must_parse(b.data, b.len));
     }
     weft__buf_fini(&b);
 }
@@ -486,7 +457,7 @@ Test(json, matches_the_reference_encoder_on_long_strings)
         weft__json_str(&b, in, len, max);
         cr_assert(b.len == wl && memcmp(b.data, want, wl) == 0, "iter %d len %zu max %zu", iter,
                   len, max);
-        json_decref(must_parse(b.data, b.len));
+        json_decref(wt_must_parse(b.data, b.len));
     }
     weft__buf_fini(&b);
     free(in);
@@ -505,7 +476,7 @@ Test(json, round_trips_valid_utf8_through_jansson_unchanged)
             continue;
         weft__buf_reset(&b);
         cr_assert_eq(weft__json_str(&b, in, len, 0), 0);
-        json_t *v = must_parse(b.data, b.len);
+        json_t *v = wt_must_parse(b.data, b.len);
         cr_assert_eq(json_string_length(v), len);
         cr_assert(memcmp(json_string_value(v), in, len) == 0);
         json_decref(v);
@@ -522,7 +493,7 @@ static void expect_i64(int64_t v, const char *want)
     weft__json_i64(&b, v);
     cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0, "got [%.*s] want [%s]",
               (int)b.len, b.data, want);
-    json_decref(must_parse(b.data, b.len));
+    json_decref(wt_must_parse(b.data, b.len));
     weft__buf_fini(&b);
 }
 
@@ -533,7 +504,7 @@ static void expect_u64(uint64_t v, const char *want)
     weft__json_u64(&b, v);
     cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0, "got [%.*s] want [%s]",
               (int)b.len, b.data, want);
-    json_decref(must_parse(b.data, b.len));
+    json_decref(wt_must_parse(b.data, b.len));
     weft__buf_fini(&b);
 }
 
@@ -587,7 +558,7 @@ static void check_f64_round_trip(double v)
     cr_assert(b.len < sizeof text);
     memcpy(text, b.data, b.len);
     text[b.len] = 0;
-    json_decref(must_parse(text, b.len));
+    json_decref(wt_must_parse(text, b.len));
     double back = strtod(text, NULL);
     uint64_t a, c;
     memcpy(&a, &v, 8);
@@ -603,7 +574,7 @@ static void expect_f64(double v, const char *want)
     weft__json_f64(&b, v);
     cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0, "%.17g: got [%.*s] want [%s]",
               v, (int)b.len, b.data, want);
-    json_decref(must_parse(b.data, b.len));
+    json_decref(wt_must_parse(b.data, b.len));
     weft__buf_fini(&b);
     if (isfinite(v))
         check_f64_round_trip(v);
@@ -758,12 +729,12 @@ Test(json, writes_booleans)
 static void expect_valid(const char *s, size_t len, bool want, bool jansson_too)
 {
     cr_assert_eq(weft__json_valid(s, len), want, "weft__json_valid([%s]) should be %s",
-                 show(s, len), want ? "true" : "false");
+                 wt_show(s, len), want ? "true" : "false");
     if (!jansson_too)
         return;
     json_error_t err;
     json_t *v = json_loadb(s, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
-    cr_assert_eq(v != NULL, want, "jansson disagrees on [%s] (%s)", show(s, len),
+    cr_assert_eq(v != NULL, want, "jansson disagrees on [%s] (%s)", wt_show(s, len),
                  v ? "accepts" : err.text);
     json_decref(v);
 }
@@ -949,8 +920,8 @@ Test(json, validates_everything_the_writer_produces)
         weft__json_f64(&b, d);
         weft__buf_putc(&b, ']');
         weft__buf_putc(&b, '}');
-        cr_assert(weft__json_valid_object(b.data, b.len), "[%s]", show(b.data, b.len));
-        json_decref(must_parse(b.data, b.len));
+        cr_assert(weft__json_valid_object(b.data, b.len), "[%s]", wt_show(b.data, b.len));
+        json_decref(wt_must_parse(b.data, b.len));
     }
     weft__buf_fini(&b);
 }
@@ -996,7 +967,7 @@ Test(utf8, cut_agrees_with_a_forward_walk_on_random_input)
                     break;
                 best = p;
             }
-            cr_assert_eq(weft__utf8_cut(in, len, max), best, "[%s] max %zu", show(in, len), max);
+            cr_assert_eq(weft__utf8_cut(in, len, max), best, "[%s] max %zu", wt_show(in, len), max);
         }
     }
 }
@@ -1042,12 +1013,12 @@ Test(utf8, valid_rejects_every_kind_of_invalid_input_and_nul)
     char buf[64];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         size_t n = strlen(bad[i]);
-        cr_assert_not(weft__utf8_valid(bad[i], n), "[%s]", show(bad[i], n));
+        cr_assert_not(weft__utf8_valid(bad[i], n), "[%s]", wt_show(bad[i], n));
         /* and at every offset inside a long ASCII run (the word-at-a-time path) */
         for (size_t at = 0; at + n <= 40; at++) {
             memset(buf, 'a', 40);
             memcpy(buf + at, bad[i], n);
-            cr_assert_not(weft__utf8_valid(buf, 40), "[%s]", show(buf, 40));
+            cr_assert_not(weft__utf8_valid(buf, 40), "[%s]", wt_show(buf, 40));
         }
     }
     for (size_t at = 0; at < 40; at++) {
@@ -1066,7 +1037,7 @@ Test(utf8, valid_agrees_with_jansson)
         json_t *s = json_stringn(in, len); /* jansson checks UTF-8, allows NUL */
         bool want = s != NULL && memchr(in, 0, len) == NULL;
         json_decref(s);
-        cr_assert_eq(weft__utf8_valid(in, len), want, "[%s]", show(in, len));
+        cr_assert_eq(weft__utf8_valid(in, len), want, "[%s]", wt_show(in, len));
     }
 }
 
@@ -1076,7 +1047,7 @@ static void expect_text(weft__buf *b, const char *want)
 {
     cr_assert(b->len == strlen(want) && memcmp(b->data, want, b->len) == 0,
               "got [%.*s] want [%s]", (int)b->len, b->data, want);
-    json_decref(must_parse(b->data, b->len));
+    json_decref(wt_must_parse(b->data, b->len));
     weft__buf_reset(b);
 }
 

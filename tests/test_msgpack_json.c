@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "weft_test.h"
 #include "msgpack_json.h"
 
 /* ---- helpers -------------------------------------------------------------------------------- */
@@ -35,31 +36,6 @@ static void packed_fini(packed *p)
     msgpack_sbuffer_destroy(&p->sb);
 }
 
-static const char *show(const char *s, size_t len)
-{
-    static char out[4][4096];
-    static int slot;
-    char *o = out[slot++ & 3];
-    size_t k = 0;
-    for (size_t i = 0; i < len && k < 4000; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c < 0x7f && c != '\\')
-            o[k++] = (char)c;
-        else
-            k += (size_t)sprintf(o + k, "\\x%02x", c);
-    }
-    o[k] = 0;
-    return o;
-}
-
-static json_t *must_parse(const char *text, size_t len)
-{
-    json_error_t err;
-    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
-    cr_assert(v != NULL, "jansson rejects [%s]: %s", show(text, len), err.text);
-    cr_assert(weft__json_valid(text, len), "weft__json_valid rejects [%s]", show(text, len));
-    return v;
-}
 
 /* Transcodes data after a prefix already in the buffer, checks the prefix is kept and the
  * rest is exactly `want` and valid JSON. */
@@ -69,14 +45,14 @@ static void expect_json_n(const void *data, size_t len, size_t max_str, const ch
     weft__buf b;
     weft__buf_init(&b);
     weft__buf_lit(&b, "prefix:");
-    cr_assert(weft__msgpack_to_json(&b, data, len, max_str), "rejected [%s]", show(data, len));
+    cr_assert(weft__msgpack_to_json(&b, data, len, max_str), "rejected [%s]", wt_show(data, len));
     cr_assert(!b.oom);
     cr_assert(memcmp(b.data, "prefix:", 7) == 0);
     const char *got = b.data + 7;
     size_t got_len = b.len - 7;
     cr_assert(got_len == want_len && memcmp(got, want, want_len) == 0,
-              "\n got  [%s]\n want [%s]", show(got, got_len), show(want, want_len));
-    json_decref(must_parse(got, got_len));
+              "\n got  [%s]\n want [%s]", wt_show(got, got_len), wt_show(want, want_len));
+    json_decref(wt_must_parse(got, got_len));
     weft__buf_fini(&b);
 }
 
@@ -91,7 +67,7 @@ static void expect_rejected(const void *data, size_t len)
     weft__buf b;
     weft__buf_init(&b);
     weft__buf_lit(&b, "prefix:");
-    cr_assert_not(weft__msgpack_to_json(&b, data, len, 0), "accepted [%s]", show(data, len));
+    cr_assert_not(weft__msgpack_to_json(&b, data, len, 0), "accepted [%s]", wt_show(data, len));
     cr_assert_eq(b.len, 7);
     cr_assert(memcmp(b.data, "prefix:", 7) == 0);
     weft__buf_fini(&b);
@@ -384,7 +360,7 @@ Test(msgpack_json, allows_32_levels_of_nesting_and_rejects_33)
         weft__buf b;
         weft__buf_init(&b);
         cr_assert(weft__msgpack_to_json(&b, p.sb.data, p.sb.size, 0));
-        json_decref(must_parse(b.data, b.len));
+        json_decref(wt_must_parse(b.data, b.len));
         weft__buf_fini(&b);
         msgpack_sbuffer_clear(&p.sb);
 
@@ -491,7 +467,7 @@ Test(msgpack_json, base64_matches_rfc4648_test_vectors)
         weft__json_base64(&b, in[i], strlen(in[i]));
         cr_assert(b.len == strlen(want[i]) && memcmp(b.data, want[i], b.len) == 0,
                   "got [%.*s] want [%s]", (int)b.len, b.data, want[i]);
-        json_decref(must_parse(b.data, b.len));
+        json_decref(wt_must_parse(b.data, b.len));
     }
     weft__buf_fini(&b);
 }
@@ -581,8 +557,8 @@ Test(msgpack_json, reads_back_as_the_same_value_for_random_trees)
         json_t *want = pack_random(&p, &rng, 0);
         weft__buf_reset(&b);
         cr_assert(weft__msgpack_to_json(&b, p.sb.data, p.sb.size, 0));
-        json_t *got = must_parse(b.data, b.len);
-        cr_assert(json_equal(got, want), "iter %d: [%s]", iter, show(b.data, b.len));
+        json_t *got = wt_must_parse(b.data, b.len);
+        cr_assert(json_equal(got, want), "iter %d: [%s]", iter, wt_show(b.data, b.len));
         json_decref(got);
         json_decref(want);
         packed_fini(&p);

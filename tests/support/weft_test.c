@@ -4,9 +4,11 @@
 #include "weft_test.h"
 
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "buf.h"
+#include "json.h"
 #include "memory.h"
 
 int wt_init_memory(weft_config *cfg)
@@ -161,4 +163,30 @@ void wt_check_item(json_t *it)
     cr_assert(json_is_object(json_object_get(it, "metadata")));
     cr_assert(is_hex(wt_str(it, "obs_trace_id"), 32));
     cr_assert(is_hex(wt_str(it, "obs_span_id"), 16));
+}
+
+const char *wt_show(const char *s, size_t len)
+{
+    static char out[4][4096];
+    static int slot;
+    char *o = out[slot++ & 3];
+    size_t k = 0;
+    for (size_t i = 0; i < len && k < 4000; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch >= 0x20 && ch < 0x7f && ch != '\\')
+            o[k++] = (char)ch;
+        else
+            k += (size_t)sprintf(o + k, "\\x%02x", ch);
+    }
+    o[k] = 0;
+    return o;
+}
+
+json_t *wt_must_parse(const char *text, size_t len)
+{
+    json_error_t err;
+    json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
+    cr_assert(v != NULL, "jansson rejects [%s]: %s", wt_show(text, len), err.text);
+    cr_assert(weft__json_valid(text, len), "weft__json_valid rejects [%s]", wt_show(text, len));
+    return v;
 }

@@ -32,6 +32,12 @@ const char *wt_str(json_t *obj, const char *key);
 json_t *wt_path(json_t *obj, const char *dotted);
 /* Checks the fixed-format fields every item must have (ids, timestamps, sections). */
 void wt_check_item(json_t *item);
+/* Printable form of arbitrary bytes for failure messages (one of four rotating static buffers:
+ * Criterion runs each test in its own single-threaded process). */
+const char *wt_show(const char *s, size_t len);
+/* Parses text with jansson (any top-level value, integers as reals so u64 max fits) and with
+ * weft's validator; both must accept (asserted). New reference. */
+json_t *wt_must_parse(const char *text, size_t len);
 
 #ifdef __cplusplus
 }
