@@ -161,14 +161,19 @@ void weft__json_base64(weft__buf *b, const void *data, size_t len)
     b->len = (size_t)(o - b->data);
 }
 
-/* The output budget: a map key that is itself a container is written as its JSON text inside a
- * string, so its quotes and backslashes are escaped once per level of such keys; 32 levels
- * would double the text 32 times. Output past the budget fails the transcoding (the caller
- * keeps the bytes as base64, counted as invalid). */
+/* A map key that is itself a container is written as its JSON text inside a string, so the
+ * quotes and backslashes of that text are escaped once more for every such key it sits in: each
+ * level can double the text. Keys nest at most MSGPACK_MAX_KEY_NESTING containers deep; a
+ * deeper one fails the transcoding (the caller keeps the bytes as base64, counted as invalid).
+ * A structural rule rather than an output budget, so that whether a value is accepted never
+ * depends on the string limit (a cut string with its marker can be longer than the whole one),
+ * and the text stays within 2^3 times the roughly 7x of a value without such keys. */
+#define MSGPACK_MAX_KEY_NESTING 3
+
 typedef struct out_ctx {
     size_t max_str;
-    size_t limit; /* largest b->len allowed */
-    bool over;
+    unsigned key_nesting; /* container keys around the value being written */
+    bool too_deep;
 } out_ctx;
 
 static void put_value(weft__buf *b, const msgpack_object *o, out_ctx *c);
@@ -196,19 +201,22 @@ static void put_key(weft__buf *b, const msgpack_object *k, out_ctx *c)
     default: {
         /* Containers, bin and ext as keys are rare enough that a scratch buffer per key is
          * cheaper than keeping one around. */
+        bool container = k->type == MSGPACK_OBJECT_ARRAY || k->type == MSGPACK_OBJECT_MAP;
+        if (container && c->key_nesting == MSGPACK_MAX_KEY_NESTING) {
+            c->too_deep = true;
+            return;
+        }
         weft__buf tmp;
         weft__buf_init(&tmp);
-        out_ctx kc = {c->max_str, c->limit > b->len ? c->limit - b->len : 0, false};
+        out_ctx kc = {c->max_str, c->key_nesting + 1, false};
         put_value(&tmp, k, &kc);
         if (tmp.oom)
             b->oom = true;
-        else if (kc.over)
-            c->over = true;
+        else if (kc.too_deep)
+            c->too_deep = true;
         else
             weft__json_str(b, tmp.data, tmp.len, 0);
         weft__buf_fini(&tmp);
-        if (b->len > c->limit)
-            c->over = true;
         return;
     }
     }
@@ -216,10 +224,8 @@ static void put_key(weft__buf *b, const msgpack_object *k, out_ctx *c)
 
 static void put_value(weft__buf *b, const msgpack_object *o, out_ctx *c)
 {
-    if (c->over || b->len > c->limit) {
-        c->over = true;
-        return;
-    }
+    if (c->too_deep)
+        return; /* the transcoding has failed: stop writing */
     size_t max_str = c->max_str;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
@@ -288,12 +294,9 @@ bool weft__msgpack_to_json(weft__buf *b, const void *data, size_t len, size_t ma
     assert(ret == MSGPACK_UNPACK_SUCCESS || ret == MSGPACK_UNPACK_NOMEM_ERROR);
     bool ok = ret == MSGPACK_UNPACK_SUCCESS && off == len;
     if (ok) {
-        /* Everything else grows the text by a bounded factor (at most about 7x: a map of
-         * false:false pairs, or strings whose every byte needs \\u00XX): 16x the input plus
-         * 64 KiB is room for any value that does not nest container keys. */
-        out_ctx c = {max_str_bytes, start + 16 * len + 65536, false};
+        out_ctx c = {max_str_bytes, 0, false};
         put_value(b, &res.data, &c);
-        ok = !b->oom && !c.over;
+        ok = !b->oom && !c.too_deep;
     }
     msgpack_unpacked_destroy(&res);
     if (!ok)

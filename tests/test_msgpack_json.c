@@ -566,26 +566,62 @@ Test(msgpack_json, reads_back_as_the_same_value_for_random_trees)
     weft__buf_fini(&b);
 }
 
+/* Packs `levels` maps, each the only key of the one around it, ending in the key "a\"b" and
+ * one nil value per map. */
+static void pack_nested_keys(msgpack_packer *pk, int levels)
+{
+    for (int i = 0; i < levels; i++)
+        msgpack_pack_map(pk, 1);
+    msgpack_pack_str(pk, 3);
+    msgpack_pack_str_body(pk, "a\"b", 3);
+    for (int i = 0; i < levels; i++)
+        msgpack_pack_nil(pk);
+}
+
 /* A map key that is a container is quoted, so its escapes double per level of such keys: 30
- * levels would be ~2^30 times the input. The transcoder stops at its output budget instead
- * (found by fuzz_msgpack_json running out of memory). */
-Test(msgpack_json, nested_container_keys_stop_at_the_output_budget)
+ * levels would be ~2^30 times the input (found by fuzz_msgpack_json running out of memory).
+ * Keys nest at most three containers deep; a deeper one fails, whatever the string limit. */
+Test(msgpack_json, container_keys_nest_at_most_three_deep)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    for (int i = 0; i < 30; i++)
-        msgpack_pack_map(&pk, 1); /* each map's only key is the next map */
-    msgpack_pack_str(&pk, 3);
-    msgpack_pack_str_body(&pk, "a\"b", 3);
-    for (int i = 0; i < 30; i++)
-        msgpack_pack_nil(&pk); /* the values, innermost first */
     weft__buf b;
     weft__buf_init(&b);
+    for (int levels = 30; levels >= 5; levels -= 25) {
+        msgpack_sbuffer_clear(&sb);
+        pack_nested_keys(&pk, levels);
+        cr_assert_not(weft__msgpack_to_json(&b, sb.data, sb.size, 0), "%d levels", levels);
+        cr_assert_not(weft__msgpack_to_json(&b, sb.data, sb.size, 2), "%d levels", levels);
+        cr_assert_eq(b.len, 0);
+        cr_assert_not(b.oom);
+    }
+    /* Four maps: the outermost is the value, the other three are keys within keys. */
+    msgpack_sbuffer_clear(&sb);
+    pack_nested_keys(&pk, 4);
+    cr_assert(weft__msgpack_to_json(&b, sb.data, sb.size, 0));
+    cr_assert(weft__msgpack_to_json(&b, sb.data, sb.size, 0)); /* the same twice: no state */
+    cr_assert_eq(b.len % 2, 0);
+    b.len /= 2;
+    cr_assert_eq(memcmp(b.data, b.data + b.len, b.len), 0);
+    /* Unwrap it: each object's only key is the JSON text of the next object. */
+    json_t *obj = wt_must_parse(b.data, b.len);
+    for (int level = 0; level < 3; level++) {
+        cr_assert(json_is_object(obj) && json_object_size(obj) == 1, "level %d", level);
+        const char *key = json_object_iter_key(json_object_iter(obj));
+        cr_assert(json_is_null(json_object_get(obj, key)));
+        json_t *inner = wt_must_parse(key, strlen(key));
+        json_decref(obj);
+        obj = inner;
+    }
+    cr_assert(json_is_null(json_object_get(obj, "a\"b")), "innermost key lost");
+    json_decref(obj);
+    /* Five maps: one level too many. */
+    msgpack_sbuffer_clear(&sb);
+    pack_nested_keys(&pk, 5);
+    b.len = 0;
     cr_assert_not(weft__msgpack_to_json(&b, sb.data, sb.size, 0));
-    cr_assert_eq(b.len, 0);
-    cr_assert_not(b.oom);
     /* Two levels are an honest value and go through. */
     msgpack_sbuffer_clear(&sb);
     msgpack_pack_map(&pk, 1);
