@@ -55,16 +55,6 @@ static const unsigned char plain_byte[256] = {
     1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
 };
 
-/* "00".."ff": ids are written a byte at a time. */
-static const char hex_pairs[513] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-                                   "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
-                                   "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
-                                   "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
-                                   "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
-                                   "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
-                                   "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
-                                   "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
-
 static const char replacement_char[3] = {(char)0xEF, (char)0xBF, (char)0xBD}; /* U+FFFD */
 
 /* ---- UTF-8 ---------------------------------------------------------------------------------- */
@@ -516,13 +506,32 @@ void weft__json_bool(weft__buf *b, bool v)
 
 /* ---- ids and timestamps --------------------------------------------------------------------- */
 
-/* Writes the low n bytes of v as 2n hex digits, most significant first. */
-static inline void put_hex(char *o, uint64_t v, int n)
+/* The 8 lowercase hex digits of v as 8 bytes in memory order, most significant first, without
+ * a table or a loop: the nibbles are spread one per byte (highest nibble in the highest
+ * byte), each byte becomes '0' + nibble, plus 'a' - '0' - 10 = 0x27 where the nibble is 10 or
+ * more ((nibble + 6) carries into bit 4 exactly then), and a byte swap puts the highest first
+ * in little-endian memory. */
+static inline uint64_t hex8(uint32_t v)
 {
-    for (int i = n - 1; i >= 0; i--) {
-        memcpy(o + 2 * i, hex_pairs + 2 * (v & 0xFF), 2);
-        v >>= 8;
-    }
+    uint64_t x = v;
+    x = ((x & 0xFFFF0000u) << 16) | (x & 0xFFFFu);
+    x = ((x & 0x0000FF000000FF00ull) << 8) | (x & 0x000000FF000000FFull);
+    x = ((x & 0x00F000F000F000F0ull) << 4) | (x & 0x000F000F000F000Full);
+    uint64_t letters = ((x + 0x0606060606060606ull) >> 4) & 0x0101010101010101ull;
+    x += 0x3030303030303030ull + letters * 0x27;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return x;
+#else
+    return __builtin_bswap64(x);
+#endif
+}
+
+/* Writes the 16 hex digits of v at o. */
+static inline void put_hex16(char *o, uint64_t v)
+{
+    uint64_t h = hex8((uint32_t)(v >> 32)), l = hex8((uint32_t)v);
+    memcpy(o, &h, 8);
+    memcpy(o + 8, &l, 8);
 }
 
 /* The fixed-size writers below build their text in place in the buffer: assembling it in a
@@ -538,16 +547,20 @@ void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
     if (!weft__buf_reserve(b, 38))
         return;
     char *o = b->data + b->len;
+    /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx: hi's digits split 8-4-4, lo's 4-12. */
+    uint64_t h1 = hex8((uint32_t)(hi >> 32)), h2 = hex8((uint32_t)hi);
+    uint64_t l1 = hex8((uint32_t)(lo >> 32)), l2 = hex8((uint32_t)lo);
     o[0] = '"';
-    put_hex(o + 1, hi >> 32, 4);
+    memcpy(o + 1, &h1, 8);
     o[9] = '-';
-    put_hex(o + 10, hi >> 16, 2);
+    memcpy(o + 10, &h2, 4);
     o[14] = '-';
-    put_hex(o + 15, hi, 2);
+    memcpy(o + 15, (const char *)&h2 + 4, 4);
     o[19] = '-';
-    put_hex(o + 20, lo >> 48, 2);
+    memcpy(o + 20, &l1, 4);
     o[24] = '-';
-    put_hex(o + 25, lo, 6);
+    memcpy(o + 25, (const char *)&l1 + 4, 4);
+    memcpy(o + 29, &l2, 8);
     o[37] = '"';
     b->len += 38;
 }
@@ -558,7 +571,7 @@ void weft__json_hex64(weft__buf *b, uint64_t v)
         return;
     char *o = b->data + b->len;
     o[0] = '"';
-    put_hex(o + 1, v, 8);
+    put_hex16(o + 1, v);
     o[17] = '"';
     b->len += 18;
 }
@@ -569,8 +582,8 @@ void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
         return;
     char *o = b->data + b->len;
     o[0] = '"';
-    put_hex(o + 1, hi, 8);
-    put_hex(o + 17, lo, 8);
+    put_hex16(o + 1, hi);
+    put_hex16(o + 17, lo);
     o[33] = '"';
     b->len += 34;
 }

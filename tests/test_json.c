@@ -1064,8 +1064,16 @@ Test(ids, uuid_forces_version_4_and_rfc4122_variant)
 
     uint64_t rng = 1;
     for (int i = 0; i < 1000; i++) {
-        weft__json_uuid(&b, rng_next(&rng), rng_next(&rng));
+        uint64_t hi = rng_next(&rng), lo = rng_next(&rng);
+        weft__json_uuid(&b, hi, lo);
         cr_assert_eq(b.len, 38);
+        char want[40];
+        hi = (hi & ~0xF000ull) | 0x4000ull;
+        lo = (lo & ~(3ull << 62)) | (2ull << 62);
+        snprintf(want, sizeof want, "\"%08llx-%04llx-%04llx-%04llx-%012llx\"", (unsigned long long)(hi >> 32),
+                 (unsigned long long)(hi >> 16 & 0xFFFF), (unsigned long long)(hi & 0xFFFF),
+                 (unsigned long long)(lo >> 48), (unsigned long long)(lo & 0xFFFFFFFFFFFFull));
+        cr_assert_eq(memcmp(b.data, want, 38), 0, "got [%.38s] want [%s]", b.data, want);
         const char *u = b.data + 1;
         for (int k = 0; k < 36; k++) {
             if (k == 8 || k == 13 || k == 18 || k == 23)
@@ -1094,6 +1102,18 @@ Test(ids, hex_writes_16_lowercase_digits_per_word)
     expect_text(&b, "\"4bf92f3577b34da6a3ce929d0e0e4736\"");
     weft__json_hex128(&b, 0, 1);
     expect_text(&b, "\"00000000000000000000000000000001\"");
+    /* every nibble value in every position, against printf */
+    uint64_t rng = 7;
+    for (int i = 0; i < 2000; i++) {
+        uint64_t hi = rng_next(&rng), lo = i < 16 ? 0x1111111111111111ull * (uint64_t)i : rng_next(&rng);
+        char want[64];
+        snprintf(want, sizeof want, "\"%016llx\"", (unsigned long long)lo);
+        weft__json_hex64(&b, lo);
+        expect_text(&b, want);
+        snprintf(want, sizeof want, "\"%016llx%016llx\"", (unsigned long long)hi, (unsigned long long)lo);
+        weft__json_hex128(&b, hi, lo);
+        expect_text(&b, want);
+    }
     weft__buf_fini(&b);
 }
 

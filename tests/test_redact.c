@@ -151,3 +151,46 @@ Test(redact, a_filter_can_rewrite_or_drop_records)
     cr_assert_eq(st.filtered, 1);
     cr_assert_eq(st.exported, 2);
 }
+
+static uint64_t rng_next(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* The decision cache must never answer for a different key: keys that share their first and
+ * last bytes, their length or their hash set are decided one by one, against the globs, again
+ * and again in shuffled order. */
+Test(redact, cached_decisions_belong_to_their_own_key)
+{
+    const char *pats[] = {"*secret*", "k?y"};
+    weft__redact *rd = weft__redact_new(pats, 2);
+    cr_assert_not_null(rd);
+    enum { N = 4000 };
+    static char keys[N][64];
+    static size_t lens[N];
+    uint64_t rng = 3;
+    for (int i = 0; i < N; i += 2) {
+        /* lengths 1..60, over and under the cache's 48-byte and the 16-byte word limits */
+        size_t len = 1 + (size_t)(rng_next(&rng) % 60);
+        for (size_t k = 0; k < len; k++)
+            keys[i][k] = "aky_"[rng_next(&rng) % 4];
+        /* its twin: the same length and ends, a secret in the middle */
+        memcpy(keys[i + 1], keys[i], len);
+        if (len >= 6)
+            memcpy(keys[i + 1] + (len - 6) / 2, "SeCrEt", 6);
+        lens[i] = lens[i + 1] = len;
+    }
+    for (int round = 0; round < 3; round++) {
+        for (int j = 0; j < N; j++) {
+            /* in order (twins one after the other), then shuffled */
+            int i = round == 0 ? j : (int)((uint64_t)j * 2654435761u % N);
+            bool want = weft__glob_match("*secret*", keys[i], lens[i]) || weft__glob_match("k?y", keys[i], lens[i]);
+            cr_assert_eq(weft__redact_key(rd, keys[i], lens[i]), want, "round %d key [%.*s]", round,
+                         (int)lens[i], keys[i]);
+        }
+    }
+    weft__redact_free(rd);
+}
