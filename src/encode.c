@@ -25,6 +25,7 @@ typedef struct ent {
 typedef struct collect {
     ent *v;
     size_t n, cap;
+    bool repeats; /* some key occurs twice in a section, or an entry is a remove */
     ent small[32];
 } collect;
 
@@ -65,7 +66,7 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
         if (e->kind == WEFT__ENT_REMOVE)
             continue;
         bool skip = false;
-        for (size_t j = 0; j < c->n && !skip; j++) {
+        for (size_t j = 0; c->repeats && j < c->n && !skip; j++) {
             if (j == i || !same_key(e, &c->v[j]))
                 continue;
             if (e->kind == WEFT__ENT_SET)
@@ -86,7 +87,7 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
         }
         weft__buf_putc(b, '[');
         bool first_el = true;
-        for (size_t j = i; j < c->n; j++) {
+        for (size_t j = i; j < (c->repeats ? c->n : i + 1); j++) {
             if (c->v[j].kind != WEFT__ENT_APPEND || !same_key(e, &c->v[j]))
                 continue;
             if (!first_el)
@@ -164,9 +165,20 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
         weft__buf_lit(b, ",\"end_timestamp\":");
         timestamp(b, r->end_ns, o);
     }
-    collect c = {.v = NULL, .n = 0, .cap = 32};
+    /* Not an initializer: that would zero all of small[] (1.5 KiB) for every span. */
+    collect c;
     c.v = c.small;
+    c.n = 0;
+    c.cap = sizeof c.small / sizeof c.small[0];
+    c.repeats = false;
     weft__rec_foreach(r, collect_fn, &c);
+    /* Most spans set each key once: then nothing needs de-duplicating, and the section
+     * writers skip their search for later entries of the same key. */
+    for (size_t i = 0; i < c.n && !c.repeats; i++) {
+        c.repeats = c.v[i].kind == WEFT__ENT_REMOVE;
+        for (size_t j = i + 1; j < c.n && !c.repeats; j++)
+            c.repeats = same_key(&c.v[i], &c.v[j]);
+    }
     weft__buf_lit(b, ",\"input\":");
     flags |= write_section(b, &c, WEFT_INPUT);
     weft__buf_lit(b, ",\"output\":");

@@ -170,25 +170,6 @@ static inline bool word_has_zero(uint64_t w)
     return ((w - ONES) & ~w & HIGHS) != 0;
 }
 
-/* True when none of the 8 bytes needs attention in a JSON string: control, '"', '\\', >= 0x80. */
-static inline bool word_is_plain(uint64_t w)
-{
-    uint64_t q = w ^ (ONES * '"');
-    uint64_t bs = w ^ (ONES * '\\');
-    uint64_t t = ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((bs - ONES) & ~bs) | w;
-    return (t & HIGHS) == 0;
-}
-
-/* The same on four bytes, for the tail of a run shorter than a word. */
-static inline bool word32_is_plain(uint32_t w)
-{
-    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
-    uint32_t q = w ^ (ones * '"');
-    uint32_t bs = w ^ (ones * '\\');
-    uint32_t t = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
-    return (t & highs) == 0;
-}
-
 static inline bool byte_is_plain(unsigned c)
 {
     return plain_byte[c & 0xFF] != 0;
@@ -286,7 +267,9 @@ static void put_truncation_marker(weft__buf *b, size_t left_out)
     weft__buf_append(b, tmp, n);
 }
 
-unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_bytes)
+/* The general case of weft__json_str (json.h), which handles short plain strings inline: any
+ * length, escapes, repairs and the cut at max_bytes. */
+unsigned weft__json_str_any(weft__buf *b, const char *s, size_t len, size_t max_bytes)
 {
     if (len == 0) {
         /* s may be NULL (msgpack-c gives NULL for an empty str): no pointer arithmetic on it */
@@ -309,7 +292,7 @@ unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_byte
         while (p < stop) {
             while (stop - p >= 8 && budget >= 8) {
                 uint64_t w = load64(p);
-                if (!word_is_plain(w))
+                if (!weft__json_plain64(w))
                     break;
                 memcpy(o, p, 8);
                 o += 8;
@@ -319,7 +302,7 @@ unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_byte
             if (stop - p >= 4 && budget >= 4) {
                 uint32_t w;
                 memcpy(&w, p, 4);
-                if (word32_is_plain(w)) {
+                if (weft__json_plain32(w)) {
                     memcpy(o, p, 4);
                     o += 4;
                     p += 4;
@@ -369,6 +352,7 @@ unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_byte
     weft__buf_putc(b, '"');
     return flags;
 }
+
 
 /* ---- numbers and literals ------------------------------------------------------------------- */
 
@@ -506,11 +490,39 @@ void weft__json_bool(weft__buf *b, bool v)
 
 /* ---- ids and timestamps --------------------------------------------------------------------- */
 
-/* The 8 lowercase hex digits of v as 8 bytes in memory order, most significant first, without
- * a table or a loop: the nibbles are spread one per byte (highest nibble in the highest
- * byte), each byte becomes '0' + nibble, plus 'a' - '0' - 10 = 0x27 where the nibble is 10 or
- * more ((nibble + 6) carries into bit 4 exactly then), and a byte swap puts the highest first
- * in little-endian memory. */
+/* Hex digits are made 16 or 32 at a time, never through a table: ids are three UUIDs and two
+ * hex fields per span, the largest fixed cost of encoding one. hex_of() gives the 32 digits of
+ * hi then lo as two 16-byte blocks. */
+#if defined(__SSE2__)
+typedef struct hex32 {
+    uint64_t w[4]; /* the digits in memory order: w[0..1] those of hi, w[2..3] those of lo */
+} hex32;
+
+static inline hex32 hex_of(uint64_t hi, uint64_t lo)
+{
+    /* The 16 bytes in memory order, most significant first; each byte's two nibbles
+     * interleaved high then low; each nibble n to '0' + n, or 'a' + n - 10 where n > 9. */
+    __m128i in = _mm_set_epi64x((long long)__builtin_bswap64(lo), (long long)__builtin_bswap64(hi));
+    const __m128i low4 = _mm_set1_epi8(0x0f);
+    __m128i hn = _mm_and_si128(_mm_srli_epi16(in, 4), low4);
+    __m128i ln = _mm_and_si128(in, low4);
+    __m128i d0 = _mm_unpacklo_epi8(hn, ln), d1 = _mm_unpackhi_epi8(hn, ln);
+    const __m128i zero = _mm_set1_epi8('0'), nine = _mm_set1_epi8(9), gap = _mm_set1_epi8('a' - '0' - 10);
+    d0 = _mm_add_epi8(_mm_add_epi8(d0, zero), _mm_and_si128(_mm_cmpgt_epi8(d0, nine), gap));
+    d1 = _mm_add_epi8(_mm_add_epi8(d1, zero), _mm_and_si128(_mm_cmpgt_epi8(d1, nine), gap));
+    hex32 h;
+    _mm_storeu_si128((__m128i *)(void *)&h.w[0], d0);
+    _mm_storeu_si128((__m128i *)(void *)&h.w[2], d1);
+    return h;
+}
+#else
+typedef struct hex32 {
+    uint64_t w[4];
+} hex32;
+
+/* The 8 digits of v as 8 bytes in memory order: nibbles spread one per byte (highest in the
+ * highest byte), '0' added, 'a' - '0' - 10 more where the nibble is 10 or more (nibble + 6
+ * carries into bit 4 exactly then), and bytes swapped for little-endian memory. */
 static inline uint64_t hex8(uint32_t v)
 {
     uint64_t x = v;
@@ -526,13 +538,12 @@ static inline uint64_t hex8(uint32_t v)
 #endif
 }
 
-/* Writes the 16 hex digits of v at o. */
-static inline void put_hex16(char *o, uint64_t v)
+static inline hex32 hex_of(uint64_t hi, uint64_t lo)
 {
-    uint64_t h = hex8((uint32_t)(v >> 32)), l = hex8((uint32_t)v);
-    memcpy(o, &h, 8);
-    memcpy(o + 8, &l, 8);
+    hex32 h = {{hex8((uint32_t)(hi >> 32)), hex8((uint32_t)hi), hex8((uint32_t)(lo >> 32)), hex8((uint32_t)lo)}};
+    return h;
 }
+#endif
 
 /* The fixed-size writers below build their text in place in the buffer: assembling it in a
  * local array first and copying costs more than the digits themselves (the wide copy cannot be
@@ -547,20 +558,19 @@ void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
     if (!weft__buf_reserve(b, 38))
         return;
     char *o = b->data + b->len;
-    /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx: hi's digits split 8-4-4, lo's 4-12. */
-    uint64_t h1 = hex8((uint32_t)(hi >> 32)), h2 = hex8((uint32_t)hi);
-    uint64_t l1 = hex8((uint32_t)(lo >> 32)), l2 = hex8((uint32_t)lo);
+    /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx: hi's 16 digits split 8-4-4, lo's 4-12. */
+    hex32 h = hex_of(hi, lo);
+    const char *d = (const char *)h.w;
     o[0] = '"';
-    memcpy(o + 1, &h1, 8);
+    memcpy(o + 1, d, 8);
     o[9] = '-';
-    memcpy(o + 10, &h2, 4);
+    memcpy(o + 10, d + 8, 4);
     o[14] = '-';
-    memcpy(o + 15, (const char *)&h2 + 4, 4);
+    memcpy(o + 15, d + 12, 4);
     o[19] = '-';
-    memcpy(o + 20, &l1, 4);
+    memcpy(o + 20, d + 16, 4);
     o[24] = '-';
-    memcpy(o + 25, (const char *)&l1 + 4, 4);
-    memcpy(o + 29, &l2, 8);
+    memcpy(o + 25, d + 20, 12);
     o[37] = '"';
     b->len += 38;
 }
@@ -570,8 +580,9 @@ void weft__json_hex64(weft__buf *b, uint64_t v)
     if (!weft__buf_reserve(b, 18))
         return;
     char *o = b->data + b->len;
+    hex32 h = hex_of(0, v);
     o[0] = '"';
-    put_hex16(o + 1, v);
+    memcpy(o + 1, &h.w[2], 16);
     o[17] = '"';
     b->len += 18;
 }
@@ -581,9 +592,9 @@ void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
     if (!weft__buf_reserve(b, 34))
         return;
     char *o = b->data + b->len;
+    hex32 h = hex_of(hi, lo);
     o[0] = '"';
-    put_hex16(o + 1, hi);
-    put_hex16(o + 17, lo);
+    memcpy(o + 1, h.w, 32);
     o[33] = '"';
     b->len += 34;
 }

@@ -17,6 +17,10 @@
 
 #include "buf.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 /* Flags returned by weft__json_str. */
 #define WEFT__JSON_REPAIRED 1u  /* invalid UTF-8 or NUL replaced by U+FFFD */
 #define WEFT__JSON_TRUNCATED 2u /* content cut at max_bytes and marked */
@@ -26,7 +30,75 @@
  * max_bytes > 0: when the repaired content is longer than max_bytes, it is cut at the last
  * character boundary at or before max_bytes and "…[truncated N bytes]" is appended, N being
  * the number of input bytes left out. Returns a mask of WEFT__JSON_* flags. */
-unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_bytes);
+static inline unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_bytes);
+/* The same, out of line, for every input; weft__json_str handles short plain strings inline
+ * (below) and calls this for the rest. */
+unsigned weft__json_str_any(weft__buf *b, const char *s, size_t len, size_t max_bytes);
+
+/* True when none of the bytes of w (in any order) needs attention in a JSON string: control,
+ * '"', '\\', or >= 0x80 (left to the UTF-8 check). Word-at-a-time tests for a byte below 0x20
+ * or equal to one of two values, ORed with the bytes' own high bits. */
+static inline bool weft__json_plain64(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"');
+    uint64_t bs = w ^ (ones * '\\');
+    uint64_t t = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
+    return (t & highs) == 0;
+}
+
+static inline bool weft__json_plain32(uint32_t w)
+{
+    const uint32_t ones = 0x01010101u, highs = 0x80808080u;
+    uint32_t q = w ^ (ones * '"');
+    uint32_t bs = w ^ (ones * '\\');
+    uint32_t t = ((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((bs - ones) & ~bs) | w;
+    return (t & highs) == 0;
+}
+
+/* True when none of the 16 bytes of the words x and y needs attention in a JSON string; with
+ * SSE2, three compares on one vector: signed "less than 0x20" also catches bytes >= 0x80. */
+static inline bool weft__json_plain_pair(uint64_t x, uint64_t y)
+{
+#if defined(__SSE2__)
+    __m128i v = _mm_set_epi64x((long long)y, (long long)x);
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                            _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    return _mm_movemask_epi8(bad) == 0;
+#else
+    return weft__json_plain64(x) && weft__json_plain64(y);
+#endif
+}
+
+/* Keys, names and most values are 4 to 16 plain bytes: two overlapping loads from the ends
+ * check every byte and two overlapping stores copy them, inline, with no loop and no call. */
+static inline unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_bytes)
+{
+    if (len < 4 || len > 16 || (max_bytes && len > max_bytes))
+        return weft__json_str_any(b, s, len, max_bytes);
+    uint64_t x, y;
+    if (len >= 8) {
+        memcpy(&x, s, 8);
+        memcpy(&y, s + len - 8, 8);
+    } else {
+        uint32_t x4, y4;
+        memcpy(&x4, s, 4);
+        memcpy(&y4, s + len - 4, 4);
+        x = (uint64_t)y4 << 32 | x4;
+        y = x;
+    }
+    if (!weft__json_plain_pair(x, y))
+        return weft__json_str_any(b, s, len, max_bytes);
+    if (!weft__buf_reserve(b, len + 2))
+        return 0;
+    char *o = b->data + b->len;
+    o[0] = '"';
+    weft__copy(o + 1, s, len);
+    o[len + 1] = '"';
+    b->len += len + 2;
+    return 0;
+}
 
 void weft__json_i64(weft__buf *b, int64_t v);
 void weft__json_u64(weft__buf *b, uint64_t v);
