@@ -13,15 +13,9 @@
 
 #define ID_FIELD_MAX 256 /* the API's limit for id fields, in bytes */
 
-typedef struct ent {
-    weft_section sec;
-    const char *key;
-    size_t key_len;
-    const char *json;
-    size_t json_len;
-    int kind; /* WEFT__ENT_* */
-} ent;
+typedef weft__rec_entry ent;
 
+/* A record's entries, gathered so that each section can be written in one pass. */
 typedef struct collect {
     ent *v;
     size_t n, cap;
@@ -29,21 +23,23 @@ typedef struct collect {
     ent small[32];
 } collect;
 
-static void collect_fn(void *p, weft_section sec, const char *key, size_t key_len, const char *json,
-                       size_t json_len, int kind)
+static void collect_all(collect *c, const weft__rec *r)
 {
-    collect *c = p;
-    if (c->n == c->cap) {
-        size_t cap = c->cap * 2;
-        ent *v = (c->v == c->small) ? malloc(cap * sizeof(ent)) : realloc(c->v, cap * sizeof(ent));
-        if (!v)
-            return; /* out of memory: the rest of the attributes are left out */
-        if (c->v == c->small)
-            memcpy(v, c->small, sizeof(c->small));
-        c->v = v;
-        c->cap = cap;
+    size_t pos = 0;
+    ent e;
+    while (weft__rec_next(r, &pos, &e)) {
+        if (c->n == c->cap) {
+            size_t cap = c->cap * 2;
+            ent *v = (c->v == c->small) ? malloc(cap * sizeof(ent)) : realloc(c->v, cap * sizeof(ent));
+            if (!v)
+                return; /* out of memory: the rest of the attributes are left out */
+            if (c->v == c->small)
+                memcpy(v, c->small, sizeof(c->small));
+            c->v = v;
+            c->cap = cap;
+        }
+        c->v[c->n++] = e;
     }
-    c->v[c->n++] = (ent){sec, key, key_len, json, json_len, kind};
 }
 
 static bool same_key(const ent *a, const ent *b)
@@ -128,50 +124,79 @@ static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const 
     return f;
 }
 
-static inline void timestamp(weft__buf *b, uint64_t ns, const weft__encode_opts *o)
+/* Literal text at o; o moves past it. For the fixed parts below, written into room reserved
+ * once for each part. */
+#define PUT(o, lit) (memcpy((o), "" lit "", sizeof(lit) - 1), (o) += sizeof(lit) - 1)
+
+static inline char *timestamp_at(char *t, uint64_t ns, const weft__encode_opts *o)
 {
-    if (o->ts)
-        weft__json_timestamp_cached(b, ns, o->ts);
-    else
-        weft__json_timestamp(b, ns);
+    return o->ts ? weft__json_timestamp_cached_at(t, ns, o->ts) : weft__json_timestamp_at(t, ns);
 }
+
+/* The wire names of weft_span_type_name and of the statuses, with their lengths. */
+static const struct {
+    const char *text;
+    size_t len;
+} type_names[] = {
+#define WEFT_TYPE_TEXT_(name) {#name, sizeof(#name) - 1},
+    WEFT_SPAN_TYPE_MAP(WEFT_TYPE_TEXT_)
+#undef WEFT_TYPE_TEXT_
+}, status_names[] = {{"SUCCESS", 7}, {"ERROR", 5}, {"CANCELED", 8}};
+
+#define TYPE_NAME_MAX 32 /* room for the longest name in WEFT_SPAN_TYPE_MAP */
+#define WEFT_TYPE_FITS_(name) _Static_assert(sizeof(#name) - 1 <= TYPE_NAME_MAX, "span type name too long");
+WEFT_SPAN_TYPE_MAP(WEFT_TYPE_FITS_)
+#undef WEFT_TYPE_FITS_
 
 unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_opts *o)
 {
     unsigned flags = 0;
-    weft__buf_lit(b, "{\"id\":");
-    weft__json_uuid(b, r->id, o->salt);
-    weft__buf_lit(b, ",\"trace_id\":");
-    weft__json_uuid(b, r->trace, o->salt);
+    /* The ids, at most 3 UUIDs and their keys. */
+    if (!weft__buf_reserve(b, 3 * WEFT__JSON_UUID_LEN + 48))
+        return 0;
+    char *p = b->data + b->len;
+    PUT(p, "{\"id\":");
+    p = weft__json_uuid_at(p, r->id, o->salt);
+    PUT(p, ",\"trace_id\":");
+    p = weft__json_uuid_at(p, r->trace, o->salt);
     if (r->parent) {
-        weft__buf_lit(b, ",\"parent_id\":");
-        weft__json_uuid(b, r->parent, o->salt);
+        PUT(p, ",\"parent_id\":");
+        p = weft__json_uuid_at(p, r->parent, o->salt);
     }
-    weft__buf_lit(b, ",\"name\":");
+    PUT(p, ",\"name\":");
+    b->len = (size_t)(p - b->data);
     if (r->name.len)
         flags |= weft__json_str(b, r->name.data, r->name.len, 0);
     else
         weft__buf_lit(b, "\"unnamed\"");
-    weft__buf_lit(b, ",\"type\":\"");
-    const char *tn = weft_span_type_name((weft_span_type)r->type);
-    weft__buf_append(b, tn, strlen(tn));
-    static const char *const status_names[] = {"SUCCESS", "ERROR", "CANCELED"};
-    weft__buf_lit(b, "\",\"status\":\"");
-    const char *sn = status_names[r->status <= 2 ? r->status : 1];
-    weft__buf_append(b, sn, strlen(sn));
-    weft__buf_lit(b, "\",\"start_timestamp\":");
-    timestamp(b, r->start_ns, o);
+
+    /* Type, status and times. */
+    if (!weft__buf_reserve(b, TYPE_NAME_MAX + 2 * WEFT__JSON_TIMESTAMP_LEN + 80))
+        return flags;
+    unsigned t = r->type < WEFT_TYPE_COUNT_ ? r->type : WEFT_TYPE_CUSTOM;
+    unsigned st = r->status <= 2 ? r->status : 1;
+    p = b->data + b->len;
+    PUT(p, ",\"type\":\"");
+    memcpy(p, type_names[t].text, type_names[t].len);
+    p += type_names[t].len;
+    PUT(p, "\",\"status\":\"");
+    memcpy(p, status_names[st].text, status_names[st].len);
+    p += status_names[st].len;
+    PUT(p, "\",\"start_timestamp\":");
+    p = timestamp_at(p, r->start_ns, o);
     if (r->end_ns) {
-        weft__buf_lit(b, ",\"end_timestamp\":");
-        timestamp(b, r->end_ns, o);
+        PUT(p, ",\"end_timestamp\":");
+        p = timestamp_at(p, r->end_ns, o);
     }
+    b->len = (size_t)(p - b->data);
+
     /* Not an initializer: that would zero all of small[] (1.5 KiB) for every span. */
     collect c;
     c.v = c.small;
     c.n = 0;
     c.cap = sizeof c.small / sizeof c.small[0];
     c.repeats = false;
-    weft__rec_foreach(r, collect_fn, &c);
+    collect_all(&c, r);
     /* Most spans set each key once: then nothing needs de-duplicating, and the section
      * writers skip their search for later entries of the same key. */
     for (size_t i = 0; i < c.n && !c.repeats; i++) {
@@ -187,10 +212,15 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     flags |= write_section(b, &c, WEFT_METADATA);
     if (c.v != c.small)
         free(c.v);
-    weft__buf_lit(b, ",\"obs_trace_id\":");
-    weft__json_hex128(b, r->trace, o->salt);
-    weft__buf_lit(b, ",\"obs_span_id\":");
-    weft__json_hex64(b, r->id);
+    /* The W3C ids. */
+    if (!weft__buf_reserve(b, WEFT__JSON_HEX128_LEN + WEFT__JSON_HEX64_LEN + 32))
+        return flags;
+    p = b->data + b->len;
+    PUT(p, ",\"obs_trace_id\":");
+    p = weft__json_hex128_at(p, r->trace, o->salt);
+    PUT(p, ",\"obs_span_id\":");
+    p = weft__json_hex64_at(p, r->id);
+    b->len = (size_t)(p - b->data);
     static const struct {
         const char *name;
         size_t len;

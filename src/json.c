@@ -549,15 +549,12 @@ static inline hex32 hex_of(uint64_t hi, uint64_t lo)
  * local array first and copying costs more than the digits themselves (the wide copy cannot be
  * forwarded from the narrow stores that built it). */
 
-void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
+char *weft__json_uuid_at(char *o, uint64_t hi, uint64_t lo)
 {
     /* RFC 4122 §4.4: version 4 in the top nibble of byte 6, variant 10 in the top bits of
      * byte 8. */
     hi = (hi & ~0xF000ull) | 0x4000ull;
     lo = (lo & ~(3ull << 62)) | (2ull << 62);
-    if (!weft__buf_reserve(b, 38))
-        return;
-    char *o = b->data + b->len;
     /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx: hi's 16 digits split 8-4-4, lo's 4-12. */
     hex32 h = hex_of(hi, lo);
     const char *d = (const char *)h.w;
@@ -572,31 +569,43 @@ void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
     o[24] = '-';
     memcpy(o + 25, d + 20, 12);
     o[37] = '"';
-    b->len += 38;
+    return o + WEFT__JSON_UUID_LEN;
 }
 
-void weft__json_hex64(weft__buf *b, uint64_t v)
+char *weft__json_hex64_at(char *o, uint64_t v)
 {
-    if (!weft__buf_reserve(b, 18))
-        return;
-    char *o = b->data + b->len;
     hex32 h = hex_of(0, v);
     o[0] = '"';
     memcpy(o + 1, &h.w[2], 16);
     o[17] = '"';
-    b->len += 18;
+    return o + WEFT__JSON_HEX64_LEN;
 }
 
-void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
+char *weft__json_hex128_at(char *o, uint64_t hi, uint64_t lo)
 {
-    if (!weft__buf_reserve(b, 34))
-        return;
-    char *o = b->data + b->len;
     hex32 h = hex_of(hi, lo);
     o[0] = '"';
     memcpy(o + 1, h.w, 32);
     o[33] = '"';
-    b->len += 34;
+    return o + WEFT__JSON_HEX128_LEN;
+}
+
+void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
+{
+    if (weft__buf_reserve(b, WEFT__JSON_UUID_LEN))
+        b->len = (size_t)(weft__json_uuid_at(b->data + b->len, hi, lo) - b->data);
+}
+
+void weft__json_hex64(weft__buf *b, uint64_t v)
+{
+    if (weft__buf_reserve(b, WEFT__JSON_HEX64_LEN))
+        b->len = (size_t)(weft__json_hex64_at(b->data + b->len, v) - b->data);
+}
+
+void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
+{
+    if (weft__buf_reserve(b, WEFT__JSON_HEX128_LEN))
+        b->len = (size_t)(weft__json_hex128_at(b->data + b->len, hi, lo) - b->data);
 }
 
 static inline void put2(char *o, unsigned v)
@@ -604,7 +613,7 @@ static inline void put2(char *o, unsigned v)
     memcpy(o, digit_pairs + 2 * v, 2);
 }
 
-void weft__json_timestamp(weft__buf *b, uint64_t unix_ns)
+char *weft__json_timestamp_at(char *t, uint64_t unix_ns)
 {
     uint64_t secs = unix_ns / 1000000000u;
     unsigned us = (unsigned)(unix_ns % 1000000000u / 1000u); /* truncated, never rounded up */
@@ -628,9 +637,6 @@ void weft__json_timestamp(weft__buf *b, uint64_t unix_ns)
     unsigned year = (unsigned)(era * 400u) + yoe + (month <= 2u);
 
     /* 2^64 ns is in the year 2554: always four digits. */
-    if (!weft__buf_reserve(b, 29))
-        return;
-    char *t = b->data + b->len;
     t[0] = '"';
     put2(t + 1, year / 100u);
     put2(t + 3, year % 100u);
@@ -650,7 +656,13 @@ void weft__json_timestamp(weft__buf *b, uint64_t unix_ns)
     put2(t + 25, us % 100u);
     t[27] = 'Z';
     t[28] = '"';
-    b->len += 29;
+    return t + WEFT__JSON_TIMESTAMP_LEN;
+}
+
+void weft__json_timestamp(weft__buf *b, uint64_t unix_ns)
+{
+    if (weft__buf_reserve(b, WEFT__JSON_TIMESTAMP_LEN))
+        b->len = (size_t)(weft__json_timestamp_at(b->data + b->len, unix_ns) - b->data);
 }
 
 /* ---- validation ----------------------------------------------------------------------------- */
@@ -918,21 +930,15 @@ void weft__json_ms(weft__buf *b, uint64_t ns)
     weft__buf_append(b, d, (size_t)n);
 }
 
-void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache *c)
+char *weft__json_timestamp_cached_at(char *t, uint64_t unix_ns, weft__ts_cache *c)
 {
     uint64_t sec = unix_ns / 1000000000u;
     if (c->text[0] == 0 || c->sec != sec) {
-        size_t at = b->len;
-        weft__json_timestamp(b, unix_ns);
-        if (b->len == at + 29) {
-            memcpy(c->text, b->data + at, 21);
-            c->sec = sec;
-        }
-        return;
+        char *end = weft__json_timestamp_at(t, unix_ns);
+        memcpy(c->text, t, 21);
+        c->sec = sec;
+        return end;
     }
-    if (!weft__buf_reserve(b, 29))
-        return;
-    char *t = b->data + b->len;
     memcpy(t, c->text, 21);
     unsigned us = (unsigned)(unix_ns % 1000000000u / 1000u);
     put2(t + 21, us / 10000u);
@@ -940,5 +946,11 @@ void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache 
     put2(t + 25, us % 100u);
     t[27] = 'Z';
     t[28] = '"';
-    b->len += 29;
+    return t + WEFT__JSON_TIMESTAMP_LEN;
+}
+
+void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache *c)
+{
+    if (weft__buf_reserve(b, WEFT__JSON_TIMESTAMP_LEN))
+        b->len = (size_t)(weft__json_timestamp_cached_at(b->data + b->len, unix_ns, c) - b->data);
 }

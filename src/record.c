@@ -11,12 +11,6 @@
 #include "redact.h"
 #include "runtime.h"
 
-typedef struct entry_hdr {
-    uint8_t sec, append;
-    uint16_t reserved;
-    uint32_t key_len, json_len;
-} entry_hdr;
-
 void weft__rec_init(weft__rec *r)
 {
     memset(r, 0, sizeof(*r));
@@ -52,12 +46,15 @@ void weft__rec_reset(weft__rec *r)
 static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                 size_t json_len, int kind)
 {
-    entry_hdr h = {(uint8_t)sec, (uint8_t)kind, 0, (uint32_t)key_len, (uint32_t)json_len};
-    if (!weft__buf_reserve(&r->attrs, sizeof(h) + key_len + json_len))
+    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, 0, (uint32_t)key_len, (uint32_t)json_len};
+    size_t need = sizeof(h) + key_len + json_len;
+    if (!weft__buf_reserve(&r->attrs, need))
         return;
-    weft__buf_append(&r->attrs, &h, sizeof(h));
-    weft__buf_append(&r->attrs, key, key_len);
-    weft__buf_append(&r->attrs, json, json_len);
+    char *o = r->attrs.data + r->attrs.len;
+    memcpy(o, &h, sizeof(h));
+    weft__copy(o + sizeof(h), key, key_len);
+    weft__copy(o + sizeof(h) + key_len, json, json_len);
+    r->attrs.len += need;
     r->n_attrs++;
 }
 
@@ -113,13 +110,9 @@ void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t ke
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx)
 {
     size_t pos = 0;
-    while (pos + sizeof(entry_hdr) <= r->attrs.len) {
-        entry_hdr h;
-        memcpy(&h, r->attrs.data + pos, sizeof(h));
-        const char *key = r->attrs.data + pos + sizeof(h);
-        fn(ctx, (weft_section)h.sec, key, h.key_len, key + h.key_len, h.json_len, h.append);
-        pos += sizeof(h) + h.key_len + h.json_len;
-    }
+    weft__rec_entry e;
+    while (weft__rec_next(r, &pos, &e))
+        fn(ctx, e.sec, e.key, e.key_len, e.json, e.json_len, e.kind);
 }
 
 typedef struct find_ctx {

@@ -71,4 +71,37 @@ typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, 
                                   const char *json, size_t json_len, int kind);
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 
+/* The layout of one entry in attrs: this header, then key_len bytes of key, then json_len
+ * bytes of JSON. */
+typedef struct weft__rec_hdr {
+    uint8_t sec, kind;
+    uint16_t reserved;
+    uint32_t key_len, json_len;
+} weft__rec_hdr;
+
+typedef struct weft__rec_entry {
+    weft_section sec;
+    int kind; /* WEFT__ENT_* */
+    const char *key, *json;
+    size_t key_len, json_len;
+} weft__rec_entry;
+
+/* The same walk without a callback, for the encoder: the entry at *pos into e and *pos moved
+ * past it; false after the last. Start with *pos = 0. */
+static inline bool weft__rec_next(const weft__rec *r, size_t *pos, weft__rec_entry *e)
+{
+    if (*pos + sizeof(weft__rec_hdr) > r->attrs.len)
+        return false;
+    weft__rec_hdr h;
+    memcpy(&h, r->attrs.data + *pos, sizeof h);
+    e->sec = (weft_section)h.sec;
+    e->kind = h.kind;
+    e->key = r->attrs.data + *pos + sizeof h;
+    e->key_len = h.key_len;
+    e->json = e->key + h.key_len;
+    e->json_len = h.json_len;
+    *pos += sizeof h + h.key_len + h.json_len;
+    return true;
+}
+
 #endif
