@@ -177,10 +177,10 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     unsigned st = r->status <= 2 ? r->status : 1;
     p = b->data + b->len;
     PUT(p, ",\"type\":\"");
-    memcpy(p, type_names[t].text, type_names[t].len);
+    weft__copy(p, type_names[t].text, type_names[t].len);
     p += type_names[t].len;
     PUT(p, "\",\"status\":\"");
-    memcpy(p, status_names[st].text, status_names[st].len);
+    weft__copy(p, status_names[st].text, status_names[st].len);
     p += status_names[st].len;
     PUT(p, "\",\"start_timestamp\":");
     p = timestamp_at(p, r->start_ns, o);

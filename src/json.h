@@ -73,7 +73,15 @@ static inline bool weft__json_plain_pair(uint64_t x, uint64_t y)
 
 /* Keys, names and most values are 4 to 16 plain bytes: two overlapping loads from the ends
  * check every byte and two overlapping stores copy them, inline, with no loop and no call. */
-static inline unsigned weft__json_str(weft__buf *b, const char *s, size_t len, size_t max_bytes)
+#if defined(__GNUC__)
+#define WEFT__ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define WEFT__ALWAYS_INLINE
+#endif
+
+/* Always inlined: a call costs as much as the work for a 6-byte key. */
+static inline WEFT__ALWAYS_INLINE unsigned weft__json_str(weft__buf *b, const char *s, size_t len,
+                                                          size_t max_bytes)
 {
     if (len < 4 || len > 16 || (max_bytes && len > max_bytes))
         return weft__json_str_any(b, s, len, max_bytes);
