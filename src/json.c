@@ -918,12 +918,11 @@ void weft__json_ms(weft__buf *b, uint64_t ns)
     uint32_t frac = (uint32_t)(ns % 1000000u);
     if (frac == 0)
         return;
-    char d[7];
+    char d[8];
     d[0] = '.';
-    for (int i = 6; i >= 1; i--) {
-        d[i] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
+    put2(d + 1, frac / 10000u);
+    put2(d + 3, frac / 100u % 100u);
+    put2(d + 5, frac % 100u);
     int n = 7;
     while (d[n - 1] == '0')
         n--;

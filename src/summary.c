@@ -223,15 +223,6 @@ void weft__summary_span_end(weft__summaries *s, const weft__rec *r)
     count_span(e, r);
 }
 
-static void key(weft__buf *b, const char *k, bool first)
-{
-    if (!first)
-        weft__buf_putc(b, ',');
-    weft__buf_putc(b, '"');
-    weft__buf_append(b, k, strlen(k));
-    weft__buf_lit(b, "\":");
-}
-
 void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scratch)
 {
     entry none, *e = find(s, root->trace);
@@ -244,36 +235,33 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
 
     uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
     weft__buf_reset(scratch);
-    weft__buf_putc(scratch, '{');
-    key(scratch, "duration_ms", true);
+    weft__buf_lit(scratch, "{\"duration_ms\":");
     weft__json_ms(scratch, dur);
-    key(scratch, "span_count", false);
+    weft__buf_lit(scratch, ",\"span_count\":");
     weft__json_u64(scratch, e->spans);
-    key(scratch, "llm_calls", false);
+    weft__buf_lit(scratch, ",\"llm_calls\":");
     weft__json_u64(scratch, e->llm);
-    key(scratch, "retrieval_calls", false);
+    weft__buf_lit(scratch, ",\"retrieval_calls\":");
     weft__json_u64(scratch, e->retrieval);
-    key(scratch, "tool_calls", false);
+    weft__buf_lit(scratch, ",\"tool_calls\":");
     weft__json_u64(scratch, e->tool);
-    key(scratch, "input_tokens", false);
+    weft__buf_lit(scratch, ",\"input_tokens\":");
     weft__json_i64(scratch, e->input_tokens);
-    key(scratch, "output_tokens", false);
+    weft__buf_lit(scratch, ",\"output_tokens\":");
     weft__json_i64(scratch, e->output_tokens);
-    key(scratch, "total_tokens", false);
+    weft__buf_lit(scratch, ",\"total_tokens\":");
     int64_t total;
     if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
         total = INT64_MAX;
     weft__json_i64(scratch, total);
     if (e->has_cost) {
-        key(scratch, "total_cost", false);
+        weft__buf_lit(scratch, ",\"total_cost\":");
         weft__json_f64(scratch, e->cost);
     }
-    key(scratch, "status", false);
     if (e->error)
-        weft__buf_lit(scratch, "\"ERROR\"");
+        weft__buf_lit(scratch, ",\"status\":\"ERROR\"}");
     else
-        weft__buf_lit(scratch, "\"SUCCESS\"");
-    weft__buf_putc(scratch, '}');
+        weft__buf_lit(scratch, ",\"status\":\"SUCCESS\"}");
     if (!scratch->oom)
         weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
     weft__buf_reset(scratch);

@@ -1220,3 +1220,46 @@ Test(json, cached_timestamps_match_the_uncached_writer)
     weft__buf_fini(&a);
     weft__buf_fini(&b);
 }
+
+Test(json, writes_durations_as_exact_milliseconds)
+{
+    struct {
+        uint64_t ns;
+        const char *text;
+    } t[] = {
+        {0, "0"},
+        {1, "0.000001"},
+        {10, "0.00001"},
+        {123000, "0.123"},
+        {3000000, "3"},
+        {12500000, "12.5"},
+        {1234567891, "1234.567891"},
+        {999999999, "999.999999"},
+        {UINT64_MAX, "18446744073709.551615"},
+    };
+    weft__buf b;
+    weft__buf_init(&b);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        weft__buf_reset(&b);
+        weft__json_ms(&b, t[i].ns);
+        cr_assert(b.len == strlen(t[i].text) && memcmp(b.data, t[i].text, b.len) == 0, "%llu ns: got [%.*s] want [%s]",
+                  (unsigned long long)t[i].ns, (int)b.len, b.data, t[i].text);
+    }
+    /* every sub-millisecond remainder reads back as the number it stands for */
+    uint64_t rng = 11;
+    for (int i = 0; i < 20000; i++) {
+        uint64_t ns = rng_next(&rng) % 100000000000ull;
+        weft__buf_reset(&b);
+        weft__json_ms(&b, ns);
+        char want[64];
+        int n = snprintf(want, sizeof want, "%llu.%06llu", (unsigned long long)(ns / 1000000),
+                         (unsigned long long)(ns % 1000000));
+        while (want[n - 1] == '0')
+            n--;
+        if (want[n - 1] == '.')
+            n--;
+        cr_assert(b.len == (size_t)n && memcmp(b.data, want, b.len) == 0, "%llu ns: got [%.*s] want [%.*s]",
+                  (unsigned long long)ns, (int)b.len, b.data, n, want);
+    }
+    weft__buf_fini(&b);
+}
