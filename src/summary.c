@@ -82,12 +82,13 @@ static entry *find(const weft__summaries *s, uint64_t trace)
     }
 }
 
-static void place(weft__summaries *s, const entry *e)
+static entry *place(weft__summaries *s, const entry *e)
 {
     size_t i = slot_of(s, e->trace);
     while (s->tab[i].trace)
         i = (i + 1) & (s->cap - 1);
     s->tab[i] = *e;
+    return &s->tab[i];
 }
 
 /* Rebuilds the table at cap, leaving out orphans idle since before `expire_before` (0: keep
@@ -122,9 +123,8 @@ static entry *insert(weft__summaries *s, uint64_t trace)
     entry e;
     memset(&e, 0, sizeof e);
     e.trace = trace;
-    place(s, &e);
     s->count++;
-    return find(s, trace);
+    return place(s, &e);
 }
 
 /* Backward-shift deletion: later members of the probe run move up into the hole. */
@@ -275,4 +275,9 @@ void weft__summary_forget(weft__summaries *s, uint64_t trace)
     entry *e = find(s, trace);
     if (e)
         erase(s, e);
+}
+
+void weft__summary_prefetch(const weft__summaries *s, uint64_t trace)
+{
+    __builtin_prefetch(&s->tab[slot_of(s, trace)]);
 }

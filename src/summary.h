@@ -29,5 +29,7 @@ void weft__summary_span_end(weft__summaries *s, const weft__rec *r);
 void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scratch);
 /* The root was dropped without ending (open-span table overflow, shutdown): forget it. */
 void weft__summary_forget(weft__summaries *s, uint64_t trace);
+/* A hint that trace's entry is about to be used: its table slot is fetched into the cache. */
+void weft__summary_prefetch(const weft__summaries *s, uint64_t trace);
 
 #endif
