@@ -22,7 +22,8 @@
 
 #define WEFT__STACK_MAX 128 /* nesting depth tracked per thread; deeper spans still get the
                                right parent but do not become current themselves */
-#define WEFT__SPAN_SAMPLED_OUT 1u /* weft_span.flags: part of a trace head sampling dropped */
+/* weft_span.flags values (WEFT__SPAN_SAMPLED_OUT, WEFT__SPAN_OFF) are in weft/weft.h: the
+ * inline wrappers there test them. */
 
 typedef struct weft__thread {
     weft__ring ring;

@@ -196,3 +196,48 @@ Test(lifecycle, sampled_out_traces_nest_and_end_anywhere_without_sticking)
     cr_assert_eq(st.started, 0);
     cr_assert_eq(st.noop_calls, 0);
 }
+
+static weft_span calls_counted(weft_span s, int *n)
+{
+    (*n)++;
+    return s;
+}
+
+/* weft.h's inline wrappers: a call on a span begun while disabled makes no call into the
+ * library, each argument is evaluated once, and the exported functions stay reachable by
+ * pointer and by parenthesised name. */
+Test(lifecycle, inline_wrappers_keep_the_exported_functions_and_evaluate_once)
+{
+    weft_config off = {.disabled = true};
+    cr_assert_eq(wt_init_memory(&off), 0);
+    int n = 0;
+    WEFT_SPAN_BEGIN(quiet, "quiet", WEFT_TYPE_CUSTOM);
+    cr_assert_not(weft_span_is_valid(quiet));
+    weft_span_set_str(calls_counted(quiet, &n), WEFT_INPUT, "k", "v");
+    weft_span_set_i64(calls_counted(quiet, &n), WEFT_OUTPUT, "n", 1);
+    weft_span_end(calls_counted(quiet, &n));
+    cr_assert_eq(n, 3, "an argument was evaluated %d times for 3 calls", n);
+    (weft_span_end)(quiet); /* the function itself: tracing is off, nothing happens */
+    cr_assert_eq(weft_shutdown(100), 0);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert_eq(st.started, 0);
+    cr_assert_eq(st.noop_calls, 0);
+
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    void (*set_str)(weft_span, weft_section, const char *, const char *) = weft_span_set_str;
+    void (*end)(weft_span) = weft_span_end;
+    weft_span s = weft_span_begin("by pointer", WEFT_TYPE_CUSTOM);
+    set_str(s, WEFT_INPUT, "via", "pointer");
+    (weft_span_set_i64)(s, WEFT_OUTPUT, "via_name", 7);
+    weft_span_set_bool(calls_counted(s, &n), WEFT_METADATA, "wrapped", true);
+    cr_assert_eq(n, 4);
+    end(s);
+    json_t *recs = wt_records_after_shutdown();
+    json_t *r = wt_find(recs, "by pointer");
+    cr_assert_not_null(r);
+    cr_assert_str_eq(wt_str(json_object_get(r, "input"), "via"), "pointer");
+    cr_assert_eq(json_integer_value(wt_path(r, "output.via_name")), 7);
+    cr_assert(json_is_true(wt_path(r, "metadata.wrapped")));
+    json_decref(recs);
+}

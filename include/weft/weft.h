@@ -103,8 +103,11 @@ typedef struct weft_span {
     uint64_t trace; /* private: low 64 bits of the trace id */
     uint64_t id;    /* private: the span id; 0 for the zero span */
     uint32_t home;  /* private: slot of the thread whose context stack holds it, and depth */
-    uint32_t flags; /* private */
+    uint32_t flags; /* private: WEFT__SPAN_* below */
 } weft_span;
+
+#define WEFT__SPAN_SAMPLED_OUT 1u /* private: part of a trace that head sampling dropped */
+#define WEFT__SPAN_OFF 2u         /* private: begun while tracing was disabled */
 
 /* Static description of a span call site, emitted by WEFT_SPAN_BEGIN; private. */
 typedef struct weft_site {
@@ -423,12 +426,95 @@ WEFT_API weft_span weft__span_begin_site(const weft_site *site);
 
 #if defined(__GNUC__) && !defined(__cplusplus)
 /* GNU C: a span that ends when `var` goes out of scope (return, break, goto included). */
-static inline void weft__span_scope_end_(weft_span *s) { weft_span_end(*s); }
+static inline void weft__span_scope_end_(weft_span *s)
+{
+    if (!(s->flags & WEFT__SPAN_OFF))
+        weft_span_end(*s);
+}
 #define WEFT_SPAN_SCOPED(var, name, type)                                                \
     static const weft_site var##_weft_site_ = {"" name "", (uint32_t)(sizeof(name) - 1),  \
                                                (uint32_t)(type)};                         \
     weft_span var __attribute__((cleanup(weft__span_scope_end_))) =                       \
         weft__span_begin_site(&var##_weft_site_)
+#endif
+
+
+/* ---------------------------------------------------------------------------------------
+ * Calls that record nothing return inline (C only). A span begun while tracing is disabled,
+ * or inside a trace that head sampling dropped, is marked in its private flags; the setters
+ * and weft_span_end below test that mark in the caller's code and make no call at all, which
+ * is what keeps such calls under 2 ns. The functions are still exported under the same names
+ * (a pointer to weft_span_end, or `(weft_span_end)(s)`, reaches the library directly), and
+ * defining WEFT_NO_INLINE_CALLS before including this header turns the wrappers off.
+ * -------------------------------------------------------------------------------------- */
+#if !defined(__cplusplus) && !defined(WEFT_NO_INLINE_CALLS)
+/* Sampled-out spans still sit on their thread's context stack: only their end calls in. */
+#define WEFT__SPAN_QUIET_ (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF)
+
+static inline void weft__span_end_inl_(weft_span s)
+{
+    if (!(s.flags & WEFT__SPAN_OFF))
+        weft_span_end(s);
+}
+static inline void weft__span_set_status_inl_(weft_span s, weft_status st)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_status(s, st);
+}
+static inline void weft__span_set_error_inl_(weft_span s, const char *type, const char *message)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_error(s, type, message);
+}
+static inline void weft__span_set_str_inl_(weft_span s, weft_section sec, const char *key, const char *v)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_str(s, sec, key, v);
+}
+static inline void weft__span_set_strn_inl_(weft_span s, weft_section sec, const char *key, const char *v,
+                                            size_t len)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_strn(s, sec, key, v, len);
+}
+static inline void weft__span_set_i64_inl_(weft_span s, weft_section sec, const char *key, int64_t v)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_i64(s, sec, key, v);
+}
+static inline void weft__span_set_f64_inl_(weft_span s, weft_section sec, const char *key, double v)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_f64(s, sec, key, v);
+}
+static inline void weft__span_set_bool_inl_(weft_span s, weft_section sec, const char *key, bool v)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_bool(s, sec, key, v);
+}
+static inline void weft__span_set_json_inl_(weft_span s, weft_section sec, const char *key, const char *json,
+                                            size_t len)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_json(s, sec, key, json, len);
+}
+static inline void weft__span_set_msgpack_inl_(weft_span s, weft_section sec, const char *key, const void *mp,
+                                               size_t len)
+{
+    if (!(s.flags & WEFT__SPAN_QUIET_))
+        weft_span_set_msgpack(s, sec, key, mp, len);
+}
+
+#define weft_span_end(s) weft__span_end_inl_(s)
+#define weft_span_set_status(s, st) weft__span_set_status_inl_((s), (st))
+#define weft_span_set_error(s, type, message) weft__span_set_error_inl_((s), (type), (message))
+#define weft_span_set_str(s, sec, key, v) weft__span_set_str_inl_((s), (sec), (key), (v))
+#define weft_span_set_strn(s, sec, key, v, len) weft__span_set_strn_inl_((s), (sec), (key), (v), (len))
+#define weft_span_set_i64(s, sec, key, v) weft__span_set_i64_inl_((s), (sec), (key), (v))
+#define weft_span_set_f64(s, sec, key, v) weft__span_set_f64_inl_((s), (sec), (key), (v))
+#define weft_span_set_bool(s, sec, key, v) weft__span_set_bool_inl_((s), (sec), (key), (v))
+#define weft_span_set_json(s, sec, key, json, len) weft__span_set_json_inl_((s), (sec), (key), (json), (len))
+#define weft_span_set_msgpack(s, sec, key, mp, len) weft__span_set_msgpack_inl_((s), (sec), (key), (mp), (len))
 #endif
 
 #else /* WEFT_NO_TRACING */
