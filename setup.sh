@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# openssl: the TLS test makes its own certificate for the loopback receiver.
 PACKAGES=(build-essential cmake ninja-build pkg-config clang
           libuv1-dev libcurl4-openssl-dev libmsgpack-dev
-          libcriterion-dev libmicrohttpd-dev libjansson-dev)
+          libcriterion-dev libmicrohttpd-dev libjansson-dev openssl)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -73,6 +73,7 @@ struct weft_rx {
     char url[48];
     unsigned port;
     char *api_key;
+    char *tls_cert, *tls_key; /* PEM, kept while the daemon runs (MHD reads them lazily) */
     bool discard;
     size_t initial_max_body;
 
@@ -1243,14 +1244,28 @@ weft_rx *weft_rx_start(const weft_rx_opts *opts)
     addr.sin_family = AF_INET;
     addr.sin_port = 0;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool tls = o.tls_cert_pem && o.tls_key_pem;
+    if (tls) {
+        rx->tls_cert = strdup(o.tls_cert_pem);
+        rx->tls_key = strdup(o.tls_key_pem);
+        if (!rx->tls_cert || !rx->tls_key) {
+            weft_rx_stop(rx);
+            return NULL;
+        }
+    }
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, rx->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, rx->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
     rx->daemon = MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC, 0, NULL, NULL,
-        on_request, rx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0), 0,
+        NULL, NULL, on_request, rx, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, rx,
         /* 256 KiB per connection: MHD reads the body in pieces up to about half of it, and
          * bigger pieces mean fewer handler calls for multi-MB batches. */
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)256 * 1024,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
     if (!rx->daemon) {
         fprintf(stderr, "weft_rx_start: could not start libmicrohttpd on 127.0.0.1\n");
         weft_rx_stop(rx);
@@ -1263,7 +1278,7 @@ weft_rx *weft_rx_start(const weft_rx_opts *opts)
         weft_rx_stop(rx);
         return NULL;
     }
-    snprintf(rx->url, sizeof rx->url, "http://127.0.0.1:%u", rx->port);
+    snprintf(rx->url, sizeof rx->url, "%s://127.0.0.1:%u", tls ? "https" : "http", rx->port);
     return rx;
 }
 
@@ -1282,6 +1297,8 @@ void weft_rx_stop(weft_rx *rx)
     free(rx->last_detail);
     clear_faults(rx);
     free(rx->api_key);
+    free(rx->tls_cert);
+    free(rx->tls_key);
     pthread_cond_destroy(&rx->wake);
     pthread_mutex_destroy(&rx->mu);
     free(rx);

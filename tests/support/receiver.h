@@ -43,6 +43,10 @@ typedef struct weft_rx_opts {
     const char *api_key; /* when set, x-api-key must equal it, else 401; copied */
     bool discard;        /* count items with a byte scan, store nothing, answer {"items":[]} */
     size_t max_body;     /* initial weft_rx_set_max_body value; 0: only the hard limit */
+    /* Both set: serve HTTPS with this certificate and private key (PEM text; copied), and
+     * weft_rx_url starts with https://. The certificate must name 127.0.0.1 for a client that
+     * verifies it. */
+    const char *tls_cert_pem, *tls_key_pem;
 } weft_rx_opts;
 
 /*
@@ -54,7 +58,8 @@ weft_rx *weft_rx_start(const weft_rx_opts *opts);
 /* Stops the server (waking any delayed answer), then frees everything. NULL is fine. */
 void weft_rx_stop(weft_rx *rx);
 
-/* Base URL "http://127.0.0.1:PORT", no trailing slash; static for the receiver's lifetime. */
+/* Base URL "http://127.0.0.1:PORT" (https:// when serving TLS), no trailing slash; static for
+ * the receiver's lifetime. */
 const char *weft_rx_url(const weft_rx *rx);
 
 /* The bound port. */
