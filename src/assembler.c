@@ -239,6 +239,20 @@ static void on_begin(weft__asm *a, const weft__ev_begin *e)
         fifo_push(a, r);
 }
 
+/* The open root of r's trace, found by walking r's parents through the open-span table (a
+ * parent that already left it, or a chain deeper than 64, gives NULL: the summary then waits
+ * for the root's begin). weft__summary_root_fn, called for a trace's first ended span only. */
+static const weft__rec *root_of(void *ctx, const weft__rec *r)
+{
+    weft__asm *a = ctx;
+    for (int depth = 0; depth < 64 && r->parent; depth++) {
+        r = lookup(a, r->parent);
+        if (!r)
+            return NULL;
+    }
+    return r->parent == 0 ? r : NULL;
+}
+
 static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
 {
     if (r->end_ns) {
@@ -251,7 +265,7 @@ static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
         r->end_ns = 1;
     weft__stat_add(ended, 1);
     if (r->parent)
-        weft__summary_span_end(a->summaries, r);
+        weft__summary_span_end(a->summaries, r, root_of, a);
     if (!vec_push(&a->ended_cur, r)) {
         weft__internal_error("out of memory in the assembler");
     }

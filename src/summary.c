@@ -1,13 +1,15 @@
 /*
  * summary.c — per-trace summaries (see summary.h): one open-addressing hash table keyed by the
- * 64-bit trace, holding running counts for every trace whose root is open.
+ * 64-bit trace, holding running counts for every trace with an ended non-root span whose root
+ * has not ended.
  *
  * Invariants: an entry whose root is known points at the root's record, which the assembler
- * keeps alive until weft__summary_root_end or weft__summary_forget removes the entry. Spans of
- * a trace can be drained before its root's begin (they ended on another thread whose ring was
- * drained first), so a span whose root is not known yet opens an *orphan* entry that the root's
- * begin adopts; orphans are bounded (MAX_ORPHANS) and those idle for ORPHAN_TTL_NS (spans that
- * ended after their root, or of a root that was dropped) are swept when the bound is reached.
+ * keeps alive until weft__summary_root_end or weft__summary_forget removes the entry. An entry
+ * whose root is not known is *pending* (`orphans` counts them): its spans were drained before
+ * the root's begin, or ended after the root was finalised. Pending entries are bounded
+ * (MAX_ORPHANS) and those idle for ORPHAN_TTL_NS are swept when the bound is reached. Roots are
+ * not entered at their begin, so a single-span trace never touches the table; a root's begin
+ * looks the table up only while pending entries exist.
  * Linear probing with backward-shift deletion, so there are no tombstones; load <= 1/2.
  * Export thread only.
  */
@@ -72,7 +74,7 @@ void weft__summaries_free(weft__summaries *s)
 
 static entry *find(const weft__summaries *s, uint64_t trace)
 {
-    if (trace == 0)
+    if (trace == 0 || s->count == 0)
         return NULL;
     for (size_t i = slot_of(s, trace);; i = (i + 1) & (s->cap - 1)) {
         if (s->tab[i].trace == trace)
@@ -183,28 +185,21 @@ static void count_span(entry *e, const weft__rec *r)
 
 void weft__summary_root_begin(weft__summaries *s, const weft__rec *root)
 {
+    if (s->orphans == 0)
+        return; /* nothing pending to adopt: the common case costs no lookup */
     entry *e = find(s, root->trace);
     if (e && !e->root) {
-        e->root = root; /* adopt the orphan: its spans ended before the root did */
+        e->root = root; /* adopt: its spans ended before the root's begin was read */
         s->orphans--;
-        return;
     }
-    if (e) {
-        /* Two roots in one trace (a 64-bit collision): the later one starts afresh. */
-        memset(&e->last_ns, 0, sizeof *e - offsetof(entry, last_ns));
-        e->root = root;
-        return;
-    }
-    e = insert(s, root->trace);
-    if (e)
-        e->root = root;
 }
 
-void weft__summary_span_end(weft__summaries *s, const weft__rec *r)
+void weft__summary_span_end(weft__summaries *s, const weft__rec *r, weft__summary_root_fn root_of, void *ctx)
 {
     entry *e = find(s, r->trace);
     if (!e) {
-        if (s->orphans >= MAX_ORPHANS) {
+        const weft__rec *root = root_of ? root_of(ctx, r) : NULL;
+        if (!root && s->orphans >= MAX_ORPHANS) {
             uint64_t now = r->end_ns;
             if (now > ORPHAN_TTL_NS)
                 (void)rebuild(s, s->cap, now - ORPHAN_TTL_NS);
@@ -214,7 +209,8 @@ void weft__summary_span_end(weft__summaries *s, const weft__rec *r)
         e = insert(s, r->trace);
         if (!e)
             return;
-        s->orphans++;
+        e->root = root;
+        s->orphans += root == NULL;
     }
     if (e->root && e->root->end_ns && r->end_ns > e->root->end_ns)
         return; /* ended after its root: not part of the root's summary */
@@ -226,8 +222,16 @@ void weft__summary_span_end(weft__summaries *s, const weft__rec *r)
 void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scratch)
 {
     entry none, *e = find(s, root->trace);
+    if (e && e->root != root) {
+        if (e->root)
+            e = NULL; /* another root of the same trace id (a 64-bit collision): leave it be */
+        else {
+            e->root = root; /* pending spans of this trace whose root was never adopted */
+            s->orphans--;
+        }
+    }
     if (!e) {
-        /* Never registered (the table could not grow): the root alone. */
+        /* No span of the trace ended before it (or the table could not grow): the root alone. */
         memset(&none, 0, sizeof none);
         e = &none;
     }

@@ -92,6 +92,14 @@ static const char *sval(json_t *s, const char *k)
     return json_string_value(v);
 }
 
+/* What the assembler's resolver answers (weft__summary_root_fn): here, the root each test
+ * names, or NULL for a root not in sight. */
+static const weft__rec *root_is(void *ctx, const weft__rec *r)
+{
+    (void)r;
+    return ctx;
+}
+
 static weft__buf scratch;
 static weft__summaries *S;
 
@@ -100,6 +108,11 @@ static void setup(void)
     weft__buf_init(&scratch);
     S = weft__summaries_new();
     cr_assert(S);
+}
+
+static void span_end(const weft__rec *r, const weft__rec *root)
+{
+    weft__summary_span_end(S, r, root_is, (void *)root);
 }
 
 static void teardown(void)
@@ -126,7 +139,7 @@ Test(summary, counts_every_kind_of_span_tokens_and_cost, .init = setup, .fini = 
         if (types[i] == WEFT_TYPE_CUSTOM)
             c->status = WEFT_STATUS_CANCELED; /* not a failure */
         end_at(c, 1500000000ull);
-        weft__summary_span_end(S, c);
+        span_end(c, root);
         drop(c);
     }
     usage(root, 1, 2, false, 0);
@@ -173,7 +186,7 @@ Test(summary, reports_error_when_any_span_failed, .init = setup, .fini = teardow
     weft__rec *c = mk(3, 2, 1, WEFT_TYPE_CODE_EXECUTION);
     c->status = WEFT_STATUS_ERROR;
     end_at(c, 1100000000ull);
-    weft__summary_span_end(S, c);
+    span_end(c, root);
     end_at(root, 1200000000ull);
     weft__summary_root_end(S, root, &scratch);
     json_t *s = summary_of(root);
@@ -201,8 +214,8 @@ Test(summary, counts_spans_drained_before_their_roots_begin, .init = setup, .fin
     usage(c1, 10, 1, false, 0);
     end_at(c1, 1100000000ull);
     end_at(c2, 1100000001ull);
-    weft__summary_span_end(S, c1);
-    weft__summary_span_end(S, c2);
+    span_end(c1, NULL);
+    span_end(c2, NULL);
     weft__rec *root = mk(11, 1, 0, WEFT_TYPE_TRACER);
     weft__summary_root_begin(S, root);
     end_at(root, 1200000000ull);
@@ -225,10 +238,10 @@ Test(summary, leaves_out_spans_that_ended_after_the_root, .init = setup, .fini =
     end_at(root, 1200000000ull); /* the root's end is known, its record not yet finalised */
     weft__rec *late = mk(12, 2, 1, WEFT_TYPE_COMPLETION);
     end_at(late, 1300000000ull);
-    weft__summary_span_end(S, late);
+    span_end(late, root);
     weft__rec *early = mk(12, 3, 1, WEFT_TYPE_COMPLETION);
     end_at(early, 1200000000ull); /* the same instant counts */
-    weft__summary_span_end(S, early);
+    span_end(early, root);
     weft__summary_root_end(S, root, &scratch);
     json_t *s = summary_of(root);
     cr_assert_eq(ival(s, "span_count"), 2);
@@ -238,7 +251,7 @@ Test(summary, leaves_out_spans_that_ended_after_the_root, .init = setup, .fini =
     /* A span of that trace ending even later opens an orphan that nothing adopts; harmless. */
     weft__rec *later = mk(12, 4, 1, WEFT_TYPE_COMPLETION);
     end_at(later, 1400000000ull);
-    weft__summary_span_end(S, later);
+    span_end(later, NULL);
     drop(late);
     drop(early);
     drop(later);
@@ -253,8 +266,8 @@ Test(summary, keeps_traces_apart_and_forgets_dropped_roots, .init = setup, .fini
     weft__rec *ca = mk(21, 3, 1, WEFT_TYPE_COMPLETION), *cb = mk(22, 4, 2, WEFT_TYPE_KB_RETRIEVAL);
     end_at(ca, 1100000000ull);
     end_at(cb, 1100000000ull);
-    weft__summary_span_end(S, ca);
-    weft__summary_span_end(S, cb);
+    span_end(ca, a);
+    span_end(cb, b);
     weft__summary_forget(S, 22);
     end_at(a, 1200000000ull);
     end_at(b, 1200000000ull);
@@ -290,7 +303,7 @@ Test(summary, stays_right_with_thousands_of_traces_open_and_closing_in_any_order
             weft__rec *c = mk((uint64_t)i + 1, 2 + (uint64_t)k, 1, WEFT_TYPE_COMPLETION);
             usage(c, i, k, false, 0);
             end_at(c, 1100000000ull);
-            weft__summary_span_end(S, c);
+            span_end(c, roots[i]);
             drop(c);
         }
     }
@@ -318,13 +331,13 @@ Test(summary, bounds_orphans_and_sweeps_the_stale_ones, .init = setup, .fini = t
     for (uint64_t i = 0; i < 10000; i++) {
         weft__rec *c = mk(100000 + i, 2, 1, WEFT_TYPE_COMPLETION);
         end_at(c, 1000000000ull + i * 3600ull * 1000000000ull);
-        weft__summary_span_end(S, c);
+        span_end(c, NULL);
         drop(c);
     }
     uint64_t now = 1000000000ull + 10000ull * 3600ull * 1000000000ull;
     weft__rec *c = mk(5, 2, 1, WEFT_TYPE_COMPLETION);
     end_at(c, now);
-    weft__summary_span_end(S, c);
+    span_end(c, NULL);
     weft__rec *root = mk(5, 1, 0, WEFT_TYPE_TRACER);
     weft__summary_root_begin(S, root);
     end_at(root, now + 1);
@@ -334,6 +347,34 @@ Test(summary, bounds_orphans_and_sweeps_the_stale_ones, .init = setup, .fini = t
     json_decref(s);
     drop(c);
     drop(root);
+}
+
+Test(summary, counts_a_span_whose_parents_had_already_left, .init = setup, .fini = teardown)
+{
+    /* The root began, but the ending span's parent was finalised before it ended, so its root
+     * could not be named: the entry waits, and the root's end still counts it. */
+    weft__rec *root = mk(31, 1, 0, WEFT_TYPE_TRACER);
+    weft__summary_root_begin(S, root);
+    weft__rec *c = mk(31, 3, 2, WEFT_TYPE_COMPLETION);
+    end_at(c, 1100000000ull);
+    span_end(c, NULL);
+    end_at(root, 1200000000ull);
+    weft__summary_root_end(S, root, &scratch);
+    json_t *s = summary_of(root);
+    cr_assert_eq(ival(s, "span_count"), 2);
+    cr_assert_eq(ival(s, "llm_calls"), 1);
+    json_decref(s);
+    /* and the trace is forgotten: a new root of another trace is alone */
+    weft__rec *other = mk(32, 5, 0, WEFT_TYPE_TRACER);
+    weft__summary_root_begin(S, other);
+    end_at(other, 1300000000ull);
+    weft__summary_root_end(S, other, &scratch);
+    json_t *o = summary_of(other);
+    cr_assert_eq(ival(o, "span_count"), 1);
+    json_decref(o);
+    drop(c);
+    drop(root);
+    drop(other);
 }
 
 /* ---- end to end ---------------------------------------------------------------------- */
