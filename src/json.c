@@ -596,18 +596,6 @@ void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
         b->len = (size_t)(weft__json_uuid_at(b->data + b->len, hi, lo) - b->data);
 }
 
-void weft__json_hex64(weft__buf *b, uint64_t v)
-{
-    if (weft__buf_reserve(b, WEFT__JSON_HEX64_LEN))
-        b->len = (size_t)(weft__json_hex64_at(b->data + b->len, v) - b->data);
-}
-
-void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
-{
-    if (weft__buf_reserve(b, WEFT__JSON_HEX128_LEN))
-        b->len = (size_t)(weft__json_hex128_at(b->data + b->len, hi, lo) - b->data);
-}
-
 static inline void put2(char *o, unsigned v)
 {
     memcpy(o, digit_pairs + 2 * v, 2);
@@ -657,12 +645,6 @@ char *weft__json_timestamp_at(char *t, uint64_t unix_ns)
     t[27] = 'Z';
     t[28] = '"';
     return t + WEFT__JSON_TIMESTAMP_LEN;
-}
-
-void weft__json_timestamp(weft__buf *b, uint64_t unix_ns)
-{
-    if (weft__buf_reserve(b, WEFT__JSON_TIMESTAMP_LEN))
-        b->len = (size_t)(weft__json_timestamp_at(b->data + b->len, unix_ns) - b->data);
 }
 
 /* ---- validation ----------------------------------------------------------------------------- */
@@ -948,8 +930,3 @@ char *weft__json_timestamp_cached_at(char *t, uint64_t unix_ns, weft__ts_cache *
     return t + WEFT__JSON_TIMESTAMP_LEN;
 }
 
-void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache *c)
-{
-    if (weft__buf_reserve(b, WEFT__JSON_TIMESTAMP_LEN))
-        b->len = (size_t)(weft__json_timestamp_cached_at(b->data + b->len, unix_ns, c) - b->data);
-}

@@ -133,9 +133,9 @@ size_t weft__utf8_prefix_chars(const char *s, size_t len, size_t nchars); /* byt
 size_t weft__utf8_count(const char *s, size_t len);                      /* characters */
 bool weft__utf8_valid(const char *s, size_t len); /* valid UTF-8 and no NUL */
 
-/* Fixed-format text, quotes included, always exactly this many bytes. Each writer comes in two
- * forms: into a buffer, and _at a pointer with room for the text (returning the end), for
- * callers that reserve once for several. */
+/* Fixed-format text, quotes included, always exactly this many bytes, written _at a pointer
+ * with room for it (the end is returned), so that a caller reserves once for several; the
+ * UUID also into a buffer. */
 #define WEFT__JSON_UUID_LEN 38
 #define WEFT__JSON_HEX64_LEN 18
 #define WEFT__JSON_HEX128_LEN 34
@@ -145,12 +145,9 @@ bool weft__utf8_valid(const char *s, size_t len); /* valid UTF-8 and no NUL */
 void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo);
 char *weft__json_uuid_at(char *o, uint64_t hi, uint64_t lo);
 /* Lowercase hex, 16 digits per word: W3C span id (one word) and trace id (hi, lo). */
-void weft__json_hex64(weft__buf *b, uint64_t v);
-void weft__json_hex128(weft__buf *b, uint64_t hi, uint64_t lo);
 char *weft__json_hex64_at(char *o, uint64_t v);
 char *weft__json_hex128_at(char *o, uint64_t hi, uint64_t lo);
 /* ISO 8601 UTC with microseconds: "2026-11-22T00:08:00.123456Z"; unix_ns since the epoch. */
-void weft__json_timestamp(weft__buf *b, uint64_t unix_ns);
 char *weft__json_timestamp_at(char *o, uint64_t unix_ns);
 
 /* The same with the text up to the seconds remembered for the last second written: spans
@@ -160,7 +157,6 @@ typedef struct weft__ts_cache {
     uint64_t sec;   /* second the text is for; 0 with text[0] == 0: empty */
     char text[21];  /* "\"2026-11-22T00:08:00." */
 } weft__ts_cache;
-void weft__json_timestamp_cached(weft__buf *b, uint64_t unix_ns, weft__ts_cache *c);
 char *weft__json_timestamp_cached_at(char *o, uint64_t unix_ns, weft__ts_cache *c);
 
 #endif

@@ -1043,6 +1043,31 @@ Test(utf8, valid_agrees_with_jansson)
 
 /* ---- ids and timestamps ------------------------------------------------------------------------ */
 
+/* The fixed-format writers into a buffer, as the encoder uses them (one reservation). */
+static void put_hex64(weft__buf *b, uint64_t v)
+{
+    cr_assert(weft__buf_reserve(b, WEFT__JSON_HEX64_LEN));
+    b->len = (size_t)(weft__json_hex64_at(b->data + b->len, v) - b->data);
+}
+
+static void put_hex128(weft__buf *b, uint64_t hi, uint64_t lo)
+{
+    cr_assert(weft__buf_reserve(b, WEFT__JSON_HEX128_LEN));
+    b->len = (size_t)(weft__json_hex128_at(b->data + b->len, hi, lo) - b->data);
+}
+
+static void put_timestamp(weft__buf *b, uint64_t ns)
+{
+    cr_assert(weft__buf_reserve(b, WEFT__JSON_TIMESTAMP_LEN));
+    b->len = (size_t)(weft__json_timestamp_at(b->data + b->len, ns) - b->data);
+}
+
+static void put_timestamp_cached(weft__buf *b, uint64_t ns, weft__ts_cache *c)
+{
+    cr_assert(weft__buf_reserve(b, WEFT__JSON_TIMESTAMP_LEN));
+    b->len = (size_t)(weft__json_timestamp_cached_at(b->data + b->len, ns, c) - b->data);
+}
+
 static void expect_text(weft__buf *b, const char *want)
 {
     cr_assert(b->len == strlen(want) && memcmp(b->data, want, b->len) == 0,
@@ -1092,15 +1117,15 @@ Test(ids, hex_writes_16_lowercase_digits_per_word)
 {
     weft__buf b;
     weft__buf_init(&b);
-    weft__json_hex64(&b, 0);
+    put_hex64(&b, 0);
     expect_text(&b, "\"0000000000000000\"");
-    weft__json_hex64(&b, 0x00f067aa0ba902b7ull);
+    put_hex64(&b, 0x00f067aa0ba902b7ull);
     expect_text(&b, "\"00f067aa0ba902b7\"");
-    weft__json_hex64(&b, UINT64_MAX);
+    put_hex64(&b, UINT64_MAX);
     expect_text(&b, "\"ffffffffffffffff\"");
-    weft__json_hex128(&b, 0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull);
+    put_hex128(&b, 0x4bf92f3577b34da6ull, 0xa3ce929d0e0e4736ull);
     expect_text(&b, "\"4bf92f3577b34da6a3ce929d0e0e4736\"");
-    weft__json_hex128(&b, 0, 1);
+    put_hex128(&b, 0, 1);
     expect_text(&b, "\"00000000000000000000000000000001\"");
     /* every nibble value in every position, against printf */
     uint64_t rng = 7;
@@ -1108,10 +1133,10 @@ Test(ids, hex_writes_16_lowercase_digits_per_word)
         uint64_t hi = rng_next(&rng), lo = i < 16 ? 0x1111111111111111ull * (uint64_t)i : rng_next(&rng);
         char want[64];
         snprintf(want, sizeof want, "\"%016llx\"", (unsigned long long)lo);
-        weft__json_hex64(&b, lo);
+        put_hex64(&b, lo);
         expect_text(&b, want);
         snprintf(want, sizeof want, "\"%016llx%016llx\"", (unsigned long long)hi, (unsigned long long)lo);
-        weft__json_hex128(&b, hi, lo);
+        put_hex128(&b, hi, lo);
         expect_text(&b, want);
     }
     weft__buf_fini(&b);
@@ -1123,23 +1148,23 @@ Test(time, writes_known_instants)
 {
     weft__buf b;
     weft__buf_init(&b);
-    weft__json_timestamp(&b, 0);
+    put_timestamp(&b, 0);
     expect_text(&b, "\"1970-01-01T00:00:00.000000Z\"");
-    weft__json_timestamp(&b, NS(1709210096) + 789012345);
+    put_timestamp(&b, NS(1709210096) + 789012345);
     expect_text(&b, "\"2024-02-29T12:34:56.789012Z\"");
-    weft__json_timestamp(&b, NS(951868800));
+    put_timestamp(&b, NS(951868800));
     expect_text(&b, "\"2000-03-01T00:00:00.000000Z\"");
-    weft__json_timestamp(&b, NS(951868799));
+    put_timestamp(&b, NS(951868799));
     expect_text(&b, "\"2000-02-29T23:59:59.000000Z\"");
-    weft__json_timestamp(&b, NS(946684799) + 999999999);
+    put_timestamp(&b, NS(946684799) + 999999999);
     expect_text(&b, "\"1999-12-31T23:59:59.999999Z\"");
-    weft__json_timestamp(&b, NS(4107542399));
+    put_timestamp(&b, NS(4107542399));
     expect_text(&b, "\"2100-02-28T23:59:59.000000Z\""); /* 2100 is not a leap year */
-    weft__json_timestamp(&b, NS(4107542400));
+    put_timestamp(&b, NS(4107542400));
     expect_text(&b, "\"2100-03-01T00:00:00.000000Z\"");
-    weft__json_timestamp(&b, NS(1795306080) + 123456000);
+    put_timestamp(&b, NS(1795306080) + 123456000);
     expect_text(&b, "\"2026-11-22T00:08:00.123456Z\""); /* json.h's example */
-    weft__json_timestamp(&b, UINT64_MAX);
+    put_timestamp(&b, UINT64_MAX);
     expect_text(&b, "\"2554-07-21T23:34:33.709551Z\"");
     weft__buf_fini(&b);
 }
@@ -1148,13 +1173,13 @@ Test(time, truncates_to_the_microsecond_never_rounds)
 {
     weft__buf b;
     weft__buf_init(&b);
-    weft__json_timestamp(&b, 999);
+    put_timestamp(&b, 999);
     expect_text(&b, "\"1970-01-01T00:00:00.000000Z\"");
-    weft__json_timestamp(&b, 999999);
+    put_timestamp(&b, 999999);
     expect_text(&b, "\"1970-01-01T00:00:00.000999Z\"");
-    weft__json_timestamp(&b, 999999999);
+    put_timestamp(&b, 999999999);
     expect_text(&b, "\"1970-01-01T00:00:00.999999Z\"");
-    weft__json_timestamp(&b, NS(59) + 999999999);
+    put_timestamp(&b, NS(59) + 999999999);
     expect_text(&b, "\"1970-01-01T00:00:59.999999Z\"");
     weft__buf_fini(&b);
 }
@@ -1183,7 +1208,7 @@ Test(time, agrees_with_gmtime_across_six_centuries)
         uint64_t ns = NS(secs) + rng_next(&rng) % 1000000000;
         gmtime_text(want, sizeof want, ns);
         weft__buf_reset(&b);
-        weft__json_timestamp(&b, ns);
+        put_timestamp(&b, ns);
         cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0,
                   "ns %llu: got [%.*s] want [%s]", (unsigned long long)ns, (int)b.len, b.data,
                   want);
@@ -1192,7 +1217,7 @@ Test(time, agrees_with_gmtime_across_six_centuries)
         uint64_t ns = rng_next(&rng);
         gmtime_text(want, sizeof want, ns);
         weft__buf_reset(&b);
-        weft__json_timestamp(&b, ns);
+        put_timestamp(&b, ns);
         cr_assert(b.len == strlen(want) && memcmp(b.data, want, b.len) == 0,
                   "ns %llu: got [%.*s] want [%s]", (unsigned long long)ns, (int)b.len, b.data,
                   want);
@@ -1212,8 +1237,8 @@ Test(json, cached_timestamps_match_the_uncached_writer)
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         weft__buf_reset(&a);
         weft__buf_reset(&b);
-        weft__json_timestamp(&a, t[i]);
-        weft__json_timestamp_cached(&b, t[i], &c);
+        put_timestamp(&a, t[i]);
+        put_timestamp_cached(&b, t[i], &c);
         cr_assert_eq(a.len, b.len);
         cr_assert_eq(memcmp(a.data, b.data, a.len), 0, "%.*s vs %.*s", (int)a.len, a.data, (int)b.len, b.data);
     }
