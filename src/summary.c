@@ -183,15 +183,20 @@ static void count_span(entry *e, const weft__rec *r)
     }
 }
 
+/* A pending entry gets its root: its spans are the root's from now on. */
+static void adopt(weft__summaries *s, entry *e, const weft__rec *root)
+{
+    e->root = root;
+    s->orphans--;
+}
+
 void weft__summary_root_begin(weft__summaries *s, const weft__rec *root)
 {
     if (s->orphans == 0)
         return; /* nothing pending to adopt: the common case costs no lookup */
     entry *e = find(s, root->trace);
-    if (e && !e->root) {
-        e->root = root; /* adopt: its spans ended before the root's begin was read */
-        s->orphans--;
-    }
+    if (e && !e->root)
+        adopt(s, e, root); /* its spans ended before the root's begin was read */
 }
 
 void weft__summary_span_end(weft__summaries *s, const weft__rec *r, weft__summary_root_fn root_of, void *ctx)
@@ -225,10 +230,8 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     if (e && e->root != root) {
         if (e->root)
             e = NULL; /* another root of the same trace id (a 64-bit collision): leave it be */
-        else {
-            e->root = root; /* pending spans of this trace whose root was never adopted */
-            s->orphans--;
-        }
+        else
+            adopt(s, e, root); /* spans whose root could not be named when they ended */
     }
     if (!e) {
         /* No span of the trace ended before it (or the table could not grow): the root alone. */
