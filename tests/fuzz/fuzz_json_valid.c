@@ -15,17 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                            \
-        }                                                                                       \
-    } while (0)
 
 /* Nesting depth of a parsed value: a scalar is 0, [] is 1. */
 static size_t depth_of(json_t *v)

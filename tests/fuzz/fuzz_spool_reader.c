@@ -22,17 +22,10 @@
 
 #include "buf.h"
 #include "crc32.h"
+#include "fuzz_check.h"
 #include "spool_format.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                             \
-    do {                                                                                        \
-        if (!(cond)) {                                                                          \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
-            abort();                                                                            \
-        }                                                                                       \
-    } while (0)
 
 #define MAX_RECS 4096
 
