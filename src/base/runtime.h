@@ -71,6 +71,7 @@ typedef struct weft__runtime {
     uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
 
     struct weft__worker *worker; /* the export thread (worker.c) */
+    struct weft__wake_target *_Atomic wake; /* what weft__wake calls (wake.h); NULL: none */
     struct weft__redact *redact; /* compiled redaction patterns, NULL: off (export thread) */
     weft__buf redact_scratch;    /* the redacting rewriter's output (export thread) */
     struct weft__memory_sink *memory_sink; /* the memory exporter's records (memory.c), kept
@@ -92,7 +93,5 @@ void weft__logv(const weft__cfg *cfg, weft_log_level level, const char *fmt, va_
 /* An internal inconsistency: counted, logged once, tracing turned off (STYLE.md 10). */
 void weft__internal_error(const char *what);
 
-/* Wakes the export thread early (ring high water); async-signal-unsafe, thread-safe. */
-void weft__worker_wake(void);
 
 #endif

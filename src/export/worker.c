@@ -10,6 +10,7 @@
 #include "worker.h"
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -22,6 +23,7 @@
 #include "json.h"
 #include "runtime.h"
 #include "thread.h"
+#include "wake.h"
 
 #define MAX_EXPORTERS 4
 #define DRAIN_POLL_MS 5 /* shutdown: how often exporters are asked whether they are done */
@@ -29,6 +31,7 @@
 typedef struct weft__worker {
     uv_loop_t loop;
     uv_async_t async;
+    weft__wake_target wake;     /* what the producer side's weft__wake calls (wake.h) */
     uv_timer_t timer, drain_timer;
     uv_thread_t thread;
     weft__clock clock;
@@ -302,11 +305,10 @@ static void thread_main(void *arg)
 
 /* ---- entry points (application threads) -------------------------------------------- */
 
-void weft__worker_wake(void)
+static void wake_fn(weft__wake_target *t)
 {
-    weft__worker *w = weft__rt.worker;
-    if (w)
-        uv_async_send(&w->async);
+    weft__worker *w = (weft__worker *)((char *)t - offsetof(weft__worker, wake));
+    uv_async_send(&w->async);
 }
 
 static const weft__exporter_ops *const known[] = {
@@ -386,8 +388,11 @@ int weft__worker_start(void)
     uint32_t iv = weft__rt.cfg.flush_interval_ms;
     uv_timer_start(&w->timer, on_timer, iv, iv);
     weft__rt.worker = w;
+    w->wake.fn = wake_fn;
+    weft__wake_set(&w->wake);
     if (uv_thread_create(&w->thread, thread_main, w) != 0) {
         weft__rt.worker = NULL;
+        weft__wake_set(NULL);
         finish(w);
         uv_run(&w->loop, UV_RUN_DEFAULT);
         uv_loop_close(&w->loop);
@@ -444,6 +449,7 @@ int weft__worker_stop(uint32_t timeout_ms)
     if (weft__rt.forked_child) {
         /* The loop thread and its file descriptors belong to the parent: leave them be. */
         weft__rt.worker = NULL;
+        weft__wake_set(NULL);
         return 0;
     }
     uint64_t lost0 = weft__stat_get(dropped_export) + weft__stat_get(dropped_queue);
@@ -454,6 +460,7 @@ int weft__worker_stop(uint32_t timeout_ms)
     uv_async_send(&w->async);
     uv_thread_join(&w->thread);
     weft__rt.worker = NULL;
+    weft__wake_set(NULL);
     int rc = w->stop_result;
     uv_loop_close(&w->loop);
     worker_free(w);

@@ -7,6 +7,7 @@
  * never takes it: only a thread's first call, the export thread's recycling and stats reads do.
  */
 #include "thread.h"
+#include "wake.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -129,7 +130,7 @@ weft__thread *weft__thread_register(void)
         /* More live producer threads than max_threads: this call is dropped (counted); ask
          * the export thread to recycle the states of threads that exited. */
         weft__stat_add(dropped_no_slot, 1);
-        weft__worker_wake();
+        weft__wake();
         goto out;
     }
     if (weft__rt.free_threads) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "runtime.h"
+#include "wake.h"
 
 bool weft__ring_init(weft__ring *r, uint64_t cap)
 {
@@ -86,7 +87,7 @@ void weft__ring_wake(weft__ring *r)
     if (atomic_load_explicit(&r->wake_pending, memory_order_relaxed))
         return;
     atomic_store_explicit(&r->wake_pending, 1, memory_order_relaxed);
-    weft__worker_wake();
+    weft__wake();
 }
 
 uint64_t weft__ring_drain(weft__ring *r, weft__ring_fn fn, void *ctx)
