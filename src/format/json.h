@@ -132,6 +132,10 @@ size_t weft__utf8_prefix_chars(const char *s, size_t len, size_t nchars); /* byt
                                                                              nchars characters */
 size_t weft__utf8_count(const char *s, size_t len);                      /* characters */
 bool weft__utf8_valid(const char *s, size_t len); /* valid UTF-8 and no NUL */
+/* Appends s[0..len) to b with NUL and every maximal invalid subpart replaced by U+FFFD, exactly
+ * as weft__json_str repairs (so escaping the result gives weft__json_str's text). True when
+ * anything was replaced. */
+bool weft__utf8_repair(weft__buf *b, const char *s, size_t len);
 
 /* Fixed-format text, quotes included, always exactly this many bytes, written _at a pointer
  * with room for it (the end is returned), so that a caller reserves once for several; the
