@@ -286,7 +286,7 @@ static void set_text(weft__asm *a, weft__rec *r, weft_section sec, const char *k
                      size_t len, uint64_t orig_len)
 {
     size_t max = (size_t)a->max_attr_bytes;
-    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid(v, len)) {
+    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid_inline(v, len)) {
         weft__rec_set_str(r, sec, key, key_len, v, len);
         return;
     }
