@@ -52,7 +52,9 @@ extern "C" {
     XX(ECONFIG, -8, "invalid configuration")                                             \
     XX(EINSECURE, -9, "refusing to send an API key over plain HTTP to a non-loopback host") \
     XX(ETHREAD, -10, "could not start the export thread")                                \
-    XX(EEXPORT, -11, "some spans could not be delivered")
+    XX(EEXPORT, -11, "some spans could not be delivered")                                \
+    XX(ENOTFOUND, -15, "not found")                                                      \
+    XX(ECANCELED, -16, "cancelled")
 
 typedef enum weft_errno {
     WEFT_OK = 0,
