@@ -567,3 +567,42 @@ Test(traces, unknown_traces_missing_files_and_bad_arguments_are_errors)
     weft_trace_full_result_free(NULL);
     weft_trace_list_response_free(NULL);
 }
+
+Test(traces, a_root_without_trace_summary_gets_the_same_summary_computed)
+{
+    run_to_jsonl(jsonl, one_rag_trace);
+    json_t *items = read_lines(jsonl);
+    json_t *root = root_of(items);
+    json_t *ts = json_deep_copy(json_object_get(json_object_get(root, "metadata"), "trace_summary"));
+    json_object_del(json_object_get(root, "metadata"), "trace_summary");
+    char bare[160];
+    snprintf(bare, sizeof bare, "%s/bare.jsonl", dir);
+    FILE *f = fopen(bare, "w");
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        char *line = json_dumps(it, JSON_COMPACT);
+        fprintf(f, "%s\n", line);
+        free(line);
+    }
+    fclose(f);
+    weft_trace_source *src = open1(bare);
+    weft_trace_full_result *t = get_only_trace(src);
+    const weft_trace_summary *s = &t->summary;
+    cr_expect_eq(s->span_count, (int64_t)num(ts, "span_count"));
+    cr_expect_eq(s->llm_calls, (int64_t)num(ts, "llm_calls"));
+    cr_expect_eq(s->retrieval_calls, (int64_t)num(ts, "retrieval_calls"));
+    cr_expect_eq(s->tool_calls, (int64_t)num(ts, "tool_calls"));
+    cr_expect_eq(s->input_tokens, (int64_t)num(ts, "input_tokens"));
+    cr_expect_eq(s->output_tokens, (int64_t)num(ts, "output_tokens"));
+    cr_expect_eq(s->total_tokens, (int64_t)num(ts, "total_tokens"));
+    cr_expect_eq(s->total_cost, num(ts, "total_cost"));
+    cr_expect_str_eq(s->status, json_string_value(json_object_get(ts, "status")));
+    /* Timestamps carry microseconds; trace_summary's duration nanoseconds. */
+    cr_expect(fabs(s->duration_ms - num(ts, "duration_ms")) <= 0.002, "%f vs %f", s->duration_ms,
+              num(ts, "duration_ms"));
+    weft_trace_full_result_free(t);
+    weft_trace_source_free(src);
+    json_decref(ts);
+    json_decref(items);
+}
