@@ -96,6 +96,12 @@ static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
 static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
+int weft__http_global_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return curl_init_rc == CURLE_OK ? 0 : WEFT_EIO;
+}
+
 /* ---- closing and freeing ----------------------------------------------------------------- */
 
 static void client_free_now(weft__http *c)

@@ -78,6 +78,10 @@ typedef struct weft__http_part {
     size_t len;
 } weft__http_part;
 
+/* libcurl's one-time process initialisation (see weft__http_new), shared with the synchronous
+ * clients of src/client/. Thread-safe. Returns 0 or WEFT_EIO. */
+int weft__http_global_init(void);
+
 /*
  * Creates a client for loop (borrowed; must outlive the client's handles). Initialises libcurl
  * once per process (pthread_once around curl_global_init, which is not thread-safe in libcurl
