@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "stratix_doc.h"
 #include "stratix_receiver.h"
+#include "weft_test.h"
 #include "weft/stratix.h"
 
 #define KEY "sk-test-0123456789"
@@ -745,4 +747,76 @@ Test(stratix_client, one_client_serves_several_threads_and_resolves_once, .init 
     }
     cr_assert_eq(weft_srx_count(srx, WEFT_SRX_ORGS), 1);
     cr_assert_eq(weft_srx_count(srx, WEFT_SRX_LIST), 40);
+}
+
+/* ---- a weft trace, end to end -------------------------------------------------------------- */
+
+Test(stratix_client, a_weft_trace_sent_as_a_document_reads_back_with_every_field, .init = setup, .fini = teardown)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    weft_span root = weft_span_begin("answer", WEFT_TYPE_AGENT_WORKFLOW);
+    weft_span_set_str(root, WEFT_INPUT, "question", "capital of France?");
+    weft_span_set_group_id(root, "group-1");
+    weft_span ret = weft_span_begin_child(root, "retrieve", WEFT_TYPE_KB_RETRIEVAL);
+    weft_span_set_i64(ret, WEFT_INPUT, "top_k", 3);
+    weft_span_set_f64(ret, WEFT_OUTPUT, "score", 0.1);
+    weft_span_end(ret);
+    weft_span gen = weft_span_begin_child(root, "generate", WEFT_TYPE_COMPLETION);
+    weft_span_set_str(gen, WEFT_OUTPUT, "answer", "Paris");
+    weft_span_set_error(gen, "Timeout", "slow model");
+    weft_span_end(gen);
+    weft_span_set_str(root, WEFT_OUTPUT, "answer", "Paris");
+    weft_span_end(root);
+    json_t *items = wt_records_after_shutdown();
+    cr_assert_eq(json_array_size(items), 3);
+
+    char *doc = NULL;
+    weft__stratix_doc_info info;
+    cr_assert_eq(weft__stratix_doc_text(items, &doc, &info), 0, "%s", info.error ? info.error : "");
+    char *line = malloc(strlen(doc) + 2);
+    sprintf(line, "%s\n", doc);
+    weft_stratix_upload_result *res = NULL;
+    weft_stratix_error err;
+    cr_assert_eq(weft_stratix_upload(cli, write_file("weft.jsonl", line), NULL, NULL, &res, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(res->n_trace_ids, 1);
+    weft_stratix_trace *t = NULL;
+    cr_assert_eq(weft_stratix_get(cli, res->trace_ids[0], &t, &err), 0, "%s", err.message);
+    cr_assert_str_eq(t->data, doc, "the document comes back as it was sent");
+
+    json_t *d = json_loads(t->data, 0, NULL);
+    json_t *spans = json_object_get(d, "spans");
+    cr_assert_eq(json_array_size(spans), 3);
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        json_t *s = NULL, *c;
+        size_t k;
+        json_array_foreach(spans, k, c) if (strcmp(wt_str(c, "id"), wt_str(it, "id")) == 0) s = c;
+        cr_assert_not_null(s, "span %s missing", wt_str(it, "id"));
+        const char *key;
+        json_t *v;
+        json_object_foreach(it, key, v)
+        {
+            const char *mapped = strcmp(key, "start_timestamp") == 0 ? "start_time"
+                                 : strcmp(key, "end_timestamp") == 0 ? "end_time"
+                                                                     : key;
+            cr_assert(json_equal(json_object_get(s, mapped), v), "span %s field %s differs", wt_str(it, "id"), key);
+        }
+        if (json_object_get(it, "parent_id") == NULL) {
+            cr_assert_str_eq(wt_str(d, "name"), "answer");
+            cr_assert(json_equal(json_object_get(d, "input"), json_object_get(it, "input")));
+            cr_assert(json_equal(json_object_get(d, "output"), json_object_get(it, "output")));
+            cr_assert(json_equal(wt_path(d, "metadata.trace_summary"), wt_path(it, "metadata.trace_summary")));
+            cr_assert_not_null(wt_path(d, "metadata.trace_summary.span_count"));
+            cr_assert_str_eq(wt_str(json_object_get(d, "metadata"), "group_id"), "group-1");
+        }
+    }
+    json_decref(d);
+    weft_stratix_trace_free(t);
+    weft_stratix_upload_result_free(res);
+    free(line);
+    free(doc);
+    json_decref(items);
 }
