@@ -19,7 +19,8 @@
  *  - Closing: uv handles close asynchronously; `open_handles` counts them and the client's
  *    memory is freed by the last close callback once weft__http_free has run.
  *  - TLS: peer and host verification are on for every transfer and never turned off.
- *  - The only file that includes <curl/curl.h>.
+ *  - With src/client/http_sync.c (the read side's blocking requests), the only file that
+ *    includes <curl/curl.h>.
  */
 #include "http.h"
 
