@@ -14,7 +14,7 @@
 #define SC_ANSWER "Rings keep producers apart [doc-a], and drops are counted [doc-b]."
 
 /* Records one trace; returns nothing (the ids are read back from the exported spans). */
-static void sc_record_rag_trace(const char *question, bool tool_fails)
+__attribute__((unused)) static void sc_record_rag_trace(const char *question, bool tool_fails)
 {
     weft_span root = weft_span_begin("answer question", WEFT_TYPE_AGENT_WORKFLOW);
     weft_span_set_str(root, WEFT_INPUT, "question", question);
@@ -69,7 +69,7 @@ static void sc_record_rag_trace(const char *question, bool tool_fails)
 }
 
 /* A trace of one span, for paging. */
-static void sc_record_small_trace(int i)
+__attribute__((unused)) static void sc_record_small_trace(int i)
 {
     char name[32];
     snprintf(name, sizeof name, "small-%d", i);
