@@ -16,7 +16,16 @@
  *
  * Errors: fallible calls return 0 or a negative WEFT_E* code (weft.h), and fill the optional
  * weft_stratix_error (may be NULL) with the HTTP status, the upload step that failed and one
- * printable line saying why. The API key is never part of any message.
+ * printable line saying why. The API key is never part of any message. The codes:
+ *   WEFT_EINVAL     bad argument or a file upload refuses (type, size, unreadable); nothing sent
+ *   WEFT_ECONFIG    no API key, a base URL that is not http(s), control bytes in the key or ids
+ *   WEFT_EINSECURE  plain http:// to a host that is not loopback (the base URL, or the upload URL)
+ *   WEFT_EHTTP      the server answered an HTTP error status (err->http_status; 404: no such
+ *                   trace), after the retries allowed for it
+ *   WEFT_EPROTO     a 2xx answer that is not the JSON the API documents
+ *   WEFT_EIO        no usable answer: connection refused, reset, timeout, TLS failure
+ *   WEFT_ECANCELED  the upload's progress callback asked to stop
+ *   WEFT_ENOMEM     out of memory
  *
  * Security: the key is sent in `x-api-key`, only over https://, or over http:// to a loopback
  * host (then never through a proxy). The presigned upload URL gets the key only when it has the
@@ -44,6 +53,7 @@ extern "C" {
 #define WEFT_STRATIX_MAX_PAGE_SIZE 500
 
 typedef struct weft_stratix_client weft_stratix_client;
+struct weft_job; /* weft/job.h */
 
 /* Client options. NULL or a zeroed struct means: everything from the environment or defaults. */
 typedef struct weft_stratix_opts {
@@ -97,8 +107,8 @@ WEFT_API void weft_stratix_client_free(weft_stratix_client *c);
  * GET /organizations (the key's organization, or the first of a list that has projects), then
  * its `projects`, or GET /organizations/{org}/projects when the answer does not list them; the
  * first project is used. *org / *project (either may be NULL) point into the client (static for
- * its lifetime). Returns 0, WEFT_EIO (the API failed or has no such organization or project;
- * err says which) or WEFT_ENOMEM.
+ * its lifetime). Returns 0, WEFT_EHTTP / WEFT_EIO (the API failed), WEFT_EPROTO (it named no
+ * organization or project; err says which) or WEFT_ENOMEM.
  */
 WEFT_API int weft_stratix_client_ids(weft_stratix_client *c, const char **org, const char **project,
                                      weft_stratix_error *err);
@@ -114,7 +124,7 @@ typedef struct weft_stratix_upload_result {
 } weft_stratix_upload_result;
 
 /* Upload progress: step 1..3, and in step 2 the bytes sent of the file's size. Runs on the
- * calling thread; returning false cancels the upload (it then fails with WEFT_EIO, "cancelled"). */
+ * calling thread; returning false cancels the upload (it then fails with WEFT_ECANCELED). */
 typedef bool (*weft_stratix_progress_fn)(void *user, weft_stratix_step step, uint64_t sent, uint64_t total);
 
 /*
@@ -123,9 +133,11 @@ typedef bool (*weft_stratix_progress_fn)(void *user, weft_stratix_step step, uin
  * sent: a missing or unreadable file, another extension or a bigger file returns WEFT_EINVAL
  * with err->sent false. The size sent in step 1 is the size of the file as opened, and exactly
  * that many bytes are sent in step 2. on_progress may be NULL.
- * Returns 0 and sets *out (taken); WEFT_EIO when a step failed (err->step says which and
- * err->message why: the HTTP status and the server's message, or the transport error), plus the
- * codes of weft_stratix_client_ids.
+ * Returns 0 and sets *out (taken); WEFT_EHTTP, WEFT_EIO or WEFT_EPROTO when a step failed
+ * (err->step says which and err->message why: "upload step N of 3 (...) failed: ...", with the
+ * HTTP status and the server's message, or the transport error), WEFT_EINSECURE when the upload
+ * URL is plain http:// to a host that is not loopback, WEFT_ECANCELED, plus the codes of
+ * weft_stratix_client_ids.
  * Retries: steps 1 and 2 on 408, 429, 5xx and transport errors; step 3, which is not
  * idempotent, only where the server cannot have created anything (connection refused, 429, 503).
  */
@@ -134,6 +146,25 @@ WEFT_API int weft_stratix_upload(weft_stratix_client *c, const char *path,
                                  weft_stratix_upload_result **out, weft_stratix_error *err);
 
 WEFT_API void weft_stratix_upload_result_free(weft_stratix_upload_result *r);
+
+/*
+ * The same upload as a job (weft/job.h) of type "stratix_upload", on a thread of its own. The
+ * file is checked first, on the calling thread (WEFT_EINVAL, err says why, no job). The job's
+ * total_items and current_item count the file's bytes (current_item: bytes sent in step 2);
+ * it is `running` through steps 1 and 2 and `processing` in step 3; weft_job_cancel stops it at
+ * the next progress point (the start of step 1 or 3, or during the PUT), and the job's error
+ * holds err->message when a step fails. c is borrowed: it must outlive the job. Returns 0 and
+ * *out (free with weft_job_free), WEFT_EINVAL, WEFT_ENOMEM or WEFT_ETHREAD.
+ */
+WEFT_API int weft_stratix_upload_async(weft_stratix_client *c, const char *path, struct weft_job **out,
+                                       weft_stratix_error *err);
+
+/*
+ * Blocks until an upload job is final. Returns what weft_job_result returns (0 when completed);
+ * on 0 sets *out to the trace ids (owned by the job: valid until weft_job_free), else *out is
+ * NULL. WEFT_EINVAL when job is not a "stratix_upload" job.
+ */
+WEFT_API int weft_stratix_upload_job_result(struct weft_job *job, const weft_stratix_upload_result **out);
 
 /* ---- traces -------------------------------------------------------------------------------- */
 
@@ -165,7 +196,8 @@ typedef struct weft_stratix_trace {
 
 /*
  * Fetches one trace: GET .../traces/{id}. Returns 0 and sets *out (taken); WEFT_EINVAL (id NULL
- * or empty), WEFT_EIO (err->http_status 404 when there is no such trace), WEFT_ENOMEM.
+ * or empty), WEFT_EHTTP (err->http_status 404 when there is no such trace), WEFT_EIO,
+ * WEFT_EPROTO, WEFT_ENOMEM.
  */
 WEFT_API int weft_stratix_get(weft_stratix_client *c, const char *id, weft_stratix_trace **out,
                               weft_stratix_error *err);
@@ -196,14 +228,16 @@ typedef struct weft_stratix_traces {
 /*
  * Lists traces: GET .../traces?page=&page_size=&source=... q may be NULL (first page of 100).
  * Returns 0 and sets *out (taken); WEFT_EINVAL (page < 0, page_size < 0 or > 500, sort_order
- * other than asc/desc), WEFT_EIO, WEFT_ENOMEM.
+ * other than asc/desc; nothing sent), WEFT_EHTTP (the server refused the query, e.g. a
+ * time_range it does not know), WEFT_EIO, WEFT_EPROTO, WEFT_ENOMEM.
  */
 WEFT_API int weft_stratix_get_many(weft_stratix_client *c, const weft_stratix_query *q,
                                    weft_stratix_traces **out, weft_stratix_error *err);
 
 WEFT_API void weft_stratix_traces_free(weft_stratix_traces *p);
 
-/* Deletes a trace: DELETE .../traces/{id}. Returns 0, WEFT_EINVAL, WEFT_EIO (404: no such trace). */
+/* Deletes a trace: DELETE .../traces/{id}. Returns 0, WEFT_EINVAL, WEFT_EHTTP (404: no such
+ * trace), WEFT_EIO. */
 WEFT_API int weft_stratix_delete(weft_stratix_client *c, const char *id, weft_stratix_error *err);
 
 /* The project's trace sources. */
@@ -212,7 +246,8 @@ typedef struct weft_stratix_sources {
     size_t n_sources;
 } weft_stratix_sources;
 
-/* GET .../traces/sources. Returns 0 and sets *out (taken); WEFT_EIO, WEFT_ENOMEM. */
+/* GET .../traces/sources. Returns 0 and sets *out (taken); WEFT_EHTTP, WEFT_EIO, WEFT_EPROTO,
+ * WEFT_ENOMEM. */
 WEFT_API int weft_stratix_get_sources(weft_stratix_client *c, weft_stratix_sources **out,
                                       weft_stratix_error *err);
 

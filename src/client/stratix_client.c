@@ -34,6 +34,7 @@
 #include "easy.h"
 #include "json_value.h"
 #include "retry.h"
+#include "stratix_internal.h"
 #include "url.h"
 #include "weft/version.h"
 
@@ -315,7 +316,8 @@ static bool transient(const weft__easy_resp *r, retry_policy p)
 
 /*
  * Runs k until a 2xx answer (returns 0, *resp holds it: the caller finis it) or a failure that
- * is permanent or out of retries (returns WEFT_EIO with err filled; *resp finied). err->attempts
+ * is permanent or out of retries (returns WEFT_EHTTP for an HTTP error status, WEFT_EIO for no
+ * usable answer, WEFT_ECANCELED when the progress callback said stop; err filled; *resp finied). err->attempts
  * and err->sent are kept up to date either way.
  */
 static int perform(weft_stratix_client *c, const call *k, weft__easy_resp *resp, weft_stratix_error *err)
@@ -387,14 +389,17 @@ static int perform(weft_stratix_client *c, const call *k, weft__easy_resp *resp,
             char stepbuf[64] = "";
             if (k->step)
                 snprintf(stepbuf, sizeof stepbuf, "%d of 3 (%s) failed: ", (int)k->step, weft_stratix_step_name(k->step));
+            int code = WEFT_EIO;
             if (resp->err == WEFT__HTTP_ECANCELED) {
-                set_err(err, WEFT_EIO, 0, k->step, "%s%s%s: cancelled", prefix, stepbuf, k->what);
+                code = WEFT_ECANCELED;
+                set_err(err, code, 0, k->step, "%s%s%s: cancelled", prefix, stepbuf, k->what);
             } else if (resp->err != WEFT__HTTP_OK) {
-                set_err(err, WEFT_EIO, 0, k->step, "%s%s%s: %s (after %u attempt%s)", prefix, stepbuf, k->what,
+                set_err(err, code, 0, k->step, "%s%s%s: %s (after %u attempt%s)", prefix, stepbuf, k->what,
                         resp->err_text, attempt + 1, attempt ? "s" : "");
             } else {
+                code = WEFT_EHTTP;
                 server_message(resp, msg, sizeof msg);
-                set_err(err, WEFT_EIO, resp->status, k->step, "%s%s%s: HTTP %d%s%s%s", prefix, stepbuf, k->what,
+                set_err(err, code, resp->status, k->step, "%s%s%s: HTTP %d%s%s%s", prefix, stepbuf, k->what,
                         resp->status, msg[0] ? ": " : "", msg,
                         from_server && transient(resp, k->policy) ? " (server asked to wait longer than max_retry_wait_ms)"
                                                                     : "");
@@ -402,7 +407,7 @@ static int perform(weft_stratix_client *c, const call *k, weft__easy_resp *resp,
             if (err)
                 err->attempts = attempt + 1;
             weft__easy_resp_fini(resp);
-            return WEFT_EIO;
+            return code;
         }
         weft__easy_resp_fini(resp);
         if (delay)
@@ -410,17 +415,17 @@ static int perform(weft_stratix_client *c, const call *k, weft__easy_resp *resp,
     }
 }
 
-/* A 2xx answer that must hold JSON: parsed, or WEFT_EIO naming what. *root is taken by the caller. */
+/* A 2xx answer that must hold JSON: parsed, or WEFT_EPROTO naming what. *root is taken by the caller. */
 static int answer_json(const weft__easy_resp *r, const call *k, json_t **root, weft_stratix_error *err)
 {
     *root = parse_body(r);
     if (*root == NULL) {
         if (k->step)
-            set_err(err, WEFT_EIO, r->status, k->step, "upload step %d of 3 (%s) failed: %s: answer is not JSON",
+            set_err(err, WEFT_EPROTO, r->status, k->step, "upload step %d of 3 (%s) failed: %s: answer is not JSON",
                     (int)k->step, weft_stratix_step_name(k->step), k->what);
         else
-            set_err(err, WEFT_EIO, r->status, 0, "%s: answer is not JSON", k->what);
-        return WEFT_EIO;
+            set_err(err, WEFT_EPROTO, r->status, 0, "%s: answer is not JSON", k->what);
+        return WEFT_EPROTO;
     }
     return 0;
 }
@@ -519,8 +524,8 @@ static int resolve_locked(weft_stratix_client *c, weft_stratix_error *err)
         const char *id = str_of(chosen, "id");
         if (id == NULL) {
             json_decref(root);
-            set_err(err, WEFT_EIO, 200, 0, "resolving the organization: GET /organizations named no organization");
-            return WEFT_EIO;
+            set_err(err, WEFT_EPROTO, 200, 0, "resolving the organization: GET /organizations named no organization");
+            return WEFT_EPROTO;
         }
         org = strdup(id);
         if (!c->project && (id = first_project(json_object_get(chosen, "projects"))) != NULL)
@@ -548,9 +553,9 @@ static int resolve_locked(weft_stratix_client *c, weft_stratix_error *err)
         const char *id = first_project(unwrap(root));
         if (id == NULL) {
             json_decref(root);
-            set_err(err, WEFT_EIO, 200, 0, "resolving the project: organization %.80s has no project", org);
+            set_err(err, WEFT_EPROTO, 200, 0, "resolving the project: organization %.80s has no project", org);
             free(org);
-            return WEFT_EIO;
+            return WEFT_EPROTO;
         }
         project = strdup(id);
         json_decref(root);
@@ -742,8 +747,8 @@ int weft_stratix_get(weft_stratix_client *c, const char *id, weft_stratix_trace 
     if (t && !trace_from(unwrap(root), t, &oom) && !oom) {
         json_decref(root);
         free(t);
-        set_err(err, WEFT_EIO, 200, 0, "GET /traces/{id}: answer is not a trace");
-        return WEFT_EIO;
+        set_err(err, WEFT_EPROTO, 200, 0, "GET /traces/{id}: answer is not a trace");
+        return WEFT_EPROTO;
     }
     json_decref(root);
     if (oom) {
@@ -825,8 +830,8 @@ int weft_stratix_get_many(weft_stratix_client *c, const weft_stratix_query *q, w
     json_t *arr = json_object_get(d, "traces");
     if (!json_is_object(d) || (arr && !json_is_array(arr))) {
         json_decref(root);
-        set_err(err, WEFT_EIO, 200, 0, "GET /traces: answer is not a TracesResponse");
-        return WEFT_EIO;
+        set_err(err, WEFT_EPROTO, 200, 0, "GET /traces: answer is not a TracesResponse");
+        return WEFT_EPROTO;
     }
     weft_stratix_traces *p = calloc(1, sizeof *p);
     size_t n = json_array_size(arr);
@@ -936,8 +941,8 @@ int weft_stratix_get_sources(weft_stratix_client *c, weft_stratix_sources **out,
     }
     if (rc < 0) {
         weft_stratix_sources_free(s);
-        set_err(err, WEFT_EIO, 200, 0, "GET /traces/sources: answer holds no list of sources");
-        return WEFT_EIO;
+        set_err(err, WEFT_EPROTO, 200, 0, "GET /traces/sources: answer holds no list of sources");
+        return WEFT_EPROTO;
     }
     *out = s;
     return 0;
@@ -973,11 +978,63 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int upload_fail(weft_stratix_error *err, weft_stratix_step step, const char *why)
+static int upload_fail(weft_stratix_error *err, int code, weft_stratix_step step, const char *why)
 {
-    set_err(err, WEFT_EIO, err ? err->http_status : 0, step, "upload step %d of 3 (%s) failed: %s", (int)step,
+    set_err(err, code, err ? err->http_status : 0, step, "upload step %d of 3 (%s) failed: %s", (int)step,
             weft_stratix_step_name(step), why);
-    return WEFT_EIO;
+    return code;
+}
+
+/* The checks of weft_stratix_upload on the file alone: a .json / .jsonl regular file, not
+ * empty, at most 50 MB. Opens it (*f, when f is non-NULL) and reports its base name, type and
+ * size as opened. */
+static int open_checked(const char *path, FILE **f, const char **filename, const char **type, uint64_t *size,
+                        weft_stratix_error *err)
+{
+    const char *slash = strrchr(path, '/');
+    *filename = slash ? slash + 1 : path;
+    *type = ends_with(*filename, ".jsonl") ? "application/jsonl"
+            : ends_with(*filename, ".json") ? "application/json"
+                                            : NULL;
+    if (*type == NULL) {
+        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: Stratix takes .json and .jsonl files only", *filename);
+        return WEFT_EINVAL;
+    }
+    FILE *fp = fopen(path, "rb");
+    if (fp == NULL) {
+        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: cannot open: %s", *filename, strerror(errno));
+        return WEFT_EINVAL;
+    }
+    struct stat st;
+    int rc = 0;
+    if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
+        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: not a regular file", *filename);
+        rc = WEFT_EINVAL;
+    } else if ((uint64_t)st.st_size > WEFT_STRATIX_MAX_UPLOAD_BYTES) {
+        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: %llu bytes is more than the 50 MB (%llu bytes) Stratix accepts",
+                *filename, (unsigned long long)st.st_size, (unsigned long long)WEFT_STRATIX_MAX_UPLOAD_BYTES);
+        rc = WEFT_EINVAL;
+    } else if (st.st_size == 0) {
+        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: the file is empty", *filename);
+        rc = WEFT_EINVAL;
+    }
+    if (rc < 0 || f == NULL) {
+        fclose(fp);
+    } else {
+        *f = fp;
+    }
+    *size = rc < 0 ? 0 : (uint64_t)st.st_size;
+    return rc;
+}
+
+int weft__stratix_check_file(const char *path, weft_stratix_error *err)
+{
+    const char *filename, *type;
+    uint64_t size;
+    clear_err(err);
+    if (path == NULL || *path == '\0')
+        return bad_arg(err, "a path is required");
+    return open_checked(path, NULL, &filename, &type, &size, err);
 }
 
 int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_progress_fn on_progress, void *user,
@@ -990,38 +1047,12 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
         return bad_arg(err, "weft_stratix_upload: client, path and out are required");
 
     /* Everything about the file is settled before a byte goes out. */
-    const char *slash = strrchr(path, '/');
-    const char *filename = slash ? slash + 1 : path;
-    const char *type = ends_with(filename, ".jsonl") ? "application/jsonl"
-                       : ends_with(filename, ".json") ? "application/json"
-                                                      : NULL;
-    if (type == NULL) {
-        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: Stratix takes .json and .jsonl files only", filename);
-        return WEFT_EINVAL;
-    }
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: cannot open: %s", filename, strerror(errno));
-        return WEFT_EINVAL;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: not a regular file", filename);
-        return WEFT_EINVAL;
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    if (size > WEFT_STRATIX_MAX_UPLOAD_BYTES) {
-        fclose(f);
-        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: %llu bytes is more than the 50 MB (%llu bytes) Stratix accepts",
-                filename, (unsigned long long)size, (unsigned long long)WEFT_STRATIX_MAX_UPLOAD_BYTES);
-        return WEFT_EINVAL;
-    }
-    if (size == 0) {
-        fclose(f);
-        set_err(err, WEFT_EINVAL, 0, 0, "%.200s: the file is empty", filename);
-        return WEFT_EINVAL;
-    }
+    const char *filename, *type;
+    uint64_t size;
+    FILE *f = NULL;
+    int frc = open_checked(path, &f, &filename, &type, &size, err);
+    if (frc < 0)
+        return frc;
 
     int rc;
     char *presign_url = NULL, *create_url = NULL, *put_url = NULL, *body = NULL;
@@ -1037,7 +1068,7 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
 
     /* Step 1: a presigned URL for {filename, type, size}. */
     if (on_progress && !on_progress(user, WEFT_STRATIX_STEP_PRESIGN, 0, size)) {
-        rc = upload_fail(err, WEFT_STRATIX_STEP_PRESIGN, "cancelled");
+        rc = upload_fail(err, WEFT_ECANCELED, WEFT_STRATIX_STEP_PRESIGN, "cancelled");
         goto out;
     }
     json_t *req = json_pack("{s:s, s:s, s:I}", "filename", filename, "type", type, "size", (json_int_t)size);
@@ -1058,7 +1089,7 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
         goto out;
     const char *u = str_of(unwrap(root), "url");
     if (u == NULL) {
-        rc = upload_fail(err, WEFT_STRATIX_STEP_PRESIGN, "POST /traces/upload: the answer has no upload url");
+        rc = upload_fail(err, WEFT_EPROTO, WEFT_STRATIX_STEP_PRESIGN, "POST /traces/upload: the answer has no upload url");
         goto out;
     }
     put_url = strdup(u);
@@ -1074,7 +1105,7 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
     bool same_origin = weft__url_same_origin(put_url, c->base);
     int target = weft__url_check_key(put_url, true);
     if (target < 0) {
-        rc = target == WEFT_EINSECURE ? WEFT_EINSECURE : WEFT_EIO;
+        rc = target == WEFT_EINSECURE ? WEFT_EINSECURE : WEFT_EPROTO;
         set_err(err, rc, 0, WEFT_STRATIX_STEP_PUT, "upload step 2 of 3 (%s) failed: %s",
                 weft_stratix_step_name(WEFT_STRATIX_STEP_PUT),
                 rc == WEFT_EINSECURE ? "refusing to send trace data over plain http:// to a host that is not loopback"
@@ -1093,7 +1124,7 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
 
     /* Step 3: trace records from the uploaded file. */
     if (on_progress && !on_progress(user, WEFT_STRATIX_STEP_CREATE, size, size)) {
-        rc = upload_fail(err, WEFT_STRATIX_STEP_CREATE, "cancelled");
+        rc = upload_fail(err, WEFT_ECANCELED, WEFT_STRATIX_STEP_CREATE, "cancelled");
         goto out;
     }
     free(body);
@@ -1125,7 +1156,7 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
         goto out;
     }
     if (rc < 0) {
-        rc = upload_fail(err, WEFT_STRATIX_STEP_CREATE, "POST /traces: the answer holds no trace ids");
+        rc = upload_fail(err, WEFT_EPROTO, WEFT_STRATIX_STEP_CREATE, "POST /traces: the answer holds no trace ids");
         goto out;
     }
     *out = res;

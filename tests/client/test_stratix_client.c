@@ -14,6 +14,7 @@
 #include "stratix_doc.h"
 #include "stratix_receiver.h"
 #include "weft_test.h"
+#include "weft/job.h"
 #include "weft/stratix.h"
 
 #define KEY "sk-test-0123456789"
@@ -207,7 +208,7 @@ Test(stratix_client, names_step_1_with_status_and_server_message_when_it_fails, 
     weft_srx_fail(srx, WEFT_SRX_PRESIGN, 400, 1, "filename has a forbidden character", NULL);
     weft_stratix_upload_result *res = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EHTTP);
     cr_assert_eq(err.step, WEFT_STRATIX_STEP_PRESIGN);
     cr_assert_eq(err.http_status, 400);
     cr_assert_eq(err.attempts, 1, "a 400 is not retried");
@@ -222,7 +223,7 @@ Test(stratix_client, names_step_2_when_the_presigned_put_is_refused, .init = set
     weft_srx_fail(srx, WEFT_SRX_PUT, 403, 1, "AccessDenied: Request has expired", NULL);
     weft_stratix_upload_result *res = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EHTTP);
     cr_assert_eq(err.step, WEFT_STRATIX_STEP_PUT);
     cr_assert_eq(err.http_status, 403);
     cr_assert_not_null(strstr(err.message, "upload step 2 of 3 (PUT the file to the upload URL)"), "%s",
@@ -250,7 +251,7 @@ Test(stratix_client, names_step_3_when_creating_the_traces_fails, .init = setup,
     weft_srx_fail(srx, WEFT_SRX_CREATE, 422, 1, "file is not a trace file", NULL);
     weft_stratix_upload_result *res = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EHTTP);
     cr_assert_eq(err.step, WEFT_STRATIX_STEP_CREATE);
     cr_assert_eq(err.http_status, 422);
     cr_assert_not_null(strstr(err.message, "upload step 3 of 3 (create the traces)"), "%s", err.message);
@@ -262,7 +263,7 @@ Test(stratix_client, reports_the_servers_reason_when_the_uploaded_file_is_not_js
     weft_stratix_upload_result *res = NULL;
     weft_stratix_error err;
     cr_assert_eq(weft_stratix_upload(cli, write_file("bad.jsonl", "{\"a\":1}\nnot json\n"), NULL, NULL, &res, &err),
-                 WEFT_EIO);
+                 WEFT_EHTTP);
     cr_assert_eq(err.step, WEFT_STRATIX_STEP_CREATE);
     cr_assert_eq(err.http_status, 400);
     cr_assert_not_null(strstr(err.message, "line 2 is not a JSON object"), "%s", err.message);
@@ -293,7 +294,7 @@ Test(stratix_client, retries_step_3_only_where_nothing_can_have_been_created, .i
 
     weft_srx_fail(srx, WEFT_SRX_CREATE, 500, 1, "boom", "0");
     res = NULL;
-    cr_assert_eq(weft_stratix_upload(cli, write_file("b.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_upload(cli, write_file("b.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EHTTP);
     cr_assert_eq(err.step, WEFT_STRATIX_STEP_CREATE);
     cr_assert_eq(err.attempts, 1, "a 500 in step 3 may have created traces: not resent");
     cr_assert_eq(weft_srx_count(srx, WEFT_SRX_CREATE), 3);
@@ -304,7 +305,7 @@ Test(stratix_client, gives_up_after_max_retries, .init = setup, .fini = teardown
     weft_srx_fail(srx, WEFT_SRX_LIST, 503, 10, "overloaded", "0");
     weft_stratix_traces *p = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_get_many(cli, NULL, &p, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_get_many(cli, NULL, &p, &err), WEFT_EHTTP);
     cr_assert_eq(err.attempts, 3, "the first try and 2 retries");
     cr_assert_eq(weft_srx_count(srx, WEFT_SRX_LIST), 3);
     cr_assert_eq(err.http_status, 503);
@@ -316,7 +317,7 @@ Test(stratix_client, stops_retrying_when_the_server_asks_to_wait_too_long, .init
     weft_srx_fail(srx, WEFT_SRX_LIST, 429, 5, "slow down", "3600");
     weft_stratix_traces *p = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_get_many(cli, NULL, &p, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_get_many(cli, NULL, &p, &err), WEFT_EHTTP);
     cr_assert_eq(err.attempts, 1);
     cr_assert_not_null(strstr(err.message, "wait longer"), "%s", err.message);
 }
@@ -377,7 +378,7 @@ Test(stratix_client, a_progress_callback_can_cancel_in_step_2, .init = setup, .f
     prog p = {.cancel_at = WEFT_STRATIX_STEP_PUT};
     weft_stratix_upload_result *res = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), on_prog, &p, &res, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), on_prog, &p, &res, &err), WEFT_ECANCELED);
     cr_assert_eq(err.step, WEFT_STRATIX_STEP_PUT);
     cr_assert_not_null(strstr(err.message, "cancelled"), "%s", err.message);
     cr_assert_eq(weft_srx_count(srx, WEFT_SRX_CREATE), 0);
@@ -410,7 +411,7 @@ Test(stratix_client, get_of_an_unknown_trace_fails_with_404_unretried, .init = s
 {
     weft_stratix_trace *t = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_get(cli, "missing", &t, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_get(cli, "missing", &t, &err), WEFT_EHTTP);
     cr_assert_null(t);
     cr_assert_eq(err.http_status, 404);
     cr_assert_eq(err.attempts, 1);
@@ -428,7 +429,7 @@ Test(stratix_client, delete_removes_the_trace_and_a_second_delete_is_a_404, .ini
     json_t *k = weft_srx_trace(srx, "kept");
     cr_assert_not_null(k);
     json_decref(k);
-    cr_assert_eq(weft_stratix_delete(cli, "gone", &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_delete(cli, "gone", &err), WEFT_EHTTP);
     cr_assert_eq(err.http_status, 404);
 }
 
@@ -578,7 +579,7 @@ Test(stratix_client, get_many_applies_every_filter, .init = setup, .fini = teard
 
     weft_stratix_traces *p = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_get_many(cli, &(weft_stratix_query){.time_range = "soon"}, &p, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_get_many(cli, &(weft_stratix_query){.time_range = "soon"}, &p, &err), WEFT_EHTTP);
     cr_assert_eq(err.http_status, 400, "the server's rejection is reported");
 }
 
@@ -708,7 +709,7 @@ Test(stratix_client, a_refused_key_is_reported_once_without_the_key, .init = set
     cr_assert_eq(weft_stratix_client_new(&cli, &o, NULL), 0);
     weft_stratix_sources *s = NULL;
     weft_stratix_error err;
-    cr_assert_eq(weft_stratix_get_sources(cli, &s, &err), WEFT_EIO);
+    cr_assert_eq(weft_stratix_get_sources(cli, &s, &err), WEFT_EHTTP);
     cr_assert_eq(err.http_status, 401);
     cr_assert_eq(weft_srx_count(srx, WEFT_SRX_ORGS), 1, "a 401 is not retried");
     cr_assert_not_null(strstr(err.message, "GET /organizations"), "%s", err.message);
@@ -819,4 +820,73 @@ Test(stratix_client, a_weft_trace_sent_as_a_document_reads_back_with_every_field
     free(line);
     free(doc);
     json_decref(items);
+}
+
+/* ---- the upload as a job ------------------------------------------------------------------- */
+
+Test(stratix_client, an_async_upload_completes_with_the_trace_ids_and_byte_progress, .init = setup, .fini = teardown)
+{
+    weft_job *job = NULL;
+    weft_stratix_error err;
+    cr_assert_eq(weft_stratix_upload_async(cli, write_file("a.jsonl", JSONL), &job, &err), 0, "%s", err.message);
+    cr_assert_str_eq(weft_job_type(job), "stratix_upload");
+    cr_assert_eq(weft_job_wait(job, 0.05, 60, NULL, NULL), 0);
+    const weft_stratix_upload_result *res = NULL;
+    cr_assert_eq(weft_stratix_upload_job_result(job, &res), 0);
+    cr_assert_not_null(res);
+    cr_assert_eq(res->n_trace_ids, 3);
+    cr_assert_eq(weft_srx_trace_count(srx), 3);
+    weft_job_info info;
+    cr_assert_eq(weft_job_status(job, &info), 0);
+    cr_assert_eq(info.state, WEFT_JOB_COMPLETED);
+    cr_assert_eq(info.total_items, strlen(JSONL));
+    cr_assert_eq(info.current_item, strlen(JSONL));
+    cr_assert_float_eq(info.progress_percent, 100.0, 1e-9);
+    weft_job_free(job);
+}
+
+Test(stratix_client, an_async_upload_refuses_a_bad_file_before_any_job_starts, .init = setup, .fini = teardown)
+{
+    weft_job *job = NULL;
+    weft_stratix_error err;
+    cr_assert_eq(weft_stratix_upload_async(cli, write_file("a.csv", "x"), &job, &err), WEFT_EINVAL);
+    cr_assert_null(job);
+    cr_assert_not_null(strstr(err.message, ".json and .jsonl"), "%s", err.message);
+    cr_assert_eq(weft_srx_count(srx, WEFT_SRX_ANY), 0);
+}
+
+Test(stratix_client, an_async_upload_fails_with_the_step_named, .init = setup, .fini = teardown)
+{
+    weft_srx_fail(srx, WEFT_SRX_PUT, 403, 1, "AccessDenied", NULL);
+    weft_job *job = NULL;
+    cr_assert_eq(weft_stratix_upload_async(cli, write_file("a.jsonl", JSONL), &job, NULL), 0);
+    const weft_stratix_upload_result *res = NULL;
+    cr_assert_eq(weft_stratix_upload_job_result(job, &res), WEFT_EHTTP);
+    cr_assert_null(res);
+    cr_assert(weft_job_is_failed(job));
+    weft_job_info info;
+    weft_job_status(job, &info);
+    cr_assert_not_null(strstr(info.error, "upload step 2 of 3 (PUT the file to the upload URL) failed"), "%s",
+                       info.error);
+    cr_assert_not_null(strstr(info.error, "HTTP 403: AccessDenied"), "%s", info.error);
+    weft_job_free(job);
+}
+
+Test(stratix_client, a_cancelled_async_upload_creates_no_traces, .init = setup, .fini = teardown)
+{
+    /* Step 1 is answered 503 with Retry-After: 1, so the job is still at work when cancelled. */
+    weft_srx_fail(srx, WEFT_SRX_PRESIGN, 503, 1, NULL, "1");
+    weft_job *job = NULL;
+    cr_assert_eq(weft_stratix_upload_async(cli, write_file("a.jsonl", JSONL), &job, NULL), 0);
+    cr_assert_eq(weft_job_cancel(job), 0);
+    cr_assert_eq(weft_job_wait(job, 0.05, 60, NULL, NULL), WEFT_ECANCELED);
+    cr_assert_eq(weft_job_status(job, &(weft_job_info){0}), 0);
+    cr_assert_not(weft_job_is_completed(job));
+    cr_assert_eq(weft_srx_count(srx, WEFT_SRX_CREATE), 0);
+    cr_assert_eq(weft_srx_trace_count(srx), 0);
+    const weft_stratix_upload_result *res = NULL;
+    cr_assert_eq(weft_stratix_upload_job_result(job, &res), WEFT_ECANCELED);
+    cr_assert_null(res);
+    cr_assert_eq(weft_stratix_upload_job_result(NULL, &res), WEFT_EINVAL);
+    weft_job_free(job);
 }
