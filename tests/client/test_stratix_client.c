@@ -890,3 +890,45 @@ Test(stratix_client, a_cancelled_async_upload_creates_no_traces, .init = setup, 
     cr_assert_eq(weft_stratix_upload_job_result(NULL, &res), WEFT_EINVAL);
     weft_job_free(job);
 }
+
+/* ---- where the key and the data may go ------------------------------------------------------ */
+
+Test(stratix_client, never_sends_the_key_to_loopback_through_a_proxy, .init = setup, .fini = teardown)
+{
+    /* A proxy that refuses connections: used, every request would fail. */
+    setenv("http_proxy", "http://127.0.0.1:9", 1);
+    setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);
+    setenv("ALL_PROXY", "http://127.0.0.1:9", 1);
+    unsetenv("NO_PROXY");
+    unsetenv("no_proxy");
+    weft_stratix_client_free(cli);
+    cli = client_for(srx, -1);
+    weft_stratix_upload_result *res = NULL;
+    weft_stratix_error err;
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), 0, "%s", err.message);
+    cr_assert_eq(weft_srx_count(srx, WEFT_SRX_PUT), 1);
+    weft_stratix_upload_result_free(res);
+}
+
+Test(stratix_client, refuses_to_put_trace_data_to_plain_http_off_loopback, .fini = teardown)
+{
+    /* The stand-in hands out http://example.com:PORT/...: refused before any connection. */
+    start_with(&(weft_srx_opts){.presign_host = "example.com"});
+    weft_stratix_upload_result *res = NULL;
+    weft_stratix_error err;
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), WEFT_EINSECURE);
+    cr_assert_eq(err.step, WEFT_STRATIX_STEP_PUT);
+    cr_assert_not_null(strstr(err.message, "upload step 2 of 3"), "%s", err.message);
+    cr_assert_eq(weft_srx_count(srx, WEFT_SRX_PUT), 0);
+    cr_assert_eq(weft_srx_count(srx, WEFT_SRX_CREATE), 0);
+}
+
+Test(stratix_client, retries_a_429_in_step_3, .init = setup, .fini = teardown)
+{
+    weft_srx_fail(srx, WEFT_SRX_CREATE, 429, 1, "busy", "0");
+    weft_stratix_upload_result *res = NULL;
+    weft_stratix_error err;
+    cr_assert_eq(weft_stratix_upload(cli, write_file("a.jsonl", JSONL), NULL, NULL, &res, &err), 0, "%s", err.message);
+    cr_assert_eq(weft_srx_count(srx, WEFT_SRX_CREATE), 2);
+    weft_stratix_upload_result_free(res);
+}
