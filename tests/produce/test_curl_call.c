@@ -157,6 +157,15 @@ static void same_behaviour(mode m, const char *base, const call_opts *o, app *wi
     CURLcode rc_weft = run_call(m, base, o, with, &st_weft);
     cr_assert_eq(rc_weft, rc_plain, "curl code %d with weft, %d without", rc_weft, rc_plain);
     cr_assert_eq(st_weft, st_plain);
+    if (with->abort_progress) {
+        /* How much arrived before the progress callback aborts depends on the network's
+         * timing, with or without weft: the codes and the progress calls are what compare. */
+        cr_assert(with->progress_calls > 0 && plain.progress_calls > 0);
+        app_free(&plain);
+        if (rc_out)
+            *rc_out = rc_weft;
+        return;
+    }
     cr_assert_eq(with->len, plain.len, "body %zu bytes with weft, %zu without", with->len, plain.len);
     if (plain.len)
         cr_assert(memcmp(with->body, plain.body, plain.len) == 0, "body bytes differ");
@@ -653,7 +662,7 @@ Test(curl_call, with_content_capture_off_only_sizes_and_counts_leave)
             json_t *out = json_array_get(wt_path(r, "output.messages"), 0);
             if (json_object_get(out, "tool_calls"))
                 cr_assert_eq(num(json_array_get(json_object_get(out, "tool_calls"), 0), "function.arguments_bytes"),
-                             15);
+                             strlen("{\"city\":\"Paris\"}"));
             else
                 cr_assert_eq(num(out, "content_bytes"), strlen(OAI_ANSWER));
         }
