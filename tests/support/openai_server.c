@@ -178,14 +178,18 @@ static sse *stream_answer(enum route rt, const char *model, json_t *req, unsigne
         sse_add(s, "data: {\"id\":\"chatcmpl-1\",\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
                    "\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n",
                 model);
-        for (int i = 0; i < OAI_STREAM_TOKENS; i++) {
+        /* "many-N": the answer's tokens repeated to N content chunks (benches) */
+        int n_tok = OAI_STREAM_TOKENS;
+        if (!strncmp(model, "many-", 5))
+            n_tok = atoi(model + 5) > 0 ? atoi(model + 5) : 1;
+        for (int i = 0; i < n_tok; i++) {
             if (i == 1 && !strcmp(model, "stream-error")) {
                 sse_add(s, "data: {\"error\":{\"message\":\"the model went away\",\"type\":\"server_error\"}}\n\n");
                 break;
             }
             sse_add(s, "data: {\"id\":\"chatcmpl-1\",\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":"
                        "{\"content\":\"%s\"},\"finish_reason\":null}]}\n\n",
-                    model, weft_oai_tokens[i]);
+                    model, weft_oai_tokens[i % OAI_STREAM_TOKENS]);
         }
         if (strcmp(model, "stream-error"))
             sse_add(s, "data: {\"id\":\"chatcmpl-1\",\"model\":\"%s\",\"choices\":[{\"index\":0,\"delta\":{},"

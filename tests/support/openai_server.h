@@ -13,6 +13,7 @@
  *   "malformed"       200 with a body that is not JSON
  *   "cut"             a stream that stops halfway (the connection closes mid-stream)
  *   "stream-error"    a stream whose second chunk is an error object
+ *   "many-N"          a stream of N content chunks (the answer's tokens over and over)
  *
  * Streams send OAI_STREAM_TOKENS content chunks, pausing a few milliseconds before each so
  * the client sees a time to first token and gaps between tokens.
