@@ -77,6 +77,7 @@ typedef struct weft_llm_call {
     void *header_data;
 } weft_llm_call;
 
+#ifndef WEFT_NO_TRACING
 /*
  * A drop-in for curl_easy_perform: the same transfer, the same return value, the same bytes
  * to the program's callbacks, and one span for it. When weft is not initialised or tracing is
@@ -102,6 +103,24 @@ WEFT_API int weft_curl_attach(CURL *easy, const weft_llm_call *call);
  * no-op.
  */
 WEFT_API void weft_curl_finish(CURL *easy, CURLcode result);
+
+#else /* WEFT_NO_TRACING: the plain curl calls, nothing recorded */
+static inline CURLcode weft_curl_perform(CURL *easy, const weft_llm_call *call)
+{
+    (void)call;
+    return curl_easy_perform(easy);
+}
+static inline int weft_curl_attach(CURL *easy, const weft_llm_call *call)
+{
+    (void)call;
+    return easy ? 0 : WEFT_EINVAL;
+}
+static inline void weft_curl_finish(CURL *easy, CURLcode result)
+{
+    (void)easy;
+    (void)result;
+}
+#endif
 
 #ifdef __cplusplus
 }
