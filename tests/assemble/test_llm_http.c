@@ -130,7 +130,8 @@ static void response(uint32_t op, uint32_t flags, int status, int curl_code, con
     size_t len = sizeof h + (size_t)n_ticks * 8 + bl;
     char *p = malloc(len);
     memcpy(p, &h, sizeof h);
-    memcpy(p + sizeof h, ticks, (size_t)n_ticks * 8);
+    if (n_ticks)
+        memcpy(p + sizeof h, ticks, (size_t)n_ticks * 8);
     memcpy(p + sizeof h + (size_t)n_ticks * 8, body, bl);
     apply(p, len, WEFT__EV_LLM_RESPONSE);
     free(p);
