@@ -740,6 +740,9 @@ static int sgp_open(weft__exporter *ex)
     s->timer.data = s;
     ex->state = s;
     s->healthy = true;
+    char shown[512];
+    weft__log(WEFT_LOG_INFO, "exporter sgp: sending spans to %s%s", weft__url_redacted(s->url, shown, sizeof shown),
+              has_key ? "" : " (no SGP_API_KEY)");
     if (cfg->spool_dir && *cfg->spool_dir) {
         /* Problems turn the spool off (logged), never the exporter. What dead processes left
          * is claimed on the export thread's first pump (s->scanned), not here in weft_init. */

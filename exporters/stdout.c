@@ -9,7 +9,11 @@
 #include "exporter.h"
 #include "runtime.h"
 
-static int stdout_open(weft__exporter *ex) { return 0; }
+static int stdout_open(weft__exporter *ex)
+{
+    weft__log(WEFT_LOG_INFO, "exporter stdout: one line per completed span on standard output");
+    return 0;
+}
 
 /* The JSON text of the item's "name" value (quotes included). */
 static const char *name_of(const char *item, size_t len, size_t *out_len)

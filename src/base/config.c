@@ -89,10 +89,12 @@ static bool env_flag(const char *name)
            strcasecmp(v, "off") != 0;
 }
 
-static bool valid_exporters(const char *list)
+/* NULL when list names at least one exporter and only known ones; else what is wrong with it. */
+static const char *exporters_problem(const char *list)
 {
     static const char *const words[] = {"sgp", "jsonl", "stdout", "none", "memory"};
     const char *p = list;
+    size_t names = 0;
     while (*p) {
         while (*p == ' ' || *p == ',')
             p++;
@@ -106,10 +108,13 @@ static bool valid_exporters(const char *list)
             if (strlen(words[i]) == (size_t)(q - p) && strncasecmp(words[i], p, (size_t)(q - p)) == 0)
                 ok = true;
         if (!ok)
-            return false;
+            return "names an unknown exporter (known: sgp, jsonl, stdout, none, memory)";
+        names++;
         p = q;
     }
-    return true;
+    if (names == 0)
+        return "names no exporter (expected a comma list of sgp, jsonl, stdout, none)";
+    return NULL;
 }
 
 bool weft__cfg_has_exporter(const weft__cfg *c, const char *name)
@@ -220,15 +225,17 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     out->jsonl_path = strdup(jp ? jp : "weft-traces.jsonl");
 
     const char *def_exp = out->sgp_api_key ? "sgp" : "jsonl";
+    /* An exporter list that names nothing weft knows would send spans nowhere and count them
+     * as exported: a configuration error, from the struct or the environment alike. */
     const char *exp = in->exporters;
-    if (exp && !valid_exporters(exp)) {
-        cfg_log(out, WEFT_LOG_ERROR, "weft_config.exporters \"%s\" names an unknown exporter", exp);
+    const char *exp_var = "weft_config.exporters";
+    if (!exp && (exp = env("WEFT_EXPORTER")) != NULL)
+        exp_var = "WEFT_EXPORTER";
+    const char *problem = exp ? exporters_problem(exp) : NULL;
+    if (problem) {
+        cfg_log(out, WEFT_LOG_ERROR, "%s='%s': %s", exp_var, exp, problem);
         weft__cfg_free(out);
         return WEFT_ECONFIG;
-    }
-    if (!exp && (exp = env("WEFT_EXPORTER")) && !valid_exporters(exp)) {
-        cfg_log(out, WEFT_LOG_WARN, "ignoring WEFT_EXPORTER=\"%s\": expected sgp, jsonl, stdout or none", exp);
-        exp = NULL;
     }
     out->exporters = strdup(exp ? exp : def_exp);
 

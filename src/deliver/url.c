@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -184,9 +185,10 @@ bool weft__url_env_proxy(const weft__url *u)
     return proxy != NULL;
 }
 
-/* Logs url with any userinfo replaced by "***" (a password may sit there). */
-static void log_url(weft_log_level level, const char *what, const char *url, const char *problem)
+char *weft__url_redacted(const char *url, char *out, size_t cap)
 {
+    if (cap == 0)
+        return out;
     const char *at = NULL, *rest = strstr(url, "://");
     if (rest) {
         rest += 3;
@@ -196,9 +198,16 @@ static void log_url(weft_log_level level, const char *what, const char *url, con
                 at = rest + k;
     }
     if (at)
-        weft__log(level, "%s='%.*s***%s': %s", what, (int)(rest - url), url, at, problem);
+        snprintf(out, cap, "%.*s***%s", (int)(rest - url), url, at);
     else
-        weft__log(level, "%s='%s': %s", what, url, problem);
+        snprintf(out, cap, "%s", url);
+    return out;
+}
+
+static void log_url(weft_log_level level, const char *what, const char *url, const char *problem)
+{
+    char shown[512];
+    weft__log(level, "%s='%s': %s", what, weft__url_redacted(url, shown, sizeof shown), problem);
 }
 
 int weft__url_key_allowed(const char *what, const char *url, bool has_key, bool direct)

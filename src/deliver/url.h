@@ -48,6 +48,10 @@ bool weft__url_direct_only(const weft__url *u);
  * (the rules above). */
 bool weft__url_env_proxy(const weft__url *u);
 
+/* Copies url into out (cap bytes, always NUL-terminated, cut when longer) with any userinfo
+ * ("user:password@") replaced by "***@": the form in which a URL may be logged. Returns out. */
+char *weft__url_redacted(const char *url, char *out, size_t cap);
+
 /*
  * May an API key be sent to url? direct: the transfer turns proxies off for this URL when
  * weft__url_direct_only says so (every transfer of http.c does; a client on its own libcurl
