@@ -427,7 +427,8 @@ void weft__rag_write_message(void *dst, const weft_message *msg, const weft__rag
  * stop before any work on the caller's struct (DESIGN.md 8: a disabled call costs ~2 ns). */
 static inline bool skip_call(weft_span span, unsigned kind)
 {
-    if (__builtin_expect(span.id != 0 && atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed), 1))
+    if (__builtin_expect(span.id != 0 && span.flags == 0 &&
+                             atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed), 1))
         return false;
     weft__evw w;
     (void)weft__event_reserve(&w, span, kind, 0, 0);
