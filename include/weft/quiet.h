@@ -23,8 +23,10 @@
 #ifndef WEFT_QUIET_H
 #define WEFT_QUIET_H
 
-#define WEFT__SPAN_QUIET_(s) (((s).flags & (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF)) != 0)
-#define WEFT__SPAN_GONE_(s) (((s).flags & WEFT__SPAN_OFF) != 0)
+/* flags is 1, 2 or 3 (SAMPLED_OUT, OFF or both) / 2 or 3 (OFF): one compare each. A handle
+ * with any other bit set is forged; it calls in, and the library counts it. */
+#define WEFT__SPAN_QUIET_(s) ((uint32_t)((s).flags - 1u) < 3u)
+#define WEFT__SPAN_GONE_(s) ((uint32_t)((s).flags - WEFT__SPAN_OFF) < 2u)
 
 #if !defined(__cplusplus) && !defined(WEFT_NO_INLINE_CALLS)
 
