@@ -10,7 +10,6 @@
 #define WEFT_WEFT_HPP
 
 #include <cstdint>
-#include <cstdio>
 #include <exception>
 #include <string>
 #include <string_view>
@@ -110,8 +109,8 @@ class Span {
         return *this;
     }
     /* Every integer type (char types included, as numbers): signed ones and unsigned ones up to
-     * INT64_MAX as JSON integers; an unsigned value above INT64_MAX as its exact decimal text
-     * (a JSON number, weft_span_set_json). */
+     * INT64_MAX as JSON integers; an unsigned value above INT64_MAX as the nearest double
+     * (many JSON readers refuse integers past int64). */
     template <class T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>, int> = 0>
     Span &set(weft_section sec, const char *key, T v) noexcept
     {
@@ -119,9 +118,7 @@ class Span {
             return *this;
         if constexpr (std::is_unsigned_v<T> && sizeof(T) >= sizeof(int64_t)) {
             if (v > (T)INT64_MAX) {
-                char buf[24];
-                int n = std::snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
-                weft_span_set_json(s_, sec, key, buf, (size_t)n);
+                weft_span_set_f64(s_, sec, key, (double)v);
                 return *this;
             }
         }
