@@ -1,9 +1,10 @@
 /*
  * spool.c — the disk spool (see spool.h for the model, spool_format.h for the bytes).
  *
- * Owns (struct weft__spool, one per SGP exporter): the directory's descriptor, every file this
- * process holds (its own segments and the files it claimed from dead processes), each open and
- * flock'ed until it is finished or the spool closes, the write buffer and the read buffer.
+ * Owns (struct weft__spool, one per delivery engine, i.e. per HTTP exporter): the directory's
+ * descriptor, every file this process holds (its own segments and the files it claimed from
+ * dead processes), each open and flock'ed until it is finished or the spool closes, the write
+ * buffer and the read buffer.
  *
  * Invariants:
  *   - a file is in `files` exactly while this process holds its lock; another process's file
