@@ -89,10 +89,14 @@ int cli_sgp_fail(const char *cmd, const char *what, const weft_sgp_error *e)
 int cli_getopt(const char *cmd, int argc, char **argv, const char *shortopts, const struct option *longopts)
 {
     opterr = 0;
-    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    /* A leading ':' makes getopt tell a missing value (':') from an unknown option ('?'). */
+    char so[64];
+    bool plus = shortopts[0] == '+';
+    snprintf(so, sizeof so, "%s:%s", plus ? "+" : "", shortopts + plus);
+    int c = getopt_long(argc, argv, so, longopts, NULL);
     if (c == '?' || c == ':') {
         const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-        if (c == ':' || (optopt && strchr(shortopts, optopt) && optopt != '?'))
+        if (c == ':')
             cli_usage(cmd, "option '%s' needs a value", arg);
         else
             cli_usage(cmd, "unknown option '%s'", arg);
@@ -275,8 +279,16 @@ int cli_source_fail(const char *cmd, cli_source *s, int rc, const char *trace_id
     else if (rc == WEFT_EIO && !s->sgp)
         cli_err(cmd, "the files cannot be read: %s", weft_strerror(rc));
     else if (s->sgp) {
-        weft_sgp_error e = {.code = rc};
-        snprintf(e.message, sizeof e.message, "%s", weft_strerror(rc));
+        /* The trace queries return the code only; one cheap request gets the server's status and
+         * detail for the message (the same failure, as a rule: a refused key, a server away). */
+        weft_sgp_error e;
+        weft_sgp_span_list *l = NULL;
+        if (weft_sgp_spans_search(s->client, &(weft_sgp_search){.limit = 1}, &l, &e) == 0) {
+            e.code = rc;
+            e.detail[0] = 0;
+            snprintf(e.message, sizeof e.message, "%s", weft_strerror(rc));
+        }
+        weft_sgp_span_list_free(l);
         return cli_sgp_fail(cmd, "reading traces from SGP", &e);
     } else
         cli_err(cmd, "%s", weft_strerror(rc));

@@ -183,6 +183,7 @@ int cmd_upload(int argc, char **argv)
     weft_job_result(job, &out);
     weft_job_info info;
     weft_job_status(job, &info);
+
     double el = now_s() - p.t0;
 
     for (size_t i = 0; out && i < out->n_problems; i++) {
@@ -201,6 +202,8 @@ int cmd_upload(int argc, char **argv)
     }
     uint64_t failed = out ? out->items_failed : 0, delivered = out ? out->items_delivered : 0,
              total = out ? out->items_total : 0;
+    if (info.total_items > total) /* a failed job stops before reading everything */
+        total = info.total_items;
     if (out && failed > out->n_problems)
         fprintf(stderr, "... and %llu more not delivered (only the first %zu are listed)\n",
                 (unsigned long long)(failed - out->n_problems), out->n_problems);

@@ -187,9 +187,27 @@ static void draw(FILE *f, const weft_trace_full_result *t, const view_layout *l,
     cli_fmt_ms(d, sizeof d, s->duration_ms);
     cli_fmt_int(tok, sizeof tok, s->total_tokens);
     cli_fmt_cost(cost, sizeof cost, s->has_total_cost, s->total_cost);
-    fprintf(f, "%strace %s%s  %s%s%s  %s  %lld spans  %lld LLM  %lld tools  %lld retrievals  %s tokens  %s\n", bold,
-            t->trace_id, off, strcmp(s->status, "ERROR") ? "" : red, s->status, off, d, (long long)s->span_count,
-            (long long)s->llm_calls, (long long)s->tool_calls, (long long)s->retrieval_calls, tok, cost);
+    /* The summary line: as many of its parts as fit the width, most important first. */
+    char parts[8][64];
+    snprintf(parts[0], sizeof parts[0], "%s", s->status);
+    snprintf(parts[1], sizeof parts[1], "%s", d);
+    snprintf(parts[2], sizeof parts[2], "%lld spans", (long long)s->span_count);
+    snprintf(parts[3], sizeof parts[3], "%s tokens", tok);
+    snprintf(parts[4], sizeof parts[4], "%s", cost);
+    snprintf(parts[5], sizeof parts[5], "%lld LLM", (long long)s->llm_calls);
+    snprintf(parts[6], sizeof parts[6], "%lld tools", (long long)s->tool_calls);
+    snprintf(parts[7], sizeof parts[7], "%lld retrievals", (long long)s->retrieval_calls);
+    size_t used = 6 + cli_text_width(t->trace_id);
+    fprintf(f, "%strace %s%s", bold, t->trace_id, off);
+    for (int i = 0; i < 8; i++) {
+        size_t w = cli_text_width(parts[i]) + 2;
+        if (used + w > (size_t)width)
+            continue;
+        used += w;
+        bool err = i == 0 && !strcmp(s->status, "ERROR");
+        fprintf(f, "  %s%s%s", err ? red : "", parts[i], err ? off : "");
+    }
+    fputc('\n', f);
 
     /* name | bar | duration tokens cost mark */
     const int tail = 1 + 9 + 1 + 8 + 1 + 9 + 1 + 5;
