@@ -40,7 +40,7 @@ static const char css[] =
     ".row.error .name{color:var(--err)}.mark{color:var(--err);font-weight:700}\n"
     ".track{position:relative;height:14px;margin:0 6px;background:repeating-linear-gradient(90deg,transparent 0,"
     "transparent calc(25% - 1px),#eef0f5 calc(25% - 1px),#eef0f5 25%)}\n"
-    ".ticks{position:relative;height:14px;margin:0 6px}.ticks span{position:absolute;transform:translateX(-50%)}"
+    ".ticks{position:relative;height:14px;margin:0 6px}.ticks span{position:absolute;white-space:nowrap;transform:translateX(-50%)}"
     ".ticks span:first-child{transform:none}.ticks span:last-child{transform:translateX(-100%)}\n"
     ".bar{position:absolute;top:2px;bottom:2px;min-width:2px;border-radius:2px;background:var(--other)}\n"
     ".k-llm{background:var(--llm)}.k-ret{background:var(--ret)}.k-tool{background:var(--tool)}"
