@@ -16,4 +16,9 @@ LD_LIBRARY_PATH="$libdir" "$prefix/consumer-pc"
 cmake -S "$here" -B "$prefix/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
 cmake --build "$prefix/cmake-build" >/dev/null
 LD_LIBRARY_PATH="$libdir" "$prefix/cmake-build/consumer"
-echo "install check: pkg-config and find_package(weft) both work"
+# The command-line tool lands in bin/ (when built) and runs from there.
+if [ -f "$build/tools/weft" ]; then
+  "$prefix/bin/weft" --version
+  "$prefix/bin/weft" traces list --help >/dev/null
+fi
+echo "install check: pkg-config and find_package(weft) both work; bin/weft runs"

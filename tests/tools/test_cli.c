@@ -120,14 +120,16 @@ static char **make_env(const char *const *extra)
             continue;
         env[o++] = *e;
     }
-    bool has_retries = false;
+    bool has_retries = false, has_locale = false;
     for (const char *const *x = extra; x && *x; x++) {
         env[o++] = (char *)*x;
         has_retries |= !strncmp(*x, "WEFT_CLI_MAX_RETRIES=", 21);
+        has_locale |= !strncmp(*x, "LC_ALL=", 7);
     }
     if (!has_retries)
         env[o++] = "WEFT_CLI_MAX_RETRIES=0";
-    env[o++] = "LC_ALL=C.UTF-8";
+    if (!has_locale)
+        env[o++] = "LC_ALL=C.UTF-8";
     return env;
 }
 
@@ -792,6 +794,21 @@ Test(cli, view_draws_one_line_per_span_with_errors_marked_and_no_colour_when_pip
     free(id), free(older), free(f);
 }
 
+Test(cli, view_draws_in_ascii_without_a_utf8_locale)
+{
+    char *f = path_in("run.jsonl");
+    record(f, 0);
+    const char *env[] = {"LC_ALL=C", NULL};
+    run r = weft(env, "view", f, NULL);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "|- retrieve") && strstr(r.out, "`- "), "%s", r.out);
+    cr_expect(strstr(r.out, "#") && strstr(r.out, "ERROR"), "%s", r.out);
+    for (const char *c = r.out; *c; c++)
+        cr_assert(!((unsigned char)*c & 0x80), "ASCII only: %s", r.out);
+    run_free(&r);
+    free(f);
+}
+
 Test(cli, view_fits_the_width_of_columns_and_of_the_terminal)
 {
     char *f = path_in("run.jsonl");
@@ -1075,7 +1092,9 @@ Test(cli, doctor_checks_sgp_and_never_prints_the_key)
     char jenv[256];
     snprintf(jenv, sizeof jenv, "WEFT_JSONL_PATH=%s", jl);
     const char **se = sgp_env(rx, KEY);
-    const char *env[] = {se[0], se[1], "WEFT_EXPORTER=sgp,jsonl", jenv, NULL};
+    char *sp = path_in("spool"), spenv[256];
+    snprintf(spenv, sizeof spenv, "WEFT_SPOOL_DIR=%s", sp);
+    const char *env[] = {se[0], se[1], "WEFT_EXPORTER=sgp,jsonl", jenv, spenv, NULL};
     run r = weft(env, "doctor", NULL);
     cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
     cr_expect(strstr(r.out, "SGP_API_KEY                  set (hidden)"), "%s", r.out);
@@ -1083,10 +1102,11 @@ Test(cli, doctor_checks_sgp_and_never_prints_the_key)
     cr_expect(strstr(r.out, "ok    connect"), "%s", r.out);
     cr_expect(strstr(r.out, "ok    auth"), "%s", r.out);
     cr_expect(strstr(r.out, "ok    file"), "the jsonl path: %s", r.out);
+    cr_expect(strstr(r.out, "ok    directory"), "the spool: %s", r.out);
     cr_expect(!strstr(r.out, KEY) && !strstr(r.err, KEY), "the key is never printed");
     cr_expect_geq(weft_rx_requests(rx), 1, "auth was a real request");
     run_free(&r);
-    free(jl);
+    free(jl), free(sp);
 }
 
 Test(cli, doctor_fails_with_1_and_says_what_to_do_on_401_down_and_insecure_urls)

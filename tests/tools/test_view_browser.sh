@@ -58,5 +58,14 @@ fi
 if ! grep -q 'class="row error' "$work/dom.html"; then
   echo "the failed span is not marked"; fail=1
 fi
+# OUT.html#span=ID opens with that span's details.
+HOME=$work timeout 120 "$browser" --headless --no-sandbox --disable-gpu --no-first-run \
+  --user-data-dir="$work/profile" --disable-background-networking --disable-component-update \
+  --disable-sync --no-pings --disable-domain-reliability --proxy-server=127.0.0.1:9 \
+  --host-resolver-rules="MAP * ~NOTFOUND" \
+  --dump-dom "file://$work/trace.html#span=span-7" > "$work/dom7.html" 2>> "$work/chromium.log" || true
+if ! grep -q '<aside id="details"><h2>step 7</h2>' "$work/dom7.html"; then
+  echo "#span=span-7 does not open span 7's details"; fail=1
+fi
 [ $fail -eq 0 ] && echo "view_browser: all $rendered spans drawn in $($browser --version 2>/dev/null | head -n 1)"
 exit $fail
