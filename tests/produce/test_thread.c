@@ -149,9 +149,11 @@ Test(thread, folds_the_counters_of_a_recycled_state_into_the_statistics)
     job b = {.spans = 4, .noops = 1};
     run_thread(&b);
     cr_assert_eq(b.state, a.state, "the second thread ran on the recycled state");
-    cr_assert_eq(atomic_load(&b.state->started), 4, "a reused state starts its counters at zero");
+    /* The state's own counter is not read here: once b's thread has exited, the export thread
+     * may recycle the state and fold its counters at any moment. The totals tell the same: a
+     * reused state that did not start at zero would count a's 3 spans twice (10). */
     weft_stats live = stats();
-    cr_assert_eq(live.started, 7);
+    cr_assert_eq(live.started, 7, "a reused state starts its counters at zero");
     cr_assert_eq(live.noop_calls, 3);
     cr_assert_eq(weft_shutdown(5000), 0);
     weft_stats st = stats();
