@@ -1,12 +1,13 @@
 /*
- * easy.c — synchronous HTTP requests for the API clients (see easy.h): one curl easy handle per
- * request, created and cleaned up inside weft__easy_perform, so calls share nothing and any
- * number of threads may make them at once.
+ * easy.c — synchronous HTTP requests for the API clients and the Stratix uploader (see
+ * easy.h): one curl easy handle per request, created and cleaned up inside
+ * weft__easy_perform, so calls share nothing and any number of threads may make them at once.
  *
  * Owns, during a call only: the easy handle, its header list and the response body buffer
- * (handed to the caller in resp->body). The only file of src/client/ that includes
- * <curl/curl.h>. TLS peer and host verification are left on (libcurl's defaults) and never
- * turned off; CURLOPT_NOSIGNAL is set (the host is multi-threaded).
+ * (handed to the caller in resp->body). It sits in src/deliver/ (not src/client/) because the
+ * stratix exporter's upload thread uses it too (stratix_upload.c), and exporters may not reach
+ * into the client stage. TLS peer and host verification are left on (libcurl's defaults) and
+ * never turned off; CURLOPT_NOSIGNAL is set (the host is multi-threaded).
  */
 #include "easy.h"
 
