@@ -168,6 +168,7 @@ struct stratix {
     sfile *todo, *todo_tail; /* mu */
     sfile *done;             /* mu */
     bool quit, no_replay;    /* mu */
+    bool busy;               /* mu: an upload is in progress */
     _Atomic int stop;        /* cuts the upload in progress short (shutdown past its deadline) */
 };
 
@@ -423,14 +424,10 @@ static void rotate(stratix *s)
     hand_to_thread(s, f);
 }
 
-/* Counts a file's fate. OK and KEEP/REJECT of a file not yet counted settle its batches. */
+/* Counts a file's fate. OK and KEEP/REJECT of a file not yet counted settle its batches —
+ * last, so that whoever a weft__batch_done wakes (weft_flush) reads the counts already made. */
 static void settle_file(sfile *f, outcome o)
 {
-    if (!f->accounted) {
-        for (size_t i = 0; i < f->n_tk; i++)
-            ticket_settle(f->tk[i], o == UP_OK);
-        f->n_tk = 0;
-    }
     switch (o) {
     case UP_OK:
         if (f->accounted)
@@ -448,6 +445,11 @@ static void settle_file(sfile *f, outcome o)
         break;
     case UP_NONE:
         break;
+    }
+    if (!f->accounted) {
+        for (size_t i = 0; i < f->n_tk; i++)
+            ticket_settle(f->tk[i], o == UP_OK);
+        f->n_tk = 0;
     }
     f->own = 0;
     f->accounted = true;
@@ -950,9 +952,11 @@ static void *thread_main(void *arg)
             replays = f->next;
         }
         f->next = NULL;
+        s->busy = true;
         pthread_mutex_unlock(&s->mu);
         upload(s, f);
         pthread_mutex_lock(&s->mu);
+        s->busy = false;
         f->next = s->done;
         s->done = f;
         uv_async_send(&s->async);
@@ -1108,7 +1112,13 @@ static bool stratix_drain(weft__exporter *ex, uint64_t deadline_ms)
         schedule(s);
     }
     take_results(s, false);
-    if (s->outstanding == 0)
+    /* Done when this run's files are back and no upload is in progress (one of an earlier
+     * run's files, begun before shutdown, is let finish within the deadline too: cut short
+     * after the server took it, it would be sent twice). */
+    pthread_mutex_lock(&s->mu);
+    bool busy = s->busy || s->done;
+    pthread_mutex_unlock(&s->mu);
+    if (s->outstanding == 0 && !busy)
         return true;
     if (uv_now(s->loop) >= deadline_ms) {
         /* Cut the upload in progress short; close() settles what is left (kept on disk). */
