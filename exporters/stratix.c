@@ -1121,9 +1121,9 @@ static bool stratix_drain(weft__exporter *ex, uint64_t deadline_ms)
     if (s->outstanding == 0 && !busy)
         return true;
     if (uv_now(s->loop) >= deadline_ms) {
-        /* Cut the upload in progress short; close() settles what is left (kept on disk). */
+        /* Cut the upload in progress short; close() settles what is left (kept on disk, in
+         * spooled). Not done: weft_shutdown reports the timeout. */
         atomic_store(&s->stop, 1);
-        return true;
     }
     return false;
 }

@@ -587,3 +587,97 @@ Test(stratix, takes_its_settings_from_the_environment)
     for (size_t i = 0; i < n && i < 32; i++)
         cr_expect_lt(sizes[i], 4096);
 }
+
+Test(stratix, refused_credentials_keep_the_file_without_retrying)
+{
+    weft_config c = cfg_for("stratix");
+    c.stratix_grace_ms = 1;
+    cr_assert_eq(weft_init(&c), 0);
+    weft_srx_fail(srx, WEFT_SRX_PRESIGN, 401, 1, "bad key", NULL);
+    small_trace("unauthorised", 10);
+    cr_assert_eq(weft_shutdown(20000), 0);
+    cr_expect_eq(weft_srx_count(srx, WEFT_SRX_PRESIGN), 1, "a 401 is not retried");
+    cr_expect_eq(stats().spooled, 3);
+    cr_expect_eq(files_ending(".jsonl"), 1);
+}
+
+Test(stratix, shutdown_past_its_timeout_leaves_the_file_for_the_next_start)
+{
+    weft_config c = cfg_for("stratix");
+    c.stratix_grace_ms = 1;
+    cr_assert_eq(weft_init(&c), 0);
+    /* The server asks for 20 s between attempts: longer than the shutdown allows. */
+    weft_srx_fail(srx, WEFT_SRX_PRESIGN, 503, 1000, NULL, "20");
+    small_trace("slow", 10);
+    cr_assert_eq(weft_shutdown(300), WEFT_ETIMEDOUT);
+    cr_expect_eq(stats().spooled, 3);
+    cr_expect_eq(stats().dropped_export, 0);
+    cr_expect_eq(files_ending(".jsonl"), 1);
+    weft_srx_fail(srx, WEFT_SRX_PRESIGN, 0, 0, NULL, NULL);
+    c = cfg_for("stratix");
+    cr_assert_eq(weft_init(&c), 0);
+    cr_assert(wait_traces(1));
+}
+
+Test(stratix, the_default_directory_is_made_private_under_tmpdir)
+{
+    setenv("TMPDIR", dir, 1);
+    weft_config c = cfg_for("stratix");
+    c.stratix_dir = NULL;
+    c.stratix_grace_ms = 1;
+    cr_assert_eq(weft_init(&c), 0);
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s/weft-stratix-%lu", dir, (unsigned long)getuid());
+    struct stat st;
+    cr_assert_eq(lstat(sub, &st), 0, "no %s", sub);
+    cr_expect(S_ISDIR(st.st_mode));
+    cr_expect_eq(st.st_mode & 0777, 0700);
+    small_trace("default dir", 10);
+    cr_assert_eq(weft_shutdown(20000), 0);
+    cr_expect_eq(weft_srx_trace_count(srx), 1);
+}
+
+Test(stratix, refuses_a_default_directory_others_can_write)
+{
+    setenv("TMPDIR", dir, 1);
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s/weft-stratix-%lu", dir, (unsigned long)getuid());
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    cr_assert_eq(chmod(sub, 0777), 0);
+    weft_config c = cfg_for("stratix");
+    c.stratix_dir = NULL;
+    cr_expect_eq(weft_init(&c), WEFT_ECONFIG);
+    cr_expect_eq(wt_log_count("open to others"), 1);
+}
+
+Test(stratix, spans_waiting_for_their_root_beyond_the_queue_limit_go_early_and_are_counted)
+{
+    weft_config c = cfg_for("stratix");
+    c.stratix_grace_ms = 1;
+    c.max_queue_bytes = 2048;
+    cr_assert_eq(weft_init(&c), 0);
+    weft_span root = weft_span_begin("long root", WEFT_TYPE_AGENT_WORKFLOW);
+    char big[1001];
+    memset(big, 'y', 1000);
+    big[1000] = '\0';
+    for (int i = 0; i < 4; i++) {
+        weft_span ch = weft_span_begin("child", WEFT_TYPE_CUSTOM);
+        weft_span_set_str(ch, WEFT_INPUT, "text", big);
+        weft_span_end(ch);
+    }
+    cr_assert_eq(weft_flush(20000), 0);
+    weft_span_end(root);
+    weft_shutdown(20000);
+    weft_stats s = stats();
+    cr_expect_eq(s.incomplete_traces, 1);
+    cr_expect_geq(s.dropped_export, 1, "at least the root came too late");
+    cr_expect_eq(s.exported + s.dropped_export, 5);
+    json_t *docs = stored_docs();
+    size_t spans = 0;
+    const char *k;
+    json_t *d;
+    json_object_foreach(docs, k, d)
+        spans += json_array_size(json_object_get(d, "spans"));
+    cr_expect_eq(spans, s.exported);
+    json_decref(docs);
+}
