@@ -46,6 +46,11 @@ typedef struct weft__exporter_ops {
      * records in weft_stats.dropped_export. */
     bool (*drain)(weft__exporter *ex, uint64_t deadline_ms);
     void (*close)(weft__exporter *ex);
+    /* weft_flush was called (after the batch in hand was submitted): deliver what is held now
+     * rather than at the exporter's own pace (the stratix exporter writes the traces it holds
+     * and uploads its file). The flush then waits, as always, for the batches to be done. NULL:
+     * nothing to do (exporters that send every batch as it comes). */
+    void (*flush)(weft__exporter *ex);
 } weft__exporter_ops;
 
 struct weft__exporter {

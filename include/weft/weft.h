@@ -301,6 +301,21 @@ typedef struct weft_config {
     /* WEFT_CAPTURE_CONTENT=0 (or false/no/off): spans made by weft/curl.h record no prompt or
      * completion text, only roles, sizes and counts (a call's weft_llm_call.content wins). */
     bool no_capture_content;
+    /* The stratix exporter (README, "Send to LayerLens Stratix"): one JSON document per
+     * completed trace, appended to JSONL files in stratix_dir that are uploaded to Stratix's
+     * traces API when they reach stratix_max_file_bytes or stratix_max_file_age_ms, and at
+     * weft_flush / weft_shutdown. Strings copied; the key is never logged. */
+    const char *stratix_api_key;         /* LAYERLENS_STRATIX_API_KEY (required by the exporter) */
+    const char *stratix_base_url;        /* LAYERLENS_STRATIX_BASE_URL; "https://api.layerlens.ai/api/v1" */
+    const char *stratix_organization_id; /* LAYERLENS_STRATIX_ORGANIZATION_ID; resolved from the API */
+    const char *stratix_project_id;      /* LAYERLENS_STRATIX_PROJECT_ID; the organization's first */
+    const char *stratix_dir;             /* WEFT_STRATIX_DIR; "$TMPDIR/weft-stratix-<uid>" (TMPDIR
+                                            unset: /tmp), made mode 0700 and checked to be ours */
+    uint64_t stratix_max_file_bytes;     /* WEFT_STRATIX_MAX_FILE_BYTES; 8 MiB; at most 50,000,000
+                                            (every file stays below this size) */
+    uint32_t stratix_max_file_age_ms;    /* WEFT_STRATIX_MAX_FILE_AGE_MS; 30000 (from its first trace) */
+    uint32_t stratix_grace_ms;           /* WEFT_STRATIX_GRACE_MS; 5000: how long a trace is held
+                                            after its root ends for spans that end later */
 } weft_config;
 
 /* The default redaction patterns. */
@@ -352,6 +367,10 @@ typedef struct weft_stats {
                                     or their end event was dropped (each span counted once) */
     uint64_t dropped_depth;    /* spans not recorded because they were begun 65,535 levels deep
                                   on one thread (with everything begun under them) */
+    uint64_t incomplete_traces; /* traces the stratix exporter sent without some of their spans:
+                                   spans that ended more than stratix_grace_ms after the root
+                                   was sent (each such span is counted in dropped_export), or a
+                                   trace written without its root because memory ran short */
 } weft_stats;
 
 /* ---------------------------------------------------------------------------------------

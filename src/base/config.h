@@ -36,7 +36,17 @@ typedef struct weft__cfg {
     weft_filter_fn filter;
     void *filter_user;
     bool no_capture_content; /* weft/curl.h spans keep sizes and counts only */
+    /* The stratix exporter (exporters/stratix.c). stratix_dir NULL: the exporter's default. */
+    char *stratix_api_key, *stratix_base_url, *stratix_org_id, *stratix_project_id, *stratix_dir;
+    uint64_t stratix_max_file_bytes;
+    uint32_t stratix_max_file_age_ms;
+    uint32_t stratix_grace_ms; /* 0: a trace is written as soon as its root arrives */
 } weft__cfg;
+
+/* The stratix exporter's file limits: 8 MiB by default, and never 50,000,000 bytes or more, so
+ * that a file is below Stratix's 50 MB upload limit whichever way "MB" is counted. */
+#define WEFT__STRATIX_DEFAULT_FILE_BYTES (8ull * 1024 * 1024)
+#define WEFT__STRATIX_MAX_FILE_BYTES 50000000ull
 
 /* Fills out from in (NULL: all defaults) and the environment. Problems are reported through
  * log (out->log is set first). Returns 0 or WEFT_ENOMEM / WEFT_ECONFIG. */

@@ -351,6 +351,32 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     out->filter = in->filter;
     out->filter_user = in->filter_user;
     out->no_capture_content = in->no_capture_content || env_off("WEFT_CAPTURE_CONTENT");
+
+    out->stratix_api_key = dup_or_null(in->stratix_api_key ? in->stratix_api_key : env("LAYERLENS_STRATIX_API_KEY"));
+    out->stratix_base_url = dup_or_null(in->stratix_base_url ? in->stratix_base_url : env("LAYERLENS_STRATIX_BASE_URL"));
+    out->stratix_org_id = dup_or_null(in->stratix_organization_id ? in->stratix_organization_id
+                                                                   : env("LAYERLENS_STRATIX_ORGANIZATION_ID"));
+    out->stratix_project_id = dup_or_null(in->stratix_project_id ? in->stratix_project_id
+                                                                 : env("LAYERLENS_STRATIX_PROJECT_ID"));
+    out->stratix_dir = dup_or_null(in->stratix_dir ? in->stratix_dir : env("WEFT_STRATIX_DIR"));
+    out->stratix_max_file_bytes = in->stratix_max_file_bytes ? in->stratix_max_file_bytes
+                                                             : WEFT__STRATIX_DEFAULT_FILE_BYTES;
+    if (!in->stratix_max_file_bytes &&
+        env_u64(out, "WEFT_STRATIX_MAX_FILE_BYTES", &u, 1024, WEFT__STRATIX_MAX_FILE_BYTES))
+        out->stratix_max_file_bytes = u;
+    if (out->stratix_max_file_bytes > WEFT__STRATIX_MAX_FILE_BYTES) {
+        cfg_log(out, WEFT_LOG_WARN, "stratix_max_file_bytes %llu is not below Stratix's 50 MB limit; using %llu",
+                (unsigned long long)out->stratix_max_file_bytes, (unsigned long long)WEFT__STRATIX_MAX_FILE_BYTES);
+        out->stratix_max_file_bytes = WEFT__STRATIX_MAX_FILE_BYTES;
+    }
+    if (out->stratix_max_file_bytes < 1024)
+        out->stratix_max_file_bytes = 1024; /* room for one small trace */
+    out->stratix_max_file_age_ms = in->stratix_max_file_age_ms ? in->stratix_max_file_age_ms : 30000;
+    if (!in->stratix_max_file_age_ms && env_u64(out, "WEFT_STRATIX_MAX_FILE_AGE_MS", &u, 1, 86400000))
+        out->stratix_max_file_age_ms = (uint32_t)u;
+    out->stratix_grace_ms = in->stratix_grace_ms ? in->stratix_grace_ms : 5000;
+    if (!in->stratix_grace_ms && env_u64(out, "WEFT_STRATIX_GRACE_MS", &u, 0, 3600000))
+        out->stratix_grace_ms = (uint32_t)u;
     if (load_redaction(out, in) < 0) {
         weft__cfg_free(out);
         return WEFT_ENOMEM;
@@ -374,6 +400,13 @@ void weft__cfg_free(weft__cfg *c)
     free(c->variant_id);
     free(c->interaction_id);
     free(c->ca_bundle);
+    if (c->stratix_api_key) /* a secret: cleared before it is freed */
+        memset(c->stratix_api_key, 0, strlen(c->stratix_api_key));
+    free(c->stratix_api_key);
+    free(c->stratix_base_url);
+    free(c->stratix_org_id);
+    free(c->stratix_project_id);
+    free(c->stratix_dir);
     for (size_t i = 0; i < c->n_prices; i++)
         free((char *)c->prices[i].model);
     free(c->prices);

@@ -248,6 +248,9 @@ static void on_async(uv_async_t *a)
     collect(w);
     if (req != w->flush_taken) {
         submit(w);
+        for (size_t i = 0; i < w->n_ex; i++)
+            if (w->ex[i].ops->flush)
+                w->ex[i].ops->flush(&w->ex[i]);
         w->flush_taken = req;
         w->flush_target = w->next_seq;
         w->flush_pending = true;

@@ -12,7 +12,7 @@
 #include "runtime.h"
 #include "weft/weft.h"
 
-static const char *const names[] = {"jsonl", "stdout", "memory", "sgp", "discard"};
+static const char *const names[] = {"jsonl", "stdout", "memory", "sgp", "discard", "stratix"};
 #define N_NAMES (sizeof names / sizeof names[0])
 
 Test(registry, finds_every_exporter_by_its_name_in_any_case)
@@ -62,7 +62,7 @@ Test(registry, lists_every_name_and_none_for_messages)
 {
     char buf[128];
     weft__exporter_names(buf, sizeof buf);
-    cr_assert_str_eq(buf, "jsonl, stdout, memory, sgp, discard, none");
+    cr_assert_str_eq(buf, "jsonl, stdout, memory, sgp, discard, stratix, none");
     char small[12];
     memset(small, 'x', sizeof small);
     weft__exporter_names(small, sizeof small);

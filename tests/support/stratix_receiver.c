@@ -923,3 +923,18 @@ char *weft_srx_last_upload(weft_srx *s, size_t *len)
     pthread_mutex_unlock(&s->mu);
     return c;
 }
+
+size_t weft_srx_upload_sizes(weft_srx *s, size_t *sizes, size_t max)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_uploads; i++) {
+        if (s->uploads[i].bytes == NULL)
+            continue;
+        if (n < max)
+            sizes[n] = s->uploads[i].len;
+        n++;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}

@@ -112,6 +112,10 @@ const char *weft_srx_seed(weft_srx *s, const json_t *rec);
 /* The bytes of the last successful PUT (heap copy the caller frees; *len set), or NULL. */
 char *weft_srx_last_upload(weft_srx *s, size_t *len);
 
+/* The sizes of every file PUT so far (one per upload target that received its bytes), in
+ * order, into sizes[0..max); returns how many there are (possibly more than max). */
+size_t weft_srx_upload_sizes(weft_srx *s, size_t *sizes, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,13 +1,14 @@
 /*
- * easy.c — synchronous HTTP requests for the API clients (see easy.h), on a handle from a pool
- * or one made for the request.
+ * easy.c — synchronous HTTP requests for the API clients and the Stratix uploader (see
+ * easy.h), on a handle from a pool or one made for the request.
  *
  * Owns, during a call: the handle (given back to its pool, or cleaned up), its header list
- * and the response body buffer (handed to the caller in resp->body). The only file of
- * src/client/ that includes <curl/curl.h>. Every request resets its handle's options and sets
- * them all again, so nothing leaks from one request to the next but the connection cache. TLS
- * peer and host verification are never turned off; CURLOPT_NOSIGNAL is set (the host is
- * multi-threaded).
+ * and the response body buffer (handed to the caller in resp->body). It sits in src/deliver/
+ * (not src/client/) because the stratix exporter's upload thread uses it too
+ * (stratix_upload.c), and exporters may not reach into the client stage. Every request resets
+ * its handle's options and sets them all again, so nothing leaks from one request to the next
+ * but the connection cache. TLS peer and host verification are never turned off;
+ * CURLOPT_NOSIGNAL is set (the host is multi-threaded).
  */
 #include "easy.h"
 

@@ -1,7 +1,9 @@
 /*
- * easy.h — one synchronous HTTP request for weft's API clients (src/client/), on a libcurl easy
- * handle of its own. The export side uses http.c (curl multi on the libuv loop); the clients are
- * called from the application's threads and block, so they use this instead.
+ * easy.h — one synchronous HTTP request for weft's API clients (src/client/) and for the
+ * stratix exporter's upload thread (stratix_upload.c), on a libcurl easy handle of its own. The
+ * batch exporters use http.c (curl multi on the libuv loop); the clients are called from the
+ * application's threads and block, and the Stratix upload runs on a thread of its own, so they
+ * use this instead.
  *
  * This file is the one place a client request meets libcurl; http_sync.c (the SGP client's
  * pooled, fixed-header requests) is a thin layer on it.
