@@ -86,7 +86,7 @@ Test(registry, selects_a_list_in_table_order_each_once)
     cr_assert_str_eq(out[0]->name, "jsonl", "table order, not list order");
     cr_assert_str_eq(out[1]->name, "memory");
     cr_assert_null(bad, "nothing refused");
-    cr_assert_eq(sel("discard sgp stdout jsonl memory", out, &bad, &bad_len), 5);
+    cr_assert_eq(sel("stratix discard sgp stdout jsonl memory", out, &bad, &bad_len), (int)N_NAMES);
     for (size_t i = 0; i < N_NAMES; i++)
         cr_assert_str_eq(out[i]->name, names[i]);
     cr_assert_eq(sel("  sgp  ", NULL, &bad, &bad_len), 1, "out may be NULL to count");
