@@ -12,13 +12,26 @@ WEFT_NT_ int weft_init(const weft_config *cfg) { (void)cfg; return 0; }
 WEFT_NT_ int weft_flush(uint32_t t) { (void)t; return 0; }
 WEFT_NT_ int weft_shutdown(uint32_t t) { (void)t; return 0; }
 WEFT_NT_ void weft_get_stats(weft_stats *out) { *out = (weft_stats){0}; }
-WEFT_NT_ weft_span weft_nt_zero_(void) { weft_span s = {0, 0, 0, 0}; return s; }
+WEFT_NT_ weft_span weft_nt_zero_(void) { weft_span s = {0, 0, 0, 0, 0}; return s; }
 WEFT_NT_ weft_span weft_span_begin(const char *n, weft_span_type t) { (void)n; (void)t; return weft_nt_zero_(); }
 WEFT_NT_ weft_span weft_span_begin_child(weft_span p, const char *n, weft_span_type t)
 {
     (void)p; (void)n; (void)t;
     return weft_nt_zero_();
 }
+WEFT_NT_ weft_span weft_span_begin_remote(const char *tp, const char *ts, const char *n, weft_span_type t)
+{
+    (void)tp; (void)ts; (void)n; (void)t;
+    return weft_nt_zero_();
+}
+WEFT_NT_ int weft_traceparent_format(weft_span s, char *buf, size_t len)
+{
+    (void)s;
+    if (buf && len)
+        buf[0] = '\0';
+    return WEFT_EINVAL;
+}
+WEFT_NT_ int weft_traceparent_header(weft_span s, char *buf, size_t len) { return weft_traceparent_format(s, buf, len); }
 WEFT_NT_ void weft_span_end(weft_span s) { (void)s; }
 WEFT_NT_ weft_span weft_current_span(void) { return weft_nt_zero_(); }
 WEFT_NT_ bool weft_span_is_valid(weft_span s) { (void)s; return false; }

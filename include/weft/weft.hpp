@@ -27,12 +27,12 @@ class Span {
     explicit Span(weft_span adopted) noexcept : s_(adopted) {}
     Span(const Span &) = delete;
     Span &operator=(const Span &) = delete;
-    Span(Span &&o) noexcept : s_(std::exchange(o.s_, weft_span{0, 0, 0, 0})) {}
+    Span(Span &&o) noexcept : s_(std::exchange(o.s_, weft_span{0, 0, 0, 0, 0})) {}
     Span &operator=(Span &&o) noexcept
     {
         if (this != &o) {
             end();
-            s_ = std::exchange(o.s_, weft_span{0, 0, 0, 0});
+            s_ = std::exchange(o.s_, weft_span{0, 0, 0, 0, 0});
         }
         return *this;
     }
@@ -43,7 +43,7 @@ class Span {
     {
         if (s_.id || s_.flags)
             weft_span_end(s_);
-        s_ = weft_span{0, 0, 0, 0};
+        s_ = weft_span{0, 0, 0, 0, 0};
     }
     weft_span get() const noexcept { return s_; }
     operator weft_span() const noexcept { return s_; }

@@ -18,6 +18,7 @@
 #include "producer.h"
 #include "runtime.h"
 #include "thread.h"
+#include "traceparent.h"
 
 #define HOME_NONE 0xffu                  /* weft_span.home depth byte: not on any stack */
 #define NOT_ENDED UINT64_MAX             /* ended[] value no live id equals */
@@ -58,7 +59,7 @@ static inline weft_span current(weft__thread *t)
     pop_ended(t);
     if (t->depth)
         return t->stack[t->depth - 1];
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     return zero;
 }
 
@@ -82,9 +83,16 @@ static inline uint64_t new_id(weft__thread *t)
     return (id && id != UINT64_MAX) ? id : 1;
 }
 
-/* The common body of every begin. site != NULL: name by pointer; else name/name_len copied. */
+/* What weft_span_begin_remote adds to a begin: parent is then the remote span. */
+typedef struct remote_in {
+    const char *tracestate; /* valid tracestate to keep, or NULL */
+    uint32_t ts_len;
+} remote_in;
+
+/* The common body of every begin. site != NULL: name by pointer; else name/name_len copied.
+ * remote != NULL: parent is a span of another process (event.h, WEFT__EVF_REMOTE). */
 static inline weft_span begin(weft__thread *t, weft_span parent, bool make_current, const weft_site *site,
-                              const char *name, size_t name_len, uint32_t type)
+                              const char *name, size_t name_len, uint32_t type, const remote_in *remote)
 {
     weft_span s;
     if (__builtin_expect(parent.flags & WEFT__SPAN_SAMPLED_OUT, 0)) {
@@ -100,6 +108,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
     }
     s.id = new_id(t);
     s.flags = 0;
+    s.trace_lo = parent.trace_lo; /* 0 for a new root: a trace of this process */
     if (parent.id) {
         s.trace = parent.trace;
     } else {
@@ -117,8 +126,9 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
             return s;
         }
     }
-    uint32_t size = site ? (uint32_t)sizeof(weft__ev_begin)
-                         : weft__ev_round(sizeof(weft__ev_begin) + name_len);
+    /* Blocks for a trace from another process (0 bytes in every other trace). */
+    size_t extra = (s.trace_lo ? 8u : 0u) + (remote ? 8u + remote->ts_len : 0u);
+    uint32_t size = weft__ev_round(sizeof(weft__ev_begin) + extra + (site ? 0 : name_len));
     weft__ev_begin *e = weft__ring_reserve(&t->ring, size);
     if (__builtin_expect(e != NULL, 1)) {
         e->h.size = size;
@@ -129,15 +139,31 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
         e->parent = parent.id;
         e->type = type;
         e->ticks = weft__clock_ticks();
+        uint32_t flags = 0;
+        char *p = (char *)(e + 1);
+        if (__builtin_expect(extra != 0, 0)) {
+            if (s.trace_lo) {
+                flags |= WEFT__EVF_TRACE_LO;
+                memcpy(p, &s.trace_lo, 8);
+                p += 8;
+            }
+            if (remote) {
+                flags |= WEFT__EVF_REMOTE;
+                uint32_t hdr[2] = {remote->ts_len, 0};
+                memcpy(p, hdr, 8);
+                memcpy(p + 8, remote->tracestate, remote->ts_len);
+                p += 8 + remote->ts_len;
+            }
+        }
         if (site) {
-            e->flags = WEFT__EVF_SITE;
+            e->flags = flags | WEFT__EVF_SITE;
             e->site = site;
             e->name_len = site->name_len;
         } else {
-            e->flags = 0;
+            e->flags = flags;
             e->site = NULL;
             e->name_len = (uint32_t)name_len;
-            memcpy(e + 1, name, name_len);
+            memcpy(p, name, name_len);
         }
         weft__ring_commit(&t->ring, size);
     }
@@ -163,16 +189,16 @@ static inline size_t name_len_of(const char **name)
 static inline weft_span begin_call(const weft_span *parent, const weft_site *site, const char *name,
                                    uint32_t type)
 {
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     if (!tracing_on()) {
-        weft_span off = {0, 0, 0, WEFT__SPAN_OFF}; /* calls on it return inline (weft.h) */
+        weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0}; /* calls on it return inline (weft.h) */
         return off;
     }
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return zero;
     size_t n = site ? 0 : name_len_of(&name);
-    return begin(t, parent ? *parent : current(t), parent == NULL, site, name, n, type);
+    return begin(t, parent ? *parent : current(t), parent == NULL, site, name, n, type, NULL);
 }
 
 WEFT_API weft_span weft__span_begin_site(const weft_site *site) { return begin_call(NULL, site, NULL, site->type); }
@@ -187,9 +213,49 @@ WEFT_API weft_span weft_span_begin_child(weft_span parent, const char *name, wef
     return begin_call(&parent, NULL, name, (uint32_t)type);
 }
 
+#define TRACESTATE_MAX_BYTES 1024u /* longest tracestate kept (the W3C text asks for at least 512) */
+
+WEFT_API weft_span weft_span_begin_remote(const char *traceparent, const char *tracestate, const char *name,
+                                          weft_span_type type)
+{
+    weft_span zero = {0, 0, 0, 0, 0};
+    if (!tracing_on()) {
+        weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0};
+        return off;
+    }
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return zero;
+    size_t n = name_len_of(&name);
+    weft__traceparent tp;
+    if (!traceparent || !traceparent[0] || !weft__traceparent_parse(traceparent, strlen(traceparent), &tp)) {
+        if (traceparent && traceparent[0])
+            weft__stat_add(bad_traceparent, 1);
+        return begin(t, zero, true, NULL, name, n, type, NULL); /* a new root */
+    }
+    /* The remote span as a parent handle: its trace id halves and span id. */
+    weft_span parent = {tp.trace_hi, tp.span_id, 0, 0, tp.trace_lo ^ weft__rt.salt_hi};
+    if (!(tp.flags & WEFT__TRACEPARENT_SAMPLED)) {
+        /* The caller did not record this trace: neither does this process. As a sampled-out
+         * root: an id and a stack entry, nothing recorded. */
+        weft_span s = {tp.trace_hi, new_id(t), HOME_NONE, WEFT__SPAN_SAMPLED_OUT, parent.trace_lo};
+        bump(&t->sampled_out);
+        push(t, &s);
+        t->so_nest[s.home & 0xffu & (WEFT__STACK_MAX - 1)] = 0;
+        return s;
+    }
+    remote_in r = {NULL, 0};
+    size_t tl = tracestate ? strlen(tracestate) : 0;
+    if (tl && tl <= TRACESTATE_MAX_BYTES && weft__tracestate_valid(tracestate, tl, NULL)) {
+        r.tracestate = tracestate;
+        r.ts_len = (uint32_t)tl;
+    }
+    return begin(t, parent, true, NULL, name, n, type, &r);
+}
+
 WEFT_API weft_span weft_current_span(void)
 {
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     if (!tracing_on())
         return zero;
     weft__thread *t = weft__tls;
@@ -355,7 +421,7 @@ static inline weft__thread *attr_thread(weft_span s, weft_section sec, const cha
         return NULL;
     }
     if (__builtin_expect(!key || (unsigned)sec > WEFT_METADATA, 0)) {
-        count_noop((weft_span){0, 0, 0, 0});
+        count_noop((weft_span){0, 0, 0, 0, 0});
         return NULL;
     }
     return weft__thread_get();
@@ -458,7 +524,7 @@ WEFT_API void weft_span_set_bool(weft_span s, weft_section sec, const char *key,
 static void set_field(weft_span s, unsigned field, const char *v)
 {
     if (!v) {
-        count_noop((weft_span){0, 0, 0, 0});
+        count_noop((weft_span){0, 0, 0, 0, 0});
         return;
     }
     size_t n = strlen(v);
