@@ -8,8 +8,11 @@
  * multi) and must never block it.
  *
  * Lifecycle: open once after the loop exists; submit any number of batches (each ends in
- * exactly one weft__batch_done call by this exporter, now or later); idle() tells the worker
- * nothing is pending; close(deadline) gives up on what is left (counting it) and frees.
+ * exactly one weft__batch_done call by this exporter, now or later); at shutdown, drain is
+ * called until it reports done or its deadline passes; then close frees.
+ *
+ * The exporters weft knows are listed once, in registry.c; configuration validates
+ * WEFT_EXPORTER against that list and the worker opens what it selects.
  */
 #ifndef WEFT_EXPORTER_H
 #define WEFT_EXPORTER_H
@@ -19,6 +22,7 @@
 #include <stdint.h>
 
 #include "batch.h"
+#include "encoding.h"
 
 struct uv_loop_s;
 struct weft__runtime;
@@ -27,13 +31,12 @@ typedef struct weft__exporter weft__exporter;
 
 typedef struct weft__exporter_ops {
     const char *name;      /* the WEFT_EXPORTER word that selects it */
+    weft__encoding encoding; /* the bytes it reads from each batch (encoding.h) */
     bool wants_inprogress; /* receives in-progress records (SGP); others get completed only */
     /* Returns 0 or a negative WEFT_E* code (weft_init fails with it). May set ex->state. */
     int (*open)(weft__exporter *ex);
     /* Takes a reference to the batch (already counted in refs by the worker). */
     void (*submit)(weft__exporter *ex, weft__batch *b);
-    /* Records held and not yet finished (delivered, dropped or spooled). */
-    size_t (*pending)(const weft__exporter *ex);
     /* Shutdown: called repeatedly on the loop until it returns true (done) or the deadline
      * (uv_now ms) passes; after the deadline it must finish at once, counting undelivered
      * records in weft_stats.dropped_export. */
@@ -47,11 +50,5 @@ struct weft__exporter {
     struct uv_loop_s *loop;    /* borrowed: the export thread's loop */
     void *state;               /* owned by the exporter, freed in close */
 };
-
-/* The exporters weft knows (each file defines one). */
-extern const weft__exporter_ops weft__exporter_jsonl;
-extern const weft__exporter_ops weft__exporter_stdout;
-extern const weft__exporter_ops weft__exporter_memory;
-extern const weft__exporter_ops weft__exporter_sgp;
 
 #endif

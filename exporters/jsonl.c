@@ -76,7 +76,7 @@ static void jsonl_submit(weft__exporter *ex, weft__batch *b)
             if (it->in_progress && !it->final_open)
                 continue;
             size_t len;
-            const char *p = weft__batch_item_json(b, i, &len);
+            const char *p = weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, i, &len);
             iov[n].iov_base = (void *)p;
             iov[n++].iov_len = len;
             iov[n].iov_base = (void *)"\n";
@@ -96,7 +96,6 @@ static void jsonl_submit(weft__exporter *ex, weft__batch *b)
     weft__batch_done(b, dropped);
 }
 
-static size_t jsonl_pending(const weft__exporter *ex) { return 0; }
 static bool jsonl_drain(weft__exporter *ex, uint64_t deadline) { return true; }
 
 static void jsonl_close(weft__exporter *ex)
@@ -111,10 +110,10 @@ static void jsonl_close(weft__exporter *ex)
 
 const weft__exporter_ops weft__exporter_jsonl = {
     .name = "jsonl",
+    .encoding = WEFT__ENC_SGP_JSON,
     .wants_inprogress = false,
     .open = jsonl_open,
     .submit = jsonl_submit,
-    .pending = jsonl_pending,
     .drain = jsonl_drain,
     .close = jsonl_close,
 };

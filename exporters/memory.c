@@ -1,7 +1,8 @@
 /*
  * memory.c — an exporter that keeps every record in memory as JSON lines (the tests read it
  * back with a real JSON parser). The sink outlives weft_shutdown so tests can read after it,
- * and is replaced at the next open; it hangs off the runtime struct, guarded by its mutex.
+ * and is emptied at the next open; it lives in the memory exporter's kept slot of the runtime
+ * (registry.h), guarded by its own mutex.
  */
 #include "memory.h"
 
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 
 #include "exporter.h"
+#include "registry.h"
 #include "runtime.h"
 
 typedef struct weft__memory_sink {
@@ -16,16 +18,20 @@ typedef struct weft__memory_sink {
     weft__buf lines;
 } sink_t;
 
+extern const weft__exporter_ops weft__exporter_memory;
+
+static sink_t **slot(void) { return (sink_t **)&weft__rt.exporter_kept[weft__exporter_index(&weft__exporter_memory)]; }
+
 static int memory_open(weft__exporter *ex)
 {
-    sink_t *s = weft__rt.memory_sink;
+    sink_t *s = *slot();
     if (!s) {
         s = calloc(1, sizeof(*s));
         if (!s)
             return WEFT_ENOMEM;
         pthread_mutex_init(&s->lock, NULL);
         weft__buf_init(&s->lines);
-        weft__rt.memory_sink = s;
+        *slot() = s;
     }
     weft__memory_clear();
     ex->state = s;
@@ -40,7 +46,7 @@ static void memory_submit(weft__exporter *ex, weft__batch *b)
         if (b->items[i].in_progress && !b->items[i].final_open)
             continue;
         size_t len;
-        const char *p = weft__batch_item_json(b, i, &len);
+        const char *p = weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, i, &len);
         weft__buf_append(&s->lines, p, len);
         weft__buf_putc(&s->lines, '\n');
     }
@@ -48,13 +54,12 @@ static void memory_submit(weft__exporter *ex, weft__batch *b)
     weft__batch_done(b, 0);
 }
 
-static size_t memory_pending(const weft__exporter *ex) { return 0; }
 static bool memory_drain(weft__exporter *ex, uint64_t deadline) { return true; }
 static void memory_close(weft__exporter *ex) { ex->state = NULL; }
 
 bool weft__memory_snapshot(weft__buf *out)
 {
-    sink_t *s = weft__rt.memory_sink;
+    sink_t *s = *slot();
     if (!s)
         return false;
     pthread_mutex_lock(&s->lock);
@@ -65,7 +70,7 @@ bool weft__memory_snapshot(weft__buf *out)
 
 void weft__memory_clear(void)
 {
-    sink_t *s = weft__rt.memory_sink;
+    sink_t *s = *slot();
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);
@@ -75,10 +80,10 @@ void weft__memory_clear(void)
 
 const weft__exporter_ops weft__exporter_memory = {
     .name = "memory",
+    .encoding = WEFT__ENC_SGP_JSON,
     .wants_inprogress = false,
     .open = memory_open,
     .submit = memory_submit,
-    .pending = memory_pending,
     .drain = memory_drain,
     .close = memory_close,
 };

@@ -142,6 +142,14 @@ struct sgp {
 
 /* True for 127.0.0.0/8, ::1 (and ::ffff:127.x.y.z) and the name localhost, which libcurl
  * resolves to loopback itself without asking DNS (since 7.78). */
+/* Bytes of items [i, j) as the body's array content. */
+static size_t slice_len(const weft__batch *b, size_t i, size_t j)
+{
+    size_t len;
+    weft__batch_slice(b, WEFT__ENC_SGP_JSON, i, j, &len);
+    return len;
+}
+
 static bool host_is_loopback(const char *host, size_t len, bool bracketed)
 {
     char buf[64];
@@ -246,7 +254,7 @@ static int64_t wall_ms(void)
 static size_t range_bytes(const weft__batch *b, range r)
 {
     size_t len;
-    weft__batch_slice(b, r.i, r.j, &len);
+    weft__batch_slice(b, WEFT__ENC_SGP_JSON, r.i, r.j, &len);
     return len + sizeof(PREFIX) - 1 + sizeof(SUFFIX) - 1;
 }
 
@@ -310,7 +318,7 @@ static void flying_remove(sgp *s, job *j)
 static void held_release(sgp *s, held *h)
 {
     weft__batch *b = h->b;
-    s->held_bytes -= b->json.len;
+    s->held_bytes -= weft__batch_bytes(b, WEFT__ENC_SGP_JSON);
     s->held_records -= b->n;
     weft__stat_sub(queued, b->n);
     size_t dropped = h->dropped_complete;
@@ -427,7 +435,7 @@ static void start(sgp *s, job *j, uint64_t now)
         ;
     range r = j->ranges[j->n_ranges - 1];
     size_t len;
-    const char *p = weft__batch_slice(b, r.i, r.j, &len);
+    const char *p = weft__batch_slice(b, WEFT__ENC_SGP_JSON, r.i, r.j, &len);
     weft__http_part parts[3] = {{PREFIX, sizeof(PREFIX) - 1}, {p, len}, {SUFFIX, sizeof(SUFFIX) - 1}};
     j->xfer = weft__http_put(s->http, s->url, parts, 3, on_done, j);
     if (j->xfer == NULL) {
@@ -823,7 +831,7 @@ static void sgp_submit(weft__exporter *ex, weft__batch *b)
     }
     /* The queue limit: the newest batch is the one refused (one batch always fits when
      * nothing is held, so a limit below one batch cannot stop delivery altogether). */
-    if (s->held_records > 0 && s->held_bytes + b->json.len > ex->rt->cfg.max_queue_bytes) {
+    if (s->held_records > 0 && s->held_bytes + weft__batch_bytes(b, WEFT__ENC_SGP_JSON) > ex->rt->cfg.max_queue_bytes) {
         refuse_batch(s, b);
         return;
     }
@@ -856,7 +864,7 @@ static void hold(sgp *s, weft__batch *b, weft__spool_ref *ref, bool replay)
     h->b = b;
     h->ref = *ref;
     h->replay = replay;
-    s->held_bytes += b->json.len;
+    s->held_bytes += weft__batch_bytes(b, WEFT__ENC_SGP_JSON);
     s->held_records += b->n;
     weft__stat_add(queued, b->n);
     if (s->logged_queue && s->held_bytes < s->ex->rt->cfg.max_queue_bytes / 2)
@@ -868,7 +876,7 @@ static void hold(sgp *s, weft__batch *b, weft__spool_ref *ref, bool replay)
     size_t i = 0;
     while (i < b->n) {
         size_t k = i + 1;
-        while (k < b->n && k - i < MAX_ITEMS && b->off[k + 1] - b->off[i] - 1 + envelope <= s->budget)
+        while (k < b->n && k - i < MAX_ITEMS && slice_len(b, i, k + 1) + envelope <= s->budget)
             k++;
         job *j = calloc(1, sizeof *j);
         if (j == NULL) {
@@ -888,11 +896,6 @@ static void hold(sgp *s, weft__batch *b, weft__spool_ref *ref, bool replay)
         held_release(s, h);
 }
 
-static size_t sgp_pending(const weft__exporter *ex)
-{
-    const sgp *s = ex->state;
-    return s ? (size_t)s->held_records : 0;
-}
 
 /* Cancels every transfer and gives every job up (shutdown past its deadline, or close). */
 static void abort_all(sgp *s)
@@ -947,10 +950,10 @@ static void sgp_close(weft__exporter *ex)
 
 const weft__exporter_ops weft__exporter_sgp = {
     .name = "sgp",
+    .encoding = WEFT__ENC_SGP_JSON,
     .wants_inprogress = true,
     .open = sgp_open,
     .submit = sgp_submit,
-    .pending = sgp_pending,
     .drain = sgp_drain,
     .close = sgp_close,
 };

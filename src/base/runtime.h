@@ -24,6 +24,9 @@
 struct weft__thread;
 struct weft__worker;
 
+/* Slots of exporter_kept: at least as many as the registry lists (checked there). */
+#define WEFT__KEPT_SLOTS 8
+
 /* Statistic fields of weft_stats, in one list, so the atomic mirror cannot drift from it. */
 #define WEFT__STATS_MAP(XX)                                                                  \
     XX(started) XX(ended) XX(exported) XX(dropped_ring) XX(dropped_export) XX(retried)      \
@@ -74,8 +77,10 @@ typedef struct weft__runtime {
     struct weft__wake_target *_Atomic wake; /* what weft__wake calls (wake.h); NULL: none */
     struct weft__redact *redact; /* compiled redaction patterns, NULL: off (export thread) */
     weft__buf redact_scratch;    /* the redacting rewriter's output (export thread) */
-    struct weft__memory_sink *memory_sink; /* the memory exporter's records (memory.c), kept
-                                              across shutdown for tests */
+    /* What an exporter keeps across weft_shutdown, one slot per exporter of the registry
+     * (registry.c gives the index): the memory exporter keeps its records there so tests can
+     * read them after shutdown. Owned by that exporter. */
+    void *exporter_kept[WEFT__KEPT_SLOTS];
 } weft__runtime;
 
 extern weft__runtime weft__rt;

@@ -6,20 +6,31 @@
 
 #include <stdlib.h>
 
-weft__batch *weft__batch_new(void)
+#define FOR_EACH_ENC(b, e) \
+    for (unsigned e = 0; e < WEFT__ENC_COUNT; e++) \
+        if ((b)->enc_mask & (1u << e))
+
+weft__batch *weft__batch_new(unsigned enc_mask)
 {
     weft__batch *b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
-    weft__buf_init(&b->json);
+    b->enc_mask = enc_mask & ((1u << WEFT__ENC_COUNT) - 1);
     b->cap = 64;
-    b->off = malloc((b->cap + 1) * sizeof(*b->off));
     b->items = malloc(b->cap * sizeof(*b->items));
-    if (!b->off || !b->items) {
+    bool ok = b->items != NULL;
+    FOR_EACH_ENC(b, e) {
+        weft__buf_init(&b->enc[e].bytes);
+        b->enc[e].off = malloc((b->cap + 1) * sizeof(size_t));
+        if (b->enc[e].off)
+            b->enc[e].off[0] = 0;
+        else
+            ok = false;
+    }
+    if (!ok) {
         weft__batch_free(b);
         return NULL;
     }
-    b->off[0] = 0;
     return b;
 }
 
@@ -27,46 +38,64 @@ void weft__batch_free(weft__batch *b)
 {
     if (!b)
         return;
-    weft__buf_fini(&b->json);
-    free(b->off);
+    FOR_EACH_ENC(b, e) {
+        weft__buf_fini(&b->enc[e].bytes);
+        free(b->enc[e].off);
+    }
     free(b->items);
     free(b);
 }
 
 void weft__batch_reset(weft__batch *b)
 {
-    weft__buf_reset(&b->json);
+    FOR_EACH_ENC(b, e) {
+        weft__buf_reset(&b->enc[e].bytes);
+        b->enc[e].off[0] = 0;
+    }
     b->n = b->n_complete = 0;
-    b->off[0] = 0;
     b->refs = 0;
     b->dropped = 0;
     b->seq = 0;
     b->next = NULL;
 }
 
+/* Takes back what was written for an item that could not be added. */
+static bool unwind(weft__batch *b)
+{
+    FOR_EACH_ENC(b, e) {
+        b->enc[e].bytes.len = b->enc[e].off[b->n];
+        b->enc[e].bytes.oom = false;
+    }
+    return false;
+}
+
 bool weft__batch_push(weft__batch *b, const weft__batch_item *it)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap * 2;
-        size_t *off = realloc(b->off, (cap + 1) * sizeof(*off));
-        if (off)
-            b->off = off;
-        weft__batch_item *items = off ? realloc(b->items, cap * sizeof(*items)) : NULL;
-        if (!items) {
-            b->json.len = b->off[b->n];
-            return false;
+        FOR_EACH_ENC(b, e) {
+            size_t *off = realloc(b->enc[e].off, (cap + 1) * sizeof(*off));
+            if (!off)
+                return unwind(b);
+            b->enc[e].off = off;
         }
+        weft__batch_item *items = realloc(b->items, cap * sizeof(*items));
+        if (!items)
+            return unwind(b);
         b->items = items;
         b->cap = cap;
     }
-    weft__buf_putc(&b->json, ',');
-    if (b->json.oom) {
-        b->json.len = b->off[b->n];
-        b->json.oom = false;
-        return false;
+    FOR_EACH_ENC(b, e) {
+        char sep = weft__encodings[e].sep;
+        if (sep)
+            weft__buf_putc(&b->enc[e].bytes, sep);
+        if (b->enc[e].bytes.oom)
+            return unwind(b);
     }
     b->items[b->n] = *it;
-    b->off[++b->n] = b->json.len;
+    b->n++;
+    FOR_EACH_ENC(b, e)
+        b->enc[e].off[b->n] = b->enc[e].bytes.len;
     if (!it->in_progress)
         b->n_complete++;
     return true;

@@ -1,13 +1,14 @@
 /*
- * batch.h — a batch of encoded span records handed to the exporters. The JSON of every record
- * is written once, by the export thread, into `json`; exporters send slices of it without
- * copying (the SGP body is `{"items":[` + a slice + `]}`, the JSONL file gets each item and a
- * newline).
+ * batch.h — a batch of encoded span records handed to the exporters. Each record is written
+ * once per encoding in use (encoding.h), by the export thread, into that encoding's buffer;
+ * exporters send slices of it without copying (the SGP body is `{"items":[` + a slice + `]}`,
+ * the JSONL file gets each item and a newline).
  *
- * Layout: item i is json.data[off[i] .. off[i+1]-1), followed by one ',' byte, so the items
- * i..j-1 as a JSON array body are json.data[off[i] .. off[j]-1). Ownership: reference-counted;
- * each exporter that receives a batch calls weft__batch_done once when it is finished with it
- * (delivered, dropped or spooled). Export thread only.
+ * Layout, per encoding e in enc_mask: item i is enc[e].bytes.data[off[i] .. off[i+1]) less
+ * the encoding's separator byte at its end (when it has one), so items i..j-1 with their
+ * separators between them are one contiguous slice. Ownership: reference-counted; each exporter
+ * that receives a batch calls weft__batch_done once when it is finished with it (delivered,
+ * dropped or spooled). Export thread only.
  */
 #ifndef WEFT_BATCH_H
 #define WEFT_BATCH_H
@@ -17,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "encoding.h"
 
 typedef struct weft__batch_item {
     uint64_t trace, id, parent; /* for logs, spool keys and the stdout exporter */
@@ -26,10 +28,16 @@ typedef struct weft__batch_item {
     bool final_open;     /* still open at shutdown: exported as it stands (every exporter) */
 } weft__batch_item;
 
+/* One encoding's bytes of every item. */
+typedef struct weft__batch_enc {
+    weft__buf bytes;
+    size_t *off;         /* n + 1 offsets; NULL when the encoding is not in the batch */
+} weft__batch_enc;
+
 typedef struct weft__batch {
     uint64_t seq;        /* creation order; weft_flush waits for every seq <= its target */
-    weft__buf json;
-    size_t *off;         /* n + 1 offsets */
+    unsigned enc_mask;   /* encodings written: bit e for weft__encoding e */
+    weft__batch_enc enc[WEFT__ENC_COUNT];
     weft__batch_item *items;
     size_t n, cap;
     size_t n_complete;   /* items with an end_timestamp */
@@ -38,27 +46,36 @@ typedef struct weft__batch {
     struct weft__batch *next; /* the worker's list of live batches */
 } weft__batch;
 
-/* Bytes of items [i, j) as a comma-separated JSON array body (no brackets). */
-static inline const char *weft__batch_slice(const weft__batch *b, size_t i, size_t j, size_t *len)
+/* Bytes of items [i, j) in encoding e, the separators between them included and the last
+ * one left out (for SGP JSON: a comma-separated array body, no brackets). e must be in the
+ * batch's enc_mask. */
+static inline const char *weft__batch_slice(const weft__batch *b, weft__encoding e, size_t i, size_t j,
+                                            size_t *len)
 {
-    *len = (j > i) ? b->off[j] - b->off[i] - 1 : 0;
-    return b->json.data + b->off[i];
+    const weft__batch_enc *x = &b->enc[e];
+    *len = (j > i) ? x->off[j] - x->off[i] - (weft__encodings[e].sep != 0) : 0;
+    return x->bytes.data + x->off[i];
 }
 
 /* Item i alone. */
-static inline const char *weft__batch_item_json(const weft__batch *b, size_t i, size_t *len)
+static inline const char *weft__batch_item_bytes(const weft__batch *b, weft__encoding e, size_t i, size_t *len)
 {
-    return weft__batch_slice(b, i, i + 1, len);
+    return weft__batch_slice(b, e, i, i + 1, len);
 }
 
-/* A new empty batch (pooled by the worker); NULL when memory is short. */
-weft__batch *weft__batch_new(void);
+/* All bytes written in encoding e (the batch's size as that encoding's exporters see it). */
+static inline size_t weft__batch_bytes(const weft__batch *b, weft__encoding e) { return b->enc[e].bytes.len; }
+
+/* A new empty batch holding the encodings in enc_mask (pooled by the worker); NULL when
+ * memory is short. */
+weft__batch *weft__batch_new(unsigned enc_mask);
 void weft__batch_free(weft__batch *b);
 /* Empties a batch for reuse, keeping its buffers (a batch's JSON grows to about a megabyte:
  * reusing it saves a dozen reallocations and copies per batch). */
 void weft__batch_reset(weft__batch *b);
-/* Appends the item just written at the end of json (the caller wrote it after the last
- * offset); adds the separator and the offset. False when memory is short (item removed). */
+/* Appends the item just written at the end of every encoding's bytes (the caller wrote each
+ * after its last offset); adds the separators and offsets. False when memory is short (the
+ * item is removed from every encoding). */
 bool weft__batch_push(weft__batch *b, const weft__batch_item *it);
 
 /* Completed items among [i, j). */

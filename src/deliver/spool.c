@@ -142,7 +142,7 @@ static bool written(const weft__batch *b, size_t k)
 {
     const weft__batch_item *it = &b->items[k];
     size_t len;
-    weft__batch_item_json(b, k, &len);
+    weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, k, &len);
     /* In-progress upserts are superseded by the span's completed record (or by its final_open
      * one); replaying one later would turn a finished span back to in progress. */
     return !(it->in_progress && !it->final_open) && len + 128 <= WEFT__SPOOL_MAX_PAYLOAD;
@@ -884,7 +884,7 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
             continue;
         const weft__batch_item *it = &b->items[k];
         size_t len;
-        const char *json = weft__batch_item_json(b, k, &len);
+        const char *json = weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, k, &len);
         unsigned flags = (it->in_progress ? WEFT__SPOOL_F_IN_PROGRESS : 0u) |
                          (it->final_open ? WEFT__SPOOL_F_FINAL_OPEN : 0u);
         weft__spool_put_span(&sp->wbuf, sp->next_seq + n, it->trace, it->id, it->parent, flags,
@@ -1100,19 +1100,19 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         if (seeked || rec.seq < f->pend[k].lo)
             continue;
         prange *p = &f->pend[k];
-        if (b->n > 0 && (b->n >= max_items || b->json.len + rec.json_len + 1 > max_bytes))
+        if (b->n > 0 && (b->n >= max_items || b->enc[WEFT__ENC_SGP_JSON].bytes.len + rec.json_len + 1 > max_bytes))
             break; /* full: p still starts at or before this record */
-        size_t before = b->json.len;
-        weft__buf_append(&b->json, rec.json, rec.json_len);
+        size_t before = b->enc[WEFT__ENC_SGP_JSON].bytes.len;
+        weft__buf_append(&b->enc[WEFT__ENC_SGP_JSON].bytes, rec.json, rec.json_len);
         bool complete = !(rec.flags & WEFT__SPOOL_F_IN_PROGRESS);
         weft__batch_item it = {.trace = rec.trace,
                                .id = rec.id,
                                .parent = rec.parent,
                                .in_progress = (rec.flags & WEFT__SPOOL_F_IN_PROGRESS) != 0,
                                .final_open = (rec.flags & WEFT__SPOOL_F_FINAL_OPEN) != 0};
-        if (b->json.oom || !weft__batch_push(b, &it)) {
-            b->json.len = before;
-            b->json.oom = false;
+        if (b->enc[WEFT__ENC_SGP_JSON].bytes.oom || !weft__batch_push(b, &it)) {
+            b->enc[WEFT__ENC_SGP_JSON].bytes.len = before;
+            b->enc[WEFT__ENC_SGP_JSON].bytes.oom = false;
             break;
         }
         locs[b->n - 1] = (weft__spool_loc){rec.seq, at};
@@ -1153,7 +1153,7 @@ weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_by
             f = nx;
             continue;
         }
-        weft__batch *b = weft__batch_new();
+        weft__batch *b = weft__batch_new(1u << WEFT__ENC_SGP_JSON);
         size_t cap = max_items < f->pend_records ? max_items : (size_t)f->pend_records;
         weft__spool_loc *locs = malloc((cap ? cap : 1) * sizeof *locs);
         if (!b || !locs) {

@@ -18,14 +18,14 @@
 #include "assembler.h"
 #include "batch.h"
 #include "clock.h"
-#include "encode.h"
+#include "encoding.h"
 #include "exporter.h"
 #include "json.h"
+#include "registry.h"
 #include "runtime.h"
 #include "thread.h"
 #include "wake.h"
 
-#define MAX_EXPORTERS 4
 #define DRAIN_POLL_MS 5 /* shutdown: how often exporters are asked whether they are done */
 
 typedef struct weft__worker {
@@ -37,9 +37,10 @@ typedef struct weft__worker {
     weft__clock clock;
     weft__asm asm_;
     weft__encode_opts enc;
-    weft__exporter ex[MAX_EXPORTERS];
+    weft__exporter ex[WEFT__MAX_EXPORTERS];
     size_t n_ex;
     bool want_inprogress;
+    unsigned enc_mask;          /* encodings the opened exporters read (bit per weft__encoding) */
     weft__batch *cur;           /* batch being filled */
     weft__batch *spare[4];      /* released batches kept for reuse */
     size_t n_spare;
@@ -119,6 +120,16 @@ void weft__batch_done(weft__batch *b, size_t dropped_complete)
     check_flush(w);
 }
 
+/* Bytes of the batch's largest encoding: what max_batch_bytes limits. */
+static size_t largest_encoding(const weft__worker *w, const weft__batch *b)
+{
+    size_t n = 0;
+    for (unsigned e = 0; e < WEFT__ENC_COUNT; e++)
+        if ((w->enc_mask & (1u << e)) && b->enc[e].bytes.len > n)
+            n = b->enc[e].bytes.len;
+    return n;
+}
+
 static void on_emit(void *ctx, weft__rec *r, bool final_open)
 {
     weft__worker *w = ctx;
@@ -132,21 +143,31 @@ static void on_emit(void *ctx, weft__rec *r, bool final_open)
     }
     if (!w->cur && w->n_spare)
         w->cur = w->spare[--w->n_spare];
-    if (!w->cur && !(w->cur = weft__batch_new())) {
+    if (!w->cur && !(w->cur = weft__batch_new(w->enc_mask))) {
         weft__stat_add(dropped_export, 1);
         return;
     }
     weft__batch *b = w->cur;
-    size_t at = b->json.len;
-    unsigned f = weft__encode_span(&b->json, r, &w->enc);
-    if (b->json.oom) {
-        b->json.len = at;
-        b->json.oom = false;
-        weft__stat_add(dropped_export, 1);
-        return;
+    /* Once per encoding in use; exporters reading the same encoding share the bytes. */
+    for (unsigned e = 0; e < WEFT__ENC_COUNT; e++) {
+        if (!(w->enc_mask & (1u << e)))
+            continue;
+        weft__buf *out = &b->enc[e].bytes;
+        unsigned f = weft__encodings[e].encode(out, r, &w->enc);
+        if (out->oom) {
+            /* Take back this record's bytes from every encoding written so far. */
+            for (unsigned k = 0; k <= e; k++)
+                if (w->enc_mask & (1u << k)) {
+                    b->enc[k].bytes.len = b->enc[k].off[b->n];
+                    b->enc[k].bytes.oom = false;
+                }
+            weft__stat_add(dropped_export, 1);
+            return;
+        }
+        /* Repairs are counted once a record, from its first encoding. */
+        if ((f & WEFT__JSON_REPAIRED) && e == (unsigned)__builtin_ctz(w->enc_mask))
+            weft__stat_add(repaired_utf8, 1);
     }
-    if (f & WEFT__JSON_REPAIRED)
-        weft__stat_add(repaired_utf8, 1);
     weft__batch_item it = {r->trace, r->id,     r->parent,   r->start_ns,
                            r->end_ns, r->type, r->status, in_progress, final_open};
     if (!weft__batch_push(b, &it)) {
@@ -155,7 +176,7 @@ static void on_emit(void *ctx, weft__rec *r, bool final_open)
     }
     if (in_progress && !final_open)
         weft__stat_add(inprogress_sent, 1);
-    if (b->n >= weft__rt.cfg.max_batch_spans || b->json.len >= weft__rt.cfg.max_batch_bytes)
+    if (b->n >= weft__rt.cfg.max_batch_spans || largest_encoding(w, b) >= weft__rt.cfg.max_batch_bytes)
         submit(w);
 }
 
@@ -311,16 +332,16 @@ static void wake_fn(weft__wake_target *t)
     uv_async_send(&w->async);
 }
 
-static const weft__exporter_ops *const known[] = {
-    &weft__exporter_jsonl, &weft__exporter_stdout, &weft__exporter_memory, &weft__exporter_sgp};
-
 static int open_exporters(weft__worker *w)
 {
-    for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++) {
-        if (!weft__cfg_has_exporter(&weft__rt.cfg, known[k]->name))
-            continue;
+    const weft__exporter_ops *sel[WEFT__MAX_EXPORTERS];
+    const char *bad;
+    size_t bad_len;
+    /* The configuration was checked against the registry when it was loaded. */
+    int n = weft__exporters_select(weft__rt.cfg.exporters, sel, &bad, &bad_len);
+    for (int k = 0; k < n; k++) {
         weft__exporter *ex = &w->ex[w->n_ex];
-        ex->ops = known[k];
+        ex->ops = sel[k];
         ex->rt = &weft__rt;
         ex->loop = &w->loop;
         ex->state = NULL;
@@ -330,6 +351,7 @@ static int open_exporters(weft__worker *w)
             return rc;
         }
         w->n_ex++;
+        w->enc_mask |= 1u << ex->ops->encoding;
         if (ex->ops->wants_inprogress)
             w->want_inprogress = true;
     }

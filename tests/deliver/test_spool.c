@@ -187,7 +187,7 @@ static unsigned char *read_file(const char *path, size_t *len)
 static weft__batch *make_batch(const char *prefix, size_t n, uint64_t id_base, size_t open_every,
                                bool final, size_t pad)
 {
-    weft__batch *b = weft__batch_new();
+    weft__batch *b = weft__batch_new(1u << WEFT__ENC_SGP_JSON);
     cr_assert(b);
     char *padding = calloc(1, pad + 1);
     memset(padding, 'x', pad);
@@ -196,7 +196,7 @@ static weft__batch *make_batch(const char *prefix, size_t n, uint64_t id_base, s
         cr_assert_lt(pad, 4096);
         int len = snprintf(json, sizeof json, "{\"id\":\"%llu\",\"name\":\"%s-%zu\",\"pad\":\"%s\"}",
                            (unsigned long long)(id_base + k + 1), prefix, k, padding);
-        weft__buf_append(&b->json, json, (size_t)len);
+        weft__buf_append(&b->enc[WEFT__ENC_SGP_JSON].bytes, json, (size_t)len);
         bool open = open_every && k % open_every == open_every - 1;
         weft__batch_item it = {.trace = 7, .id = id_base + k + 1, .in_progress = open,
                                .final_open = open && final};
@@ -210,7 +210,7 @@ static weft__batch *make_batch(const char *prefix, size_t n, uint64_t id_base, s
 static void item_name(const weft__batch *b, size_t k, char *out, size_t outlen)
 {
     size_t len;
-    const char *p = weft__batch_item_json(b, k, &len);
+    const char *p = weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, k, &len);
     json_error_t err;
     json_t *v = json_loadb(p, len, 0, &err);
     cr_assert(v, "item %zu is not JSON: %.*s", k, (int)len, p);

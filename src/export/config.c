@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <strings.h>
 
+#include "registry.h"
 #include "runtime.h"
 
 #define MiB (1024u * 1024u)
@@ -89,27 +90,12 @@ static bool env_flag(const char *name)
            strcasecmp(v, "off") != 0;
 }
 
+/* True when every word of list names an exporter of the registry (and there is one). */
 static bool valid_exporters(const char *list)
 {
-    static const char *const words[] = {"sgp", "jsonl", "stdout", "none", "memory"};
-    const char *p = list;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *q = p;
-        while (*q && *q != ',' && *q != ' ')
-            q++;
-        if (q == p)
-            break;
-        bool ok = false;
-        for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-            if (strlen(words[i]) == (size_t)(q - p) && strncasecmp(words[i], p, (size_t)(q - p)) == 0)
-                ok = true;
-        if (!ok)
-            return false;
-        p = q;
-    }
-    return true;
+    const char *bad;
+    size_t bad_len;
+    return weft__exporters_select(list, NULL, &bad, &bad_len) >= 0;
 }
 
 bool weft__cfg_has_exporter(const weft__cfg *c, const char *name)
