@@ -291,68 +291,59 @@ static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
     }
 }
 
-/* Length of v without a multi-byte sequence left incomplete at its end by a byte cut. */
-static size_t whole_chars(const char *v, size_t len)
+/* Counts what making a string value repaired or cut. */
+static void count_text(unsigned f)
 {
-    size_t i = len;
-    while (i > 0 && len - i < 3 && ((unsigned char)v[i - 1] & 0xc0) == 0x80)
-        i--;
-    if (i == 0)
-        return len;
-    unsigned char c = (unsigned char)v[i - 1];
-    size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    return (len - (i - 1) < need) ? i - 1 : len;
-}
-
-/* A string attribute value as JSON into scratch, with the truncation marker when the producer
- * (or max_attr_bytes here) cut it. */
-static void str_value(weft__asm *a, const char *v, size_t len, uint64_t orig_len)
-{
-    weft__buf *s = &a->scratch;
-    unsigned f;
-    if (orig_len > len) {
-        size_t cut = whole_chars(v, len);
-        f = weft__json_str(s, v, cut, 0);
-        s->len--; /* reopen the string for the marker */
-        char marker[64];
-        int n = snprintf(marker, sizeof marker, "\xe2\x80\xa6[truncated %llu bytes]\"",
-                         (unsigned long long)(orig_len - cut));
-        weft__buf_append(s, marker, (size_t)n);
-        f |= WEFT__JSON_TRUNCATED;
-    } else {
-        f = weft__json_str(s, v, len, a->max_attr_bytes);
-    }
     if (f & WEFT__JSON_TRUNCATED)
         weft__stat_add(truncated_attrs, 1);
     if (f & WEFT__JSON_REPAIRED)
         weft__stat_add(repaired_utf8, 1);
 }
 
+/* A string attribute: stored as it came when it is whole, valid and within max_attr_bytes (the
+ * common case, no copy); otherwise repaired, cut and marked in scratch first (weft__rec_text). */
+static void set_text(weft__asm *a, weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *v,
+                     size_t len, uint64_t orig_len)
+{
+    size_t max = (size_t)a->max_attr_bytes;
+    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid_inline(v, len)) {
+        weft__rec_set_str(r, sec, key, key_len, v, len);
+        return;
+    }
+    weft__buf *s = &a->scratch;
+    count_text(weft__rec_text(s, v, len, orig_len, max));
+    if (!s->oom)
+        weft__rec_set_str(r, sec, key, key_len, s->data, s->len);
+}
+
 static void on_attr(weft__asm *a, weft__rec *r, const weft__ev_attr *e)
 {
     const char *key = (const char *)(e + 1);
     const char *val = key + e->key_len;
+    weft_section sec = (weft_section)e->h.aux;
     weft__buf *s = &a->scratch;
     weft__buf_reset(s);
     switch (e->vtype) {
     case WEFT__V_STR:
-        str_value(a, val, e->val_len, e->orig_len);
-        break;
+        set_text(a, r, sec, key, e->key_len, val, e->val_len, e->orig_len);
+        return;
     case WEFT__V_I64:
-        weft__json_i64(s, e->v.i);
-        break;
+        weft__rec_set_i64(r, sec, key, e->key_len, e->v.i);
+        return;
     case WEFT__V_F64:
-        weft__json_f64(s, e->v.f);
-        break;
+        weft__rec_set_f64(r, sec, key, e->key_len, e->v.f);
+        return;
     case WEFT__V_BOOL:
-        weft__json_bool(s, e->v.i != 0);
-        break;
+        weft__rec_set_bool(r, sec, key, e->key_len, e->v.i != 0);
+        return;
     case WEFT__V_JSON:
         if (weft__json_valid(val, e->val_len) && e->val_len <= a->max_attr_bytes) {
             weft__json_minify(s, val, e->val_len); /* a newline would break a JSONL record */
         } else {
+            /* Kept as the text it is, so nothing the caller sent is lost. */
             weft__stat_add(invalid_json, 1);
-            str_value(a, val, e->val_len, e->orig_len);
+            set_text(a, r, sec, key, e->key_len, val, e->val_len, e->orig_len);
+            return;
         }
         break;
     case WEFT__V_MSGPACK:
@@ -367,7 +358,7 @@ static void on_attr(weft__asm *a, weft__rec *r, const weft__ev_attr *e)
         return;
     }
     if (!s->oom)
-        weft__rec_set(r, (weft_section)e->h.aux, key, e->key_len, s->data, s->len);
+        weft__rec_set(r, sec, key, e->key_len, s->data, s->len);
 }
 
 static void on_error(weft__asm *a, weft__rec *r, const weft__ev_error *e)

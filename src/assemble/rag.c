@@ -612,27 +612,29 @@ static void set(weft__rec *r, weft_section sec, const char *key, weft__buf *scra
     weft__buf_reset(scratch);
 }
 
+/* A string field as a typed string value (cut and marked like j_str). */
 static void set_str(weft__rec *r, weft_section sec, const char *key, const rstr *s, weft__buf *scratch)
 {
     if (!s->present)
         return;
+    unsigned fl = weft__rec_text(scratch, s->s, s->len, s->cut ? s->orig : s->len, max_attr());
+    if (fl & WEFT__JSON_REPAIRED)
+        weft__stat_add(repaired_utf8, 1);
+    if ((fl & WEFT__JSON_TRUNCATED) && !s->cut)
+        weft__stat_add(truncated_attrs, 1);
+    if (!scratch->oom)
+        weft__rec_set_str(r, sec, key, strlen(key), scratch->data, scratch->len);
     weft__buf_reset(scratch);
-    j_str(scratch, s);
-    set(r, sec, key, scratch);
 }
 
 static void set_i64(weft__rec *r, weft_section sec, const char *key, int64_t v, weft__buf *scratch)
 {
-    weft__buf_reset(scratch);
-    weft__json_i64(scratch, v);
-    set(r, sec, key, scratch);
+    weft__rec_set_i64(r, sec, key, strlen(key), v);
 }
 
 static void set_f64(weft__rec *r, weft_section sec, const char *key, double v, weft__buf *scratch)
 {
-    weft__buf_reset(scratch);
-    weft__json_f64(scratch, v);
-    set(r, sec, key, scratch);
+    weft__rec_set_f64(r, sec, key, strlen(key), v);
 }
 
 /* ======================================================================================

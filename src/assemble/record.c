@@ -5,6 +5,7 @@
  */
 #include "record.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "json.h"
@@ -48,116 +49,229 @@ void weft__rec_reset(weft__rec *r)
         weft__buf_reset(&r->fields[i]);
 }
 
-static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
-                size_t json_len, int kind)
+static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len, int vtype, const void *val,
+                size_t val_len, int kind)
 {
-    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, 0, (uint32_t)key_len, (uint32_t)json_len};
-    size_t need = sizeof(h) + key_len + json_len;
+    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, 0, (uint32_t)key_len, (uint32_t)val_len};
+    size_t need = sizeof(h) + key_len + val_len;
     if (!weft__buf_reserve(&r->attrs, need))
         return;
     char *o = r->attrs.data + r->attrs.len;
     memcpy(o, &h, sizeof(h));
     weft__copy(o + sizeof(h), key, key_len);
-    weft__copy(o + sizeof(h) + key_len, json, json_len);
+    weft__copy(o + sizeof(h) + key_len, val, val_len);
     r->attrs.len += need;
     r->n_attrs++;
 }
 
-/* Adds an entry after redaction: a key matching a pattern stores "[REDACTED]"; a value with
- * objects inside is rewritten when one of their keys matches. */
-static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
-                         size_t json_len, int kind, bool nested)
+#define REDACTED "[REDACTED]"
+
+/* Adds an entry after redaction: a key matching a pattern stores the string "[REDACTED]"; a
+ * JSON value with objects inside is rewritten when one of their keys matches (nested). */
+static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t key_len, int vtype,
+                         const void *val, size_t val_len, int kind, bool nested)
 {
     weft__redact *rd = weft__rt.redact;
     if (rd) {
         if (weft__redact_key(rd, key, key_len)) {
             weft__stat_add(redacted, 1);
-            add(r, sec, key, key_len, "\"[REDACTED]\"", 12, kind);
+            add(r, sec, key, key_len, WEFT__VAL_STR, REDACTED, sizeof(REDACTED) - 1, kind);
             return;
         }
-        if (nested && json_len && (json[0] == '{' || json[0] == '[')) {
+        const char *json = val;
+        if (nested && vtype == WEFT__VAL_JSON && val_len && (json[0] == '{' || json[0] == '[')) {
             weft__buf *scratch = &weft__rt.redact_scratch;
             weft__buf_reset(scratch);
-            size_t n = weft__redact_json(rd, scratch, json, json_len);
+            size_t n = weft__redact_json(rd, scratch, json, val_len);
             if (n && !scratch->oom) {
                 weft__stat_add(redacted, n);
-                add(r, sec, key, key_len, scratch->data, scratch->len, kind);
+                add(r, sec, key, key_len, WEFT__VAL_JSON, scratch->data, scratch->len, kind);
                 return;
             }
         }
     }
-    add(r, sec, key, key_len, json, json_len, kind);
+    add(r, sec, key, key_len, vtype, val, val_len, kind);
 }
 
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                    size_t json_len)
 {
-    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_SET, true);
+    add_redacted(r, sec, key, key_len, WEFT__VAL_JSON, json, json_len, WEFT__ENT_SET, true);
 }
 
 void weft__rec_set_trusted(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                            size_t json_len)
 {
-    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_SET, false);
+    add_redacted(r, sec, key, key_len, WEFT__VAL_JSON, json, json_len, WEFT__ENT_SET, false);
+}
+
+void weft__rec_set_str(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *s, size_t len)
+{
+    add_redacted(r, sec, key, key_len, WEFT__VAL_STR, s, len, WEFT__ENT_SET, false);
+}
+
+void weft__rec_set_i64(weft__rec *r, weft_section sec, const char *key, size_t key_len, int64_t v)
+{
+    add_redacted(r, sec, key, key_len, WEFT__VAL_I64, &v, sizeof v, WEFT__ENT_SET, false);
+}
+
+void weft__rec_set_f64(weft__rec *r, weft_section sec, const char *key, size_t key_len, double v)
+{
+    add_redacted(r, sec, key, key_len, WEFT__VAL_F64, &v, sizeof v, WEFT__ENT_SET, false);
+}
+
+void weft__rec_set_bool(weft__rec *r, weft_section sec, const char *key, size_t key_len, bool v)
+{
+    uint8_t b = v ? 1 : 0;
+    add_redacted(r, sec, key, key_len, WEFT__VAL_BOOL, &b, 1, WEFT__ENT_SET, false);
 }
 
 void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                       size_t json_len)
 {
-    add_redacted(r, sec, key, key_len, json, json_len, WEFT__ENT_APPEND, true);
+    add_redacted(r, sec, key, key_len, WEFT__VAL_JSON, json, json_len, WEFT__ENT_APPEND, true);
 }
 
 void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t key_len)
 {
-    add(r, sec, key, key_len, "", 0, WEFT__ENT_REMOVE);
+    add(r, sec, key, key_len, WEFT__VAL_JSON, "", 0, WEFT__ENT_REMOVE);
+}
+
+/* Length of v without a multi-byte sequence left incomplete at its end by a byte cut. */
+static size_t whole_chars(const char *v, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && len - i < 3 && ((unsigned char)v[i - 1] & 0xc0) == 0x80)
+        i--;
+    if (i == 0)
+        return len;
+    unsigned char c = (unsigned char)v[i - 1];
+    size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return (len - (i - 1) < need) ? i - 1 : len;
+}
+
+unsigned weft__rec_text(weft__buf *out, const char *s, size_t len, uint64_t orig_len, size_t max_bytes)
+{
+    weft__buf_reset(out);
+    unsigned f = 0;
+    /* A cut by the producer may have split the last character: drop its start, not repair it. */
+    if (orig_len > len)
+        len = whole_chars(s, len);
+    if (weft__utf8_repair(out, s, len))
+        f |= WEFT__JSON_REPAIRED;
+    /* What the caller's value lost: the producer's cut, then ours. */
+    uint64_t lost = orig_len > len ? orig_len - len : 0;
+    if (max_bytes && out->len > max_bytes) {
+        size_t keep = weft__utf8_cut(out->data, out->len, max_bytes);
+        lost += out->len - keep;
+        out->len = keep;
+    }
+    if (lost) {
+        char marker[64];
+        int n = snprintf(marker, sizeof marker, "\xe2\x80\xa6[truncated %llu bytes]", (unsigned long long)lost);
+        weft__buf_append(out, marker, (size_t)n);
+        f |= WEFT__JSON_TRUNCATED;
+    }
+    return f;
+}
+
+unsigned weft__rec_value_json(weft__buf *b, const weft__rec_entry *e)
+{
+    switch (e->vtype) {
+    case WEFT__VAL_STR:
+        return weft__json_str(b, e->val, e->val_len, 0);
+    case WEFT__VAL_I64: {
+        int64_t v;
+        memcpy(&v, e->val, sizeof v);
+        weft__json_i64(b, v);
+        return 0;
+    }
+    case WEFT__VAL_F64: {
+        double v;
+        memcpy(&v, e->val, sizeof v);
+        weft__json_f64(b, v);
+        return 0;
+    }
+    case WEFT__VAL_BOOL:
+        weft__json_bool(b, e->val[0] != 0);
+        return 0;
+    default:
+        weft__buf_append(b, e->val, e->val_len);
+        return 0;
+    }
 }
 
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx)
 {
     size_t pos = 0;
     weft__rec_entry e;
-    while (weft__rec_next(r, &pos, &e))
-        fn(ctx, e.sec, e.key, e.key_len, e.json, e.json_len, e.kind);
+    weft__buf v;
+    weft__buf_init(&v);
+    while (weft__rec_next(r, &pos, &e)) {
+        if (e.vtype == WEFT__VAL_JSON) {
+            fn(ctx, e.sec, e.key, e.key_len, e.val, e.val_len, e.kind);
+            continue;
+        }
+        weft__buf_reset(&v);
+        weft__rec_value_json(&v, &e);
+        if (!v.oom)
+            fn(ctx, e.sec, e.key, e.key_len, v.data, v.len, e.kind);
+    }
+    weft__buf_fini(&v);
 }
 
-typedef struct find_ctx {
-    weft_section sec;
-    const char *key;
-    size_t key_len;
-    bool any;              /* set or appended, not removed since */
-    const char *json;      /* last set's value, NULL after a remove */
-    size_t json_len;
-} find_ctx;
-
-static void find_fn(void *p, weft_section sec, const char *key, size_t key_len, const char *json, size_t json_len,
-                    int kind)
+/* The last set of section.key, and whether the key is set at all (set or appended, not
+ * removed since). */
+static bool find(const weft__rec *r, weft_section sec, const char *key, size_t key_len, weft__rec_entry *last,
+                 bool *have_last)
 {
-    find_ctx *c = p;
-    if (sec != c->sec || key_len != c->key_len || memcmp(key, c->key, key_len) != 0)
-        return;
-    c->any = kind != WEFT__ENT_REMOVE;
-    if (kind == WEFT__ENT_SET) {
-        c->json = json;
-        c->json_len = json_len;
-    } else if (kind == WEFT__ENT_REMOVE) {
-        c->json = NULL;
+    size_t pos = 0;
+    weft__rec_entry e;
+    bool any = false;
+    *have_last = false;
+    while (weft__rec_next(r, &pos, &e)) {
+        if (e.sec != sec || e.key_len != key_len || memcmp(e.key, key, key_len) != 0)
+            continue;
+        any = e.kind != WEFT__ENT_REMOVE;
+        if (e.kind == WEFT__ENT_SET) {
+            *last = e;
+            *have_last = true;
+        } else if (e.kind == WEFT__ENT_REMOVE) {
+            *have_last = false;
+        }
     }
+    return any;
 }
 
 bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t key_len)
 {
-    find_ctx c = {sec, key, key_len, false, NULL, 0};
-    weft__rec_foreach(r, find_fn, &c);
-    return c.any;
+    weft__rec_entry e;
+    bool have;
+    return find(r, sec, key, key_len, &e, &have);
 }
 
-const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key, size_t key_len, size_t *json_len)
+const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key, size_t key_len,
+                          size_t *json_len, weft__buf *view)
 {
-    find_ctx c = {sec, key, key_len, false, NULL, 0};
-    weft__rec_foreach(r, find_fn, &c);
+    weft__rec_entry e;
+    bool have;
+    find(r, sec, key, key_len, &e, &have);
     if (json_len)
-        *json_len = c.json ? c.json_len : 0;
-    return c.json;
+        *json_len = 0;
+    if (!have)
+        return NULL;
+    if (e.vtype == WEFT__VAL_JSON) {
+        if (json_len)
+            *json_len = e.val_len;
+        return e.val;
+    }
+    weft__buf_reset(view);
+    weft__rec_value_json(view, &e);
+    if (view->oom)
+        return NULL;
+    if (json_len)
+        *json_len = view->len;
+    return view->data;
 }
 
 /* ---- the public view of a record, for weft_config.filter ------------------------------ */
@@ -180,7 +294,7 @@ WEFT_API const char *weft_record_get(const weft_record *r, weft_section sec, con
 {
     if (!r || !key || (unsigned)sec > WEFT_METADATA)
         return NULL;
-    return weft__rec_get(REC(r), sec, key, strlen(key), len);
+    return weft__rec_get(REC(r), sec, key, strlen(key), len, &weft__rt.record_view);
 }
 
 WEFT_API void weft_record_set_json(weft_record *r, weft_section sec, const char *key, const char *json, size_t len)
@@ -202,14 +316,16 @@ WEFT_API void weft_record_set_str(weft_record *r, weft_section sec, const char *
 {
     if (!r || !key || (unsigned)sec > WEFT_METADATA)
         return;
+    if (!value) {
+        weft__rec_set(REC(r), sec, key, strlen(key), "null", 4);
+        return;
+    }
     weft__buf b;
     weft__buf_init(&b);
-    if (value)
-        weft__json_str(&b, value, strlen(value), weft__rt.cfg.max_attr_bytes);
-    else
-        weft__buf_lit(&b, "null");
+    size_t len = strlen(value);
+    weft__rec_text(&b, value, len, len, weft__rt.cfg.max_attr_bytes);
     if (!b.oom)
-        weft__rec_set(REC(r), sec, key, strlen(key), b.data, b.len);
+        weft__rec_set_str(REC(r), sec, key, strlen(key), b.data, b.len);
     weft__buf_fini(&b);
 }
 

@@ -3,11 +3,15 @@
  * encoded as one SGP span item (DESIGN.md section 4). Lives in the assembler's open-span table
  * from its begin event until it has been encoded after its end.
  *
- * Attributes are kept as a packed list of entries in `attrs`, each [header][key][json value],
- * where the value is already valid JSON text. Setting a key twice appends a second entry; the
- * encoder keeps the last one. Entries marked append are gathered, in order, into one array
- * under their key (chat messages); a remove entry hides the key. Values pass through the
- * configured redaction on the way in (redact.h). Export thread only.
+ * Attributes are kept as a packed list of entries in `attrs`, each [header][key][value], where
+ * the value is typed (WEFT__VAL_*), so that every encoder walks the same (type, key, value)
+ * triples and none re-parses another's format: a string is its text (valid UTF-8, already cut
+ * and marked when too long), numbers and booleans their binary value, and nested values
+ * (objects and arrays: hits, citations, messages, a caller's JSON) valid JSON text. Setting a
+ * key twice appends a second entry; the encoder keeps the last one. Entries marked append are
+ * gathered, in order, into one array under their key (chat messages); a remove entry hides the
+ * key. Values pass through the configured redaction on the way in (redact.h). Export thread
+ * only.
  */
 #ifndef WEFT_RECORD_H
 #define WEFT_RECORD_H
@@ -60,6 +64,13 @@ void weft__rec_fini(weft__rec *r);
 /* Clears a record for reuse, keeping its buffers' memory. */
 void weft__rec_reset(weft__rec *r);
 
+/* Value types of an entry. */
+#define WEFT__VAL_JSON 0 /* valid JSON text (an object or array, or any JSON value) */
+#define WEFT__VAL_STR 1  /* text: valid UTF-8 without NUL */
+#define WEFT__VAL_I64 2  /* int64_t, native byte order */
+#define WEFT__VAL_F64 3  /* double, native byte order */
+#define WEFT__VAL_BOOL 4 /* one byte, 0 or 1 */
+
 /* Sets section.key to a JSON value. key: raw bytes (repaired when encoded); json: valid JSON
  * text (the caller guarantees it; weft__json_* writers do). Both copied. */
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
@@ -68,13 +79,27 @@ void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_l
  * the top-level key goes through redaction. */
 void weft__rec_set_trusted(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                            size_t json_len);
+/* Typed values. s: valid UTF-8 without NUL (weft__rec_text makes it so); copied. */
+void weft__rec_set_str(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *s, size_t len);
+void weft__rec_set_i64(weft__rec *r, weft_section sec, const char *key, size_t key_len, int64_t v);
+void weft__rec_set_f64(weft__rec *r, weft_section sec, const char *key, size_t key_len, double v);
+void weft__rec_set_bool(weft__rec *r, weft_section sec, const char *key, size_t key_len, bool v);
+
+/* Makes a string value of s[0..len) in out (reset first): invalid UTF-8 and NUL replaced by
+ * U+FFFD, then cut at max_bytes (0: no limit) on a character boundary, and marked
+ * "…[truncated N bytes]" when cut here or when orig_len (the caller's length, before the
+ * producer cut it) exceeds len. Returns WEFT__JSON_REPAIRED / WEFT__JSON_TRUNCATED flags. */
+unsigned weft__rec_text(weft__buf *out, const char *s, size_t len, uint64_t orig_len, size_t max_bytes);
+
 /* Appends a JSON value to the array section.key (e.g. input.messages). */
 void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                       size_t json_len);
 /* Removes section.key (a later set brings it back). */
 void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t key_len);
-/* The JSON of the last set of section.key, or NULL (unset, removed, or only appended). */
-const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key, size_t key_len, size_t *json_len);
+/* The last set of section.key as JSON text, or NULL (unset, removed, or only appended).
+ * A typed value is written as JSON into view (reset first), which the result then points into. */
+const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key, size_t key_len,
+                          size_t *json_len, weft__buf *view);
 
 /* True when section.key has been set (by set or append). */
 bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t key_len);
@@ -84,25 +109,30 @@ bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t
 #define WEFT__ENT_APPEND 1
 #define WEFT__ENT_REMOVE 2
 
-/* Walks the entries in order: for each, fn(ctx, sec, key, key_len, json, json_len, kind). */
+/* Walks the entries in order: for each, fn(ctx, sec, key, key_len, json, json_len, kind), the
+ * value written as JSON text whatever its type (for tests and the filter API; encoders use
+ * weft__rec_next). */
 typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, size_t key_len,
                                   const char *json, size_t json_len, int kind);
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 
-/* The layout of one entry in attrs: this header, then key_len bytes of key, then json_len
- * bytes of JSON. */
+/* The layout of one entry in attrs: this header, then key_len bytes of key, then val_len
+ * bytes of value. */
 typedef struct weft__rec_hdr {
-    uint8_t sec, kind;
-    uint16_t reserved;
-    uint32_t key_len, json_len;
+    uint8_t sec, kind, vtype, reserved;
+    uint32_t key_len, val_len;
 } weft__rec_hdr;
 
 typedef struct weft__rec_entry {
     weft_section sec;
-    int kind; /* WEFT__ENT_* */
-    const char *key, *json;
-    size_t key_len, json_len;
+    int kind;  /* WEFT__ENT_* */
+    int vtype; /* WEFT__VAL_* */
+    const char *key, *val;
+    size_t key_len, val_len;
 } weft__rec_entry;
+
+/* The value of e as JSON text, appended to b. Returns WEFT__JSON_* flags. */
+unsigned weft__rec_value_json(weft__buf *b, const weft__rec_entry *e);
 
 /* The same walk without a callback, for the encoder: the entry at *pos into e and *pos moved
  * past it; false after the last. Start with *pos = 0. */
@@ -114,11 +144,12 @@ static inline bool weft__rec_next(const weft__rec *r, size_t *pos, weft__rec_ent
     memcpy(&h, r->attrs.data + *pos, sizeof h);
     e->sec = (weft_section)h.sec;
     e->kind = h.kind;
+    e->vtype = h.vtype;
     e->key = r->attrs.data + *pos + sizeof h;
     e->key_len = h.key_len;
-    e->json = e->key + h.key_len;
-    e->json_len = h.json_len;
-    *pos += sizeof h + h.key_len + h.json_len;
+    e->val = e->key + h.key_len;
+    e->val_len = h.val_len;
+    *pos += sizeof h + h.key_len + h.val_len;
     return true;
 }
 

@@ -77,6 +77,7 @@ typedef struct weft__runtime {
     struct weft__wake_target *_Atomic wake; /* what weft__wake calls (wake.h); NULL: none */
     struct weft__redact *redact; /* compiled redaction patterns, NULL: off (export thread) */
     weft__buf redact_scratch;    /* the redacting rewriter's output (export thread) */
+    weft__buf record_view;       /* weft_record_get's JSON of a typed value (export thread) */
     /* What an exporter keeps across weft_shutdown, one slot per exporter of the registry
      * (registry.c gives the index): the memory exporter keeps its records there so tests can
      * read them after shutdown. Owned by that exporter. */

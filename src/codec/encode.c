@@ -47,6 +47,18 @@ static bool same_key(const ent *a, const ent *b)
     return a->sec == b->sec && a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
 }
 
+/* An entry's value as JSON: nested values are JSON text already, the rest are written here. */
+static inline unsigned value(weft__buf *b, const ent *e)
+{
+    if (e->vtype == WEFT__VAL_JSON) {
+        weft__buf_append(b, e->val, e->val_len);
+        return 0;
+    }
+    if (e->vtype == WEFT__VAL_STR)
+        return weft__json_str(b, e->val, e->val_len, 0);
+    return weft__rec_value_json(b, e);
+}
+
 static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
 {
     unsigned flags = 0;
@@ -78,7 +90,7 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
         flags |= weft__json_str(b, e->key, e->key_len, 0);
         weft__buf_putc(b, ':');
         if (e->kind == WEFT__ENT_SET) {
-            weft__buf_append(b, e->json, e->json_len);
+            flags |= value(b, e);
             continue;
         }
         weft__buf_putc(b, '[');
@@ -89,7 +101,7 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
             if (!first_el)
                 weft__buf_putc(b, ',');
             first_el = false;
-            weft__buf_append(b, c->v[j].json, c->v[j].json_len);
+            flags |= value(b, &c->v[j]);
         }
         weft__buf_putc(b, ']');
     }

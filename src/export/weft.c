@@ -90,6 +90,7 @@ WEFT_API int weft_shutdown(uint32_t timeout_ms)
     weft__redact_free(weft__rt.redact);
     weft__rt.redact = NULL;
     weft__buf_fini(&weft__rt.redact_scratch);
+    weft__buf_fini(&weft__rt.record_view);
     weft__rt.retired_started = a;
     weft__rt.retired_noop = b;
     weft__rt.retired_sampled_out = c;

@@ -204,6 +204,32 @@ bool weft__utf8_valid(const char *s, size_t len)
     return true;
 }
 
+bool weft__utf8_repair(weft__buf *b, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+    bool repaired = false;
+    while (p < end) {
+        unsigned c = *p;
+        if (c != 0 && c < 0x80) {
+            p++;
+            continue;
+        }
+        int n = c ? utf8_seq(p, end) : -1;
+        if (n > 0) {
+            p += n;
+            continue;
+        }
+        /* NUL or the maximal invalid subpart: one U+FFFD, as weft__json_str writes it. */
+        weft__buf_append(b, (const char *)run, (size_t)(p - run));
+        weft__buf_append(b, replacement_char, 3);
+        p += -n;
+        run = p;
+        repaired = true;
+    }
+    weft__buf_append(b, (const char *)run, (size_t)(p - run));
+    return repaired;
+}
+
 /* ---- strings -------------------------------------------------------------------------------- */
 
 /* Writes the escape for an ASCII byte that is not plain (control, '"', '\\'; never NUL, which

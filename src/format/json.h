@@ -132,6 +132,34 @@ size_t weft__utf8_prefix_chars(const char *s, size_t len, size_t nchars); /* byt
                                                                              nchars characters */
 size_t weft__utf8_count(const char *s, size_t len);                      /* characters */
 bool weft__utf8_valid(const char *s, size_t len); /* valid UTF-8 and no NUL */
+/* Appends s[0..len) to b with NUL and every maximal invalid subpart replaced by U+FFFD, exactly
+ * as weft__json_str repairs (so escaping the result gives weft__json_str's text). True when
+ * anything was replaced. */
+bool weft__utf8_repair(weft__buf *b, const char *s, size_t len);
+
+/* weft__utf8_valid with the common case inline: 4 to 16 ASCII bytes without NUL, checked with
+ * two overlapping loads and no loop or call (attribute values on the export thread). */
+static inline WEFT__ALWAYS_INLINE bool weft__utf8_valid_inline(const char *s, size_t len)
+{
+    if (len < 4 || len > 16)
+        return weft__utf8_valid(s, len);
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t x, y;
+    if (len >= 8) {
+        memcpy(&x, s, 8);
+        memcpy(&y, s + len - 8, 8);
+    } else {
+        uint32_t x4, y4;
+        memcpy(&x4, s, 4);
+        memcpy(&y4, s + len - 4, 4);
+        x = (uint64_t)y4 << 32 | x4;
+        y = x;
+    }
+    /* No byte with its high bit set, and no zero byte (the classic has-zero test). */
+    if (((x | y) & highs) == 0 && (((x - ones) & ~x) & highs) == 0 && (((y - ones) & ~y) & highs) == 0)
+        return true;
+    return weft__utf8_valid(s, len);
+}
 
 /* Fixed-format text, quotes included, always exactly this many bytes, written _at a pointer
  * with room for it (the end is returned), so that a caller reserves once for several; the

@@ -94,6 +94,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t cut_chars = weft__utf8_count(s, cut);
     CHECK(weft__utf8_prefix_chars(s, len, cut_chars) == cut);
 
+    /* weft__utf8_repair repairs exactly as the writer does: its output is valid, changed only
+     * when the input was not, and written as JSON it gives the writer's own text. */
+    weft__buf r, rj, sj;
+    weft__buf_init(&r);
+    weft__buf_init(&rj);
+    weft__buf_init(&sj);
+    bool repaired = weft__utf8_repair(&r, s, len);
+    CHECK(!r.oom);
+    CHECK(weft__utf8_valid(r.data ? r.data : "", r.len));
+    CHECK(repaired == !valid);
+    CHECK(repaired || (r.len == len && memcmp(r.data ? r.data : "", s, len) == 0));
+    weft__json_str(&rj, r.data ? r.data : "", r.len, 0);
+    weft__json_str(&sj, s, len, 0);
+    CHECK(rj.len == sj.len && memcmp(rj.data, sj.data, sj.len) == 0);
+    weft__buf_fini(&r);
+    weft__buf_fini(&rj);
+    weft__buf_fini(&sj);
+
     weft__buf_fini(&b);
     return 0;
 }

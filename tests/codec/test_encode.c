@@ -1,0 +1,119 @@
+/*
+ * test_encode.c — the SGP span item encoder (src/codec/encode.c), whole items compared with
+ * the expected text byte for byte: field order, ids, timestamps, typed values, sections,
+ * repeated keys, appended arrays, in-progress items and the configured id fields.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "encode.h"
+#include "record.h"
+
+/* A record with fixed ids and times: trace 0x1111…, span 0x2222…, 2026-11-22T00:08:00.5Z for
+ * 1.25 ms. */
+static void fixed(weft__rec *r, uint64_t parent)
+{
+    weft__rec_init(r);
+    r->trace = 0x1111111111111111u;
+    r->id = 0x2222222222222222u;
+    r->parent = parent;
+    r->start_ns = 1795306080500000000u;
+    r->end_ns = r->start_ns + 1250000u;
+    r->type = WEFT_TYPE_COMPLETION;
+    r->status = WEFT_STATUS_SUCCESS;
+    weft__buf_append(&r->name, "answer", 6);
+}
+
+static const weft__encode_opts opts = {.salt = 0xabcdef0123456789u};
+
+static void expect(const weft__rec *r, const weft__encode_opts *o, const char *want)
+{
+    weft__buf b;
+    weft__buf_init(&b);
+    weft__encode_span(&b, r, o);
+    cr_assert_not(b.oom);
+    cr_assert_eq(b.len, strlen(want), "length %zu, want %zu:\n got %.*s\nwant %s", b.len, strlen(want),
+                 (int)b.len, b.data, want);
+    cr_assert(memcmp(b.data, want, b.len) == 0, "\n got %.*s\nwant %s", (int)b.len, b.data, want);
+    weft__buf_fini(&b);
+}
+
+#define IDS "{\"id\":\"22222222-2222-4222-abcd-ef0123456789\",\"trace_id\":\"11111111-1111-4111-abcd-ef0123456789\""
+#define TIMES "\"start_timestamp\":\"2026-11-22T00:08:00.500000Z\",\"end_timestamp\":\"2026-11-22T00:08:00.501250Z\""
+#define W3C ",\"obs_trace_id\":\"1111111111111111abcdef0123456789\",\"obs_span_id\":\"2222222222222222\""
+
+Test(encode, writes_a_root_with_empty_sections_in_the_documented_field_order)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    expect(&r, &opts,
+           IDS ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+               ",\"input\":{},\"output\":{},\"metadata\":{}" W3C "}");
+    weft__rec_fini(&r);
+}
+
+Test(encode, writes_typed_values_as_json_and_nested_values_as_given)
+{
+    weft__rec r;
+    fixed(&r, 0x3333333333333333u);
+    r.status = WEFT_STATUS_ERROR;
+    weft__rec_set_str(&r, WEFT_INPUT, "question", 8, "why \"so\"?\n", 10);
+    weft__rec_set_i64(&r, WEFT_INPUT, "top_k", 5, -3);
+    weft__rec_set_f64(&r, WEFT_OUTPUT, "score", 5, 0.25);
+    weft__rec_set_bool(&r, WEFT_OUTPUT, "ok", 2, false);
+    weft__rec_set(&r, WEFT_METADATA, "hits", 4, "[{\"doc_id\":\"a\"}]", 16);
+    expect(&r, &opts,
+           IDS ",\"parent_id\":\"33333333-3333-4333-abcd-ef0123456789\",\"name\":\"answer\",\"type\":\"COMPLETION\","
+               "\"status\":\"ERROR\"," TIMES
+               ",\"input\":{\"question\":\"why \\\"so\\\"?\\n\",\"top_k\":-3},\"output\":{\"score\":0.25,\"ok\":false},"
+               "\"metadata\":{\"hits\":[{\"doc_id\":\"a\"}]}" W3C "}");
+    weft__rec_fini(&r);
+}
+
+Test(encode, keeps_the_last_set_of_a_key_and_gathers_appends_into_one_array)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    weft__rec_set_i64(&r, WEFT_METADATA, "n", 1, 1);
+    weft__rec_append(&r, WEFT_INPUT, "messages", 8, "{\"role\":\"user\"}", 15);
+    weft__rec_set_i64(&r, WEFT_METADATA, "n", 1, 2);
+    weft__rec_append(&r, WEFT_INPUT, "messages", 8, "{\"role\":\"tool\"}", 15);
+    weft__rec_set_str(&r, WEFT_METADATA, "gone", 4, "x", 1);
+    weft__rec_remove(&r, WEFT_METADATA, "gone", 4);
+    expect(&r, &opts,
+           IDS ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+               ",\"input\":{\"messages\":[{\"role\":\"user\"},{\"role\":\"tool\"}]},\"output\":{},"
+               "\"metadata\":{\"n\":2}" W3C "}");
+    weft__rec_fini(&r);
+}
+
+Test(encode, leaves_end_timestamp_out_of_an_in_progress_item_and_writes_configured_id_fields)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    r.end_ns = 0;
+    weft__buf_append(&r.fields[0], "grp", 3);
+    weft__encode_opts o = opts;
+    o.group_id = "ignored: the span's own wins";
+    o.variant_id = "v1";
+    expect(&r, &o,
+           IDS ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\","
+               "\"start_timestamp\":\"2026-11-22T00:08:00.500000Z\",\"input\":{},\"output\":{},\"metadata\":{}" W3C
+               ",\"group_id\":\"grp\",\"application_variant_id\":\"v1\"}");
+    weft__rec_fini(&r);
+}
+
+Test(encode, names_an_unnamed_span_and_repairs_a_name_that_is_not_utf8)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    weft__buf_reset(&r.name);
+    expect(&r, &opts,
+           IDS ",\"name\":\"unnamed\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+               ",\"input\":{},\"output\":{},\"metadata\":{}" W3C "}");
+    weft__buf_append(&r.name, "a\xff", 2);
+    expect(&r, &opts,
+           IDS ",\"name\":\"a\xEF\xBF\xBD\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+               ",\"input\":{},\"output\":{},\"metadata\":{}" W3C "}");
+    weft__rec_fini(&r);
+}
