@@ -332,8 +332,56 @@ static const ent *find(const ent *v, size_t n, weft_section sec, const char *key
     return NULL;
 }
 
-/* The array of every appended value of e's key, as a JSON array text in tmp. */
-static void gather(const ent *v, size_t n, const ent *e, weft__buf *tmp)
+/* An entry's value: typed values directly, JSON text through value_of. */
+static any_value *entry_value(arena *a, const ent *e)
+{
+    switch (e->vtype) {
+    case WEFT__VAL_STR:
+        return av_str(a, e->val, e->val_len);
+    case WEFT__VAL_I64: {
+        int64_t i;
+        memcpy(&i, e->val, sizeof i);
+        return av_i64(a, i);
+    }
+    case WEFT__VAL_F64: {
+        double d;
+        memcpy(&d, e->val, sizeof d);
+        return av_f64(a, d);
+    }
+    case WEFT__VAL_BOOL: {
+        any_value *v = av_new(a);
+        if (v) {
+            v->value_case = AV(BOOL_VALUE);
+            v->bool_value = e->val_len && e->val[0] != 0;
+        }
+        return v;
+    }
+    default:
+        return value_of(a, e->val, e->val_len);
+    }
+}
+
+/* The array of every appended value of e's key. */
+static any_value *gather(arena *a, const ent *v, size_t n, const ent *e)
+{
+    ptrs items = {0};
+    for (size_t j = 0; j < n; j++)
+        if (v[j].kind == WEFT__ENT_APPEND && same_key(e, &v[j]) && !ptrs_push(a, &items, entry_value(a, &v[j])))
+            return NULL;
+    any_value *out = av_new(a);
+    array_value *arr = arena_alloc(a, sizeof *arr);
+    if (!out || !arr)
+        return NULL;
+    opentelemetry__proto__common__v1__array_value__init(arr);
+    arr->values = (any_value **)items.v;
+    arr->n_values = items.n;
+    out->value_case = AV(ARRAY_VALUE);
+    out->array_value = arr;
+    return out;
+}
+
+/* The same array as JSON text in tmp (reset first). */
+static void gather_json(const ent *v, size_t n, const ent *e, weft__buf *tmp)
 {
     weft__buf_reset(tmp);
     weft__buf_putc(tmp, '[');
@@ -344,9 +392,28 @@ static void gather(const ent *v, size_t n, const ent *e, weft__buf *tmp)
         if (!first)
             weft__buf_putc(tmp, ',');
         first = false;
-        weft__buf_append(tmp, v[j].json, v[j].json_len);
+        weft__rec_value_json(tmp, &v[j]);
     }
     weft__buf_putc(tmp, ']');
+}
+
+/* The string value of a set entry (typed or JSON text), or NULL. */
+static any_value *string_value(arena *a, const ent *e)
+{
+    if (!e || e->kind != WEFT__ENT_SET)
+        return NULL;
+    any_value *v = entry_value(a, e);
+    return v && v->value_case == AV(STRING_VALUE) ? v : NULL;
+}
+
+/* A set entry's value as JSON text in tmp (reset first); false for appends. */
+static bool set_json(const ent *e, weft__buf *tmp)
+{
+    if (!e || e->kind != WEFT__ENT_SET)
+        return false;
+    weft__buf_reset(tmp);
+    weft__rec_value_json(tmp, e);
+    return !tmp->oom;
 }
 
 /* A key as valid UTF-8 without NUL (invalid bytes become U+FFFD). */
@@ -476,11 +543,11 @@ static void genai(arena *a, ptrs *attrs, const weft__rec *r, const ent *v, size_
     const char *op = operation_of(r->type, r->has_usage);
     if (op)
         add_attr(a, attrs, "gen_ai.operation.name", av_str(a, op, strlen(op)));
-    const ent *model = find(v, n, WEFT_METADATA, "model");
+    any_value *model = string_value(a, find(v, n, WEFT_METADATA, "model"));
     if (!model)
-        model = find(v, n, WEFT_METADATA, "model_used");
-    if (model && model->kind == WEFT__ENT_SET && model->json_len && model->json[0] == '"')
-        add_attr(a, attrs, "gen_ai.request.model", value_of(a, model->json, model->json_len));
+        model = string_value(a, find(v, n, WEFT_METADATA, "model_used"));
+    if (model)
+        add_attr(a, attrs, "gen_ai.request.model", model);
     if (r->has_usage) {
         add_attr(a, attrs, "gen_ai.usage.input_tokens", av_i64(a, r->input_tokens));
         add_attr(a, attrs, "gen_ai.usage.output_tokens", av_i64(a, r->output_tokens));
@@ -493,29 +560,27 @@ static void genai(arena *a, ptrs *attrs, const weft__rec *r, const ent *v, size_
         const ent *m = find(v, n, msgs[i].sec, "messages");
         if (!m)
             continue;
-        json_t *j;
-        if (m->kind == WEFT__ENT_APPEND) {
-            gather(v, n, m, tmp);
-            j = genai_messages(tmp->data, tmp->len);
-        } else {
-            j = genai_messages(m->json, m->json_len);
-        }
+        if (m->kind == WEFT__ENT_APPEND)
+            gather_json(v, n, m, tmp);
+        else if (!set_json(m, tmp))
+            continue;
+        json_t *j = genai_messages(tmp->data, tmp->len);
         if (j)
             add_attr(a, attrs, msgs[i].attr, from_json(a, j, 0));
         json_decref(j);
     }
-    const ent *q = find(v, n, WEFT_INPUT, "query");
-    if (q && q->kind == WEFT__ENT_SET && q->json_len && q->json[0] == '"')
-        add_attr(a, attrs, "gen_ai.retrieval.query.text", value_of(a, q->json, q->json_len));
+    any_value *q = string_value(a, find(v, n, WEFT_INPUT, "query"));
+    if (q)
+        add_attr(a, attrs, "gen_ai.retrieval.query.text", q);
     const ent *k = find(v, n, WEFT_INPUT, "top_k");
     if (k && k->kind == WEFT__ENT_SET) {
-        any_value *tv = value_of(a, k->json, k->json_len);
+        any_value *tv = entry_value(a, k);
         if (tv && tv->value_case == AV(INT_VALUE))
             add_attr(a, attrs, "gen_ai.request.top_k", av_f64(a, (double)tv->int_value));
     }
     const ent *hits = find(v, n, WEFT_OUTPUT, "hits");
-    if (hits && hits->kind == WEFT__ENT_SET) {
-        json_t *j = genai_documents(hits->json, hits->json_len);
+    if (set_json(hits, tmp)) {
+        json_t *j = genai_documents(tmp->data, tmp->len);
         if (j)
             add_attr(a, attrs, "gen_ai.retrieval.documents", from_json(a, j, 0));
         json_decref(j);
@@ -604,13 +669,7 @@ unsigned weft__otlp_encode_span(weft__buf *b, const weft__rec *r, const weft__en
         if (!written(v, n, i))
             continue;
         char *key = key_text(&a, prefix[v[i].sec <= 2 ? v[i].sec : 2], v[i].key, v[i].key_len, &flags);
-        any_value *val;
-        if (v[i].kind == WEFT__ENT_APPEND) {
-            gather(v, n, &v[i], &tmp);
-            val = value_of(&a, tmp.data, tmp.len);
-        } else {
-            val = value_of(&a, v[i].json, v[i].json_len);
-        }
+        any_value *val = v[i].kind == WEFT__ENT_APPEND ? gather(&a, v, n, &v[i]) : entry_value(&a, &v[i]);
         if (key)
             ptrs_push(&a, &attrs, kv_new(&a, key, strlen(key), val));
     }
@@ -622,8 +681,8 @@ unsigned weft__otlp_encode_span(weft__buf *b, const weft__rec *r, const weft__en
     if (st == WEFT_STATUS_ERROR) {
         status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
         const ent *err = find(v, n, WEFT_METADATA, "error");
-        if (err && err->kind == WEFT__ENT_SET) {
-            json_t *j = json_loadb(err->json, err->json_len, JSON_DECODE_ANY, NULL);
+        if (set_json(err, &tmp)) {
+            json_t *j = json_loadb(tmp.data, tmp.len, JSON_DECODE_ANY, NULL);
             json_t *m = json_object_get(j, "message");
             if (json_is_string(m))
                 status.message = arena_str(&a, json_string_value(m), json_string_length(m));

@@ -181,6 +181,10 @@ Test(otlp, flattens_each_section_key_with_its_json_type)
 {
     weft__rec *r = new_rec("s", WEFT_TYPE_CUSTOM);
     set(r, WEFT_INPUT, "text", "\"caf\\u00e9 \\\"q\\\"\"");
+    weft__rec_set_str(r, WEFT_INPUT, "typed_str", 9, "plain", 5);
+    weft__rec_set_i64(r, WEFT_INPUT, "typed_i64", 9, -7);
+    weft__rec_set_f64(r, WEFT_INPUT, "typed_f64", 9, 1.5);
+    weft__rec_set_bool(r, WEFT_INPUT, "typed_bool", 10, true);
     set(r, WEFT_INPUT, "count", "-42");
     set(r, WEFT_INPUT, "big", "9223372036854775807");
     set(r, WEFT_OUTPUT, "ratio", "0.25");
@@ -197,6 +201,13 @@ Test(otlp, flattens_each_section_key_with_its_json_type)
     append(r, WEFT_OUTPUT, "steps", "\"two\"");
     pb_span *s = roundtrip(r, 1);
     expect_str(attr(s, "input.text"), "caf\xc3\xa9 \"q\"");
+    expect_str(attr(s, "input.typed_str"), "plain");
+    const pb_value *t = attr(s, "input.typed_i64");
+    cr_assert(t && t->value_case == AVC(INT_VALUE) && t->int_value == -7);
+    t = attr(s, "input.typed_f64");
+    cr_assert(t && t->value_case == AVC(DOUBLE_VALUE) && t->double_value == 1.5);
+    t = attr(s, "input.typed_bool");
+    cr_assert(t && t->value_case == AVC(BOOL_VALUE) && t->bool_value);
     const pb_value *v = attr(s, "input.count");
     cr_assert(v && v->value_case == AVC(INT_VALUE));
     cr_expect_eq(v->int_value, -42);
@@ -296,8 +307,8 @@ Test(otlp, maps_generation_usage_and_messages_to_genai_attributes)
 Test(otlp, maps_retrieval_to_genai_attributes)
 {
     weft__rec *r = new_rec("retrieve", WEFT_TYPE_KB_RETRIEVAL);
-    set(r, WEFT_INPUT, "query", "\"what is weft\"");
-    set(r, WEFT_INPUT, "top_k", "5");
+    weft__rec_set_str(r, WEFT_INPUT, "query", 5, "what is weft", 12);
+    weft__rec_set_i64(r, WEFT_INPUT, "top_k", 5, 5);
     set(r, WEFT_OUTPUT, "hits",
         "[{\"doc_id\":\"d1\",\"rank\":1,\"score\":0.9},{\"doc_id\":\"d2\",\"rank\":2,\"score\":1}]");
     pb_span *s = roundtrip(r, 1);
