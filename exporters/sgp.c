@@ -39,7 +39,6 @@
  * batch at a time probes it, no sooner than REPLAY_PROBE_MS after the last one failed. Nothing
  * new is replayed once shutdown has begun.
  */
-#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +52,7 @@
 #include "retry.h"
 #include "runtime.h"
 #include "spool.h"
+#include "url.h"
 #include "weft/version.h"
 
 #define PATH "/v5/spans/batch"
@@ -140,8 +140,6 @@ struct sgp {
 
 /* ---- URL and headers ----------------------------------------------------------------------- */
 
-/* True for 127.0.0.0/8, ::1 (and ::ffff:127.x.y.z) and the name localhost, which libcurl
- * resolves to loopback itself without asking DNS (since 7.78). */
 /* Bytes of items [i, j) as the body's array content. */
 static size_t slice_len(const weft__batch *b, size_t i, size_t j)
 {
@@ -150,67 +148,18 @@ static size_t slice_len(const weft__batch *b, size_t i, size_t j)
     return len;
 }
 
-static bool host_is_loopback(const char *host, size_t len, bool bracketed)
-{
-    char buf[64];
-    if (len == 0 || len >= sizeof buf)
-        return false;
-    memcpy(buf, host, len);
-    buf[len] = '\0';
-    if (bracketed) {
-        struct in6_addr a6;
-        if (inet_pton(AF_INET6, buf, &a6) != 1)
-            return false;
-        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-    }
-    if (strcasecmp(buf, "localhost") == 0 || strcasecmp(buf, "localhost.") == 0)
-        return true;
-    struct in_addr a4;
-    if (inet_pton(AF_INET, buf, &a4) != 1)
-        return false; /* names other than localhost: DNS could point them anywhere */
-    return (ntohl(a4.s_addr) >> 24) == 127;
-}
-
 /* 0 when the base URL may carry the API key: https://, or http:// to a loopback host (or no
- * key at all). WEFT_EINSECURE or WEFT_ECONFIG otherwise. */
+ * key at all). WEFT_EINSECURE or WEFT_ECONFIG otherwise (the rule lives in src/deliver/url.c). */
 static int check_base_url(const char *url, bool has_key)
 {
-    const char *rest;
-    bool https;
-    if (strncasecmp(url, "https://", 8) == 0) {
-        https = true;
-        rest = url + 8;
-    } else if (strncasecmp(url, "http://", 7) == 0) {
-        https = false;
-        rest = url + 7;
-    } else {
+    int rc = weft__url_check_key(url, has_key);
+    if (rc == WEFT_ECONFIG)
         weft__log(WEFT_LOG_ERROR, "SGP base URL must start with https:// (or http:// to a "
                                   "loopback host)");
-        return WEFT_ECONFIG;
-    }
-    if (https || !has_key)
-        return 0;
-    size_t alen = strcspn(rest, "/?#");
-    /* userinfo@host: the host is after the last '@' of the authority. */
-    const char *host = rest;
-    for (size_t k = 0; k < alen; k++)
-        if (rest[k] == '@')
-            host = rest + k + 1;
-    size_t hlen = alen - (size_t)(host - rest);
-    bool loop;
-    if (hlen > 0 && host[0] == '[') {
-        const char *close = memchr(host, ']', hlen);
-        loop = close && host_is_loopback(host + 1, (size_t)(close - host - 1), true);
-    } else {
-        const char *colon = memchr(host, ':', hlen);
-        loop = host_is_loopback(host, colon ? (size_t)(colon - host) : hlen, false);
-    }
-    if (!loop) {
+    else if (rc == WEFT_EINSECURE)
         weft__log(WEFT_LOG_ERROR, "refusing to send the SGP API key over plain http:// to a "
                                   "host that is not loopback; use https://");
-        return WEFT_EINSECURE;
-    }
-    return 0;
+    return rc;
 }
 
 /* Header values must not carry CR, LF or other control bytes (header injection). */

@@ -52,7 +52,12 @@ extern "C" {
     XX(ECONFIG, -8, "invalid configuration")                                             \
     XX(EINSECURE, -9, "refusing to send an API key over plain HTTP to a non-loopback host") \
     XX(ETHREAD, -10, "could not start the export thread")                                \
-    XX(EEXPORT, -11, "some spans could not be delivered")
+    XX(EEXPORT, -11, "some spans could not be delivered")                                \
+    XX(EHTTP, -12, "the server answered with an HTTP error status")                      \
+    XX(ENOTSUP, -13, "not supported by the server (HTTP 501)")                           \
+    XX(EPROTO, -14, "the server's answer is not what the API documents")                 \
+    XX(ENOTFOUND, -15, "not found")                                                      \
+    XX(ECANCELED, -16, "cancelled")
 
 typedef enum weft_errno {
     WEFT_OK = 0,

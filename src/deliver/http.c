@@ -19,7 +19,8 @@
  *  - Closing: uv handles close asynchronously; `open_handles` counts them and the client's
  *    memory is freed by the last close callback once weft__http_free has run.
  *  - TLS: peer and host verification are on for every transfer and never turned off.
- *  - The only file that includes <curl/curl.h>.
+ *  - With src/client/http_sync.c (the read side's blocking requests), the only file that
+ *    includes <curl/curl.h>.
  */
 #include "http.h"
 
@@ -95,6 +96,12 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc = CURLE_FAILED_INIT;
 
 static void curl_init_once(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int weft__http_global_init(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return curl_init_rc == CURLE_OK ? 0 : WEFT_EIO;
+}
 
 /* ---- closing and freeing ----------------------------------------------------------------- */
 

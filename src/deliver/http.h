@@ -79,6 +79,13 @@ typedef struct weft__http_part {
 } weft__http_part;
 
 /*
+ * libcurl's process-wide initialisation, done once (pthread_once) for every weft user of
+ * libcurl: this client and the synchronous read-side clients. 0, or WEFT_EIO when libcurl
+ * refused. Thread-safe.
+ */
+int weft__http_global_init(void);
+
+/*
  * Creates a client for loop (borrowed; must outlive the client's handles). Initialises libcurl
  * once per process (pthread_once around curl_global_init, which is not thread-safe in libcurl
  * builds without CURL_VERSION_THREADSAFE; weft never calls curl_global_cleanup, since the host

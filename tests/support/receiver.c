@@ -109,6 +109,9 @@ struct weft_rx {
     unsigned capacity;
     int64_t window_start_ns;
     size_t window_spans;
+    bool patch_unsupported;
+    int malformed_count;
+    int cut_count;
 };
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -832,7 +835,9 @@ static void reject_bad_utf8(const char *body, size_t len, verdict *v)
 
 typedef struct request {
     weft_rx *rx;
-    bool route_ok;    /* PUT or POST on WEFT_RX_PATH */
+    bool route_ok;    /* a route of receiver.h */
+    int route;        /* enum route */
+    char *span_id;    /* GET / PATCH /v5/spans/{id}: the id */
     bool keep_body;   /* buffering the body for a parse */
     bool too_big;     /* over the size limit: read and thrown away */
     bool answered;    /* refused at the first call; later calls only drain */
@@ -958,6 +963,519 @@ static enum MHD_Result answer_batch(weft_rx *rx, struct MHD_Connection *conn, re
     return text ? send_json(conn, 200, text, NULL, 0) : MHD_NO;
 }
 
+/* ---- the rest of the spans resource: create, retrieve, update, search ---------------------- */
+
+/* Routes besides the batch endpoint; see receiver.h. */
+enum route { R_NONE = 0, R_BATCH, R_CREATE, R_SEARCH, R_GET, R_PATCH };
+
+/* Which route method + url is, and for R_GET / R_PATCH the span id (a pointer into url). */
+static enum route route_of(const char *method, const char *url, const char **id)
+{
+    static const char prefix[] = "/v5/spans/";
+    *id = NULL;
+    bool put = !strcmp(method, MHD_HTTP_METHOD_PUT), post = !strcmp(method, MHD_HTTP_METHOD_POST);
+    if (!strcmp(url, WEFT_RX_PATH))
+        return put || post ? R_BATCH : R_NONE;
+    if (!strcmp(url, WEFT_RX_SPANS_PATH))
+        return post ? R_CREATE : R_NONE;
+    if (!strcmp(url, WEFT_RX_SEARCH_PATH))
+        return post ? R_SEARCH : R_NONE;
+    if (!strncmp(url, prefix, sizeof prefix - 1) && url[sizeof prefix - 1] &&
+        !strchr(url + sizeof prefix - 1, '/')) {
+        *id = url + sizeof prefix - 1;
+        if (!strcmp(method, MHD_HTTP_METHOD_GET))
+            return R_GET;
+        if (!strcmp(method, "PATCH"))
+            return R_PATCH;
+    }
+    return R_NONE;
+}
+
+/* A stored item as the API answers it: with "object", "account_id" (the request's
+ * x-selected-account-id, else WEFT_RX_ACCOUNT) and "created_by" added when the item has none.
+ * New reference (a shallow copy: stored items are never modified). */
+static json_t *decorate(const json_t *item, struct MHD_Connection *conn)
+{
+    json_t *o = json_copy((json_t *)item);
+    if (!o)
+        return NULL;
+    const char *acct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "x-selected-account-id");
+    if (!json_object_get(o, "object"))
+        json_object_set_new(o, "object", json_string("span"));
+    if (!json_object_get(o, "account_id"))
+        json_object_set_new(o, "account_id", json_string(acct ? acct : WEFT_RX_ACCOUNT));
+    if (!json_object_get(o, "created_by"))
+        json_object_set_new(o, "created_by", json_pack("{s:s,s:s,s:s}", "id", "rx-service-account",
+                                                       "type", "service_account", "object",
+                                                       "identity"));
+    return o;
+}
+
+static enum MHD_Result send_value(weft_rx *rx, struct MHD_Connection *conn, int status, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return send_detail(rx, conn, 500, "receiver out of memory", NULL, 0);
+    pthread_mutex_lock(&rx->mu);
+    count_status(rx, status);
+    pthread_mutex_unlock(&rx->mu);
+    return send_json(conn, status, text, NULL, 0);
+}
+
+/* The body as a JSON object; NULL with v set (400) otherwise. An empty body is {} when
+ * empty_ok. */
+static json_t *body_object(const request *rq, bool empty_ok, verdict *v)
+{
+    if (rq->len == 0 && empty_ok)
+        return json_object();
+    json_error_t err;
+    json_t *root = json_loadb(rq->body ? rq->body : "", rq->len, JSON_ALLOW_NUL, &err);
+    if (!root) {
+        reject(v, 400, "body is not JSON: %s", err.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        reject(v, 400, "body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* POST /v5/spans: one new span; the server picks an id when none is given; 409 when
+ * (trace_id, id) exists. */
+static enum MHD_Result answer_create(weft_rx *rx, struct MHD_Connection *conn, request *rq)
+{
+    verdict v = {0};
+    json_t *span = body_object(rq, false, &v);
+    if (span && !json_object_get(span, "id")) {
+        char id[40];
+        uint64_t a = hash_str(rx->url) ^ (uint64_t)mono_ns(), b = a * 0x9E3779B97F4A7C15ull;
+        snprintf(id, sizeof id, "%08x-%04x-4%03x-a%03x-%012llx", (unsigned)(a >> 32),
+                 (unsigned)(a >> 16) & 0xffff, (unsigned)a & 0xfff, (unsigned)(b >> 52),
+                 (unsigned long long)(b & 0xffffffffffffull));
+        json_object_set_new(span, "id", json_string(id));
+    }
+    if (span)
+        check_item(span, 0, &v);
+    json_t *items = span ? json_pack("[O]", span) : NULL;
+    json_t *stored = NULL;
+    if (!v.status) {
+        pthread_mutex_lock(&rx->mu);
+        if (store_find(rx, opt_str(span, "trace_id"), opt_str(span, "id")))
+            reject(&v, 409, "span '%.*s' already exists in trace '%.*s'", ID_SHOWN,
+                   opt_str(span, "id"), ID_SHOWN, opt_str(span, "trace_id"));
+        else
+            check_batch(rx, items, &v);
+        span_entry *e = v.status ? NULL : store_upsert(rx, span);
+        if (!v.status && !e)
+            reject(&v, 500, "receiver out of memory");
+        stored = e ? json_incref(e->item) : NULL;
+        pthread_mutex_unlock(&rx->mu);
+    }
+    json_decref(items);
+    json_decref(span);
+    if (v.status)
+        return send_detail(rx, conn, v.status, v.detail, NULL, 0);
+    json_t *out = decorate(stored, conn);
+    json_decref(stored);
+    return send_value(rx, conn, 200, out);
+}
+
+/* POST /v5/spans/batch answers like PUT (create or replace); the API's create-only batch is
+ * not told apart here. The decorated echo is answer_batch's. */
+
+static enum MHD_Result answer_get(weft_rx *rx, struct MHD_Connection *conn, const char *id)
+{
+    pthread_mutex_lock(&rx->mu);
+    span_entry *e = store_find_id(rx, id);
+    json_t *item = e ? json_incref(e->item) : NULL;
+    pthread_mutex_unlock(&rx->mu);
+    if (!item)
+        return send_detail(rx, conn, 404, "Span not found", NULL, 0);
+    json_t *out = decorate(item, conn);
+    json_decref(item);
+    return send_value(rx, conn, 200, out);
+}
+
+/* PATCH /v5/spans/{id}: name, end_timestamp, output, metadata, status; 501 while
+ * weft_rx_set_patch_unsupported is on. */
+static enum MHD_Result answer_patch(weft_rx *rx, struct MHD_Connection *conn, request *rq,
+                                    const char *id)
+{
+    pthread_mutex_lock(&rx->mu);
+    bool unsupported = rx->patch_unsupported;
+    pthread_mutex_unlock(&rx->mu);
+    if (unsupported)
+        return send_detail(rx, conn, 501,
+                           "PATCH is not available for this account: the tracing service is "
+                           "upsert-only; use PUT /v5/spans/batch",
+                           NULL, 0);
+    verdict v = {0};
+    json_t *upd = body_object(rq, false, &v);
+    static const char *const allowed[] = {"name", "end_timestamp", "output", "metadata",
+                                          "status"};
+    const char *k;
+    json_t *val;
+    if (upd)
+        json_object_foreach(upd, k, val)
+        {
+            if (!in_list(k, allowed, sizeof allowed / sizeof *allowed))
+                reject(&v, 422, "%s cannot be updated", k);
+        }
+    json_t *out = NULL;
+    if (!v.status) {
+        pthread_mutex_lock(&rx->mu);
+        span_entry *e = store_find_id(rx, id);
+        if (!e) {
+            reject(&v, 404, "Span not found");
+        } else {
+            json_t *item = json_deep_copy(e->item);
+            json_object_update(item, upd);
+            check_item(item, 0, &v);
+            if (!v.status) {
+                bool completed = item_completed(item);
+                rx->completed += completed && !e->completed;
+                rx->completed -= !completed && e->completed;
+                e->completed = completed;
+                json_decref(e->item);
+                e->item = json_incref(item);
+                e->upserts++;
+                out = item;
+            } else {
+                json_decref(item);
+            }
+        }
+        pthread_mutex_unlock(&rx->mu);
+    }
+    json_decref(upd);
+    if (v.status)
+        return send_detail(rx, conn, v.status, v.detail, NULL, 0);
+    json_t *answer = decorate(out, conn);
+    json_decref(out);
+    return send_value(rx, conn, 200, answer);
+}
+
+/* One span's sort key (start_timestamp, then trace_id and id bytewise, as the API orders). */
+typedef struct match {
+    json_t *item; /* one reference */
+    int64_t start_ns;
+    const char *trace_id, *id;
+} match;
+
+static int key_cmp(const match *a, const match *b)
+{
+    if (a->start_ns != b->start_ns)
+        return a->start_ns < b->start_ns ? -1 : 1;
+    int c = strcmp(a->trace_id, b->trace_id);
+    return c ? c : strcmp(a->id, b->id);
+}
+
+static int cmp_asc(const void *x, const void *y)
+{
+    return key_cmp(x, y);
+}
+
+static int cmp_desc(const void *x, const void *y)
+{
+    return key_cmp(y, x);
+}
+
+/* Whether any string inside j (values, recursively) contains needle, ignoring ASCII case. */
+static bool holds_text(const json_t *j, const char *needle)
+{
+    if (json_is_string(j))
+        return strcasestr(json_string_value(j), needle) != NULL;
+    if (json_is_array(j)) {
+        for (size_t i = 0; i < json_array_size(j); i++)
+            if (holds_text(json_array_get(j, i), needle))
+                return true;
+    } else if (json_is_object(j)) {
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)j, k, v)
+        {
+            if (holds_text(v, needle))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* A list filter holds when it is absent or the value is one of its strings. */
+static bool list_holds(const json_t *filters, const char *key, const char *value)
+{
+    const json_t *l = json_object_get(filters, key);
+    if (!l)
+        return true;
+    if (!value)
+        return false;
+    for (size_t i = 0; i < json_array_size(l); i++)
+        if (!strcmp(json_string_value(json_array_get(l, i)), value))
+            return true;
+    return false;
+}
+
+static bool list_excludes(const json_t *filters, const char *key, const char *value)
+{
+    const json_t *l = json_object_get(filters, key);
+    for (size_t i = 0; value && i < json_array_size(l); i++)
+        if (!strcmp(json_string_value(json_array_get(l, i)), value))
+            return true;
+    return false;
+}
+
+/* Every filter of a validated search body against one stored item. */
+static bool matches(const json_t *item, const json_t *f, int64_t start_ns, bool has_from,
+                    int64_t from_ns, bool has_to, int64_t to_ns)
+{
+    if ((has_from && start_ns < from_ns) || (has_to && start_ns > to_ns))
+        return false;
+    const char *status = opt_str(item, "status");
+    if (!list_holds(f, "application_variant_ids", opt_str(item, "application_variant_id")) ||
+        !list_holds(f, "names", opt_str(item, "name")) ||
+        !list_holds(f, "span_ids", opt_str(item, "id")) ||
+        !list_holds(f, "statuses", status ? status : "SUCCESS") ||
+        !list_holds(f, "trace_ids", opt_str(item, "trace_id")) ||
+        !list_holds(f, "types", opt_str(item, "type")) ||
+        list_excludes(f, "excluded_span_ids", opt_str(item, "id")) ||
+        list_excludes(f, "excluded_trace_ids", opt_str(item, "trace_id")))
+        return false;
+    const char *group = json_string_value(json_object_get(f, "group_id"));
+    if (group && (!opt_str(item, "group_id") || strcmp(group, opt_str(item, "group_id"))))
+        return false;
+    if (json_is_true(json_object_get(f, "parents_only")) && opt_str(item, "parent_id"))
+        return false;
+    const json_t *meta = json_object_get(f, "extra_metadata");
+    const json_t *im = json_object_get(item, "metadata");
+    const char *k;
+    json_t *want;
+    json_object_foreach((json_t *)meta, k, want)
+    {
+        const json_t *have = json_object_get(im, k);
+        if (!have || !json_equal((json_t *)have, want))
+            return false;
+    }
+    const json_t *texts = json_object_get(f, "search_texts");
+    if (texts && json_array_size(texts)) {
+        bool any = false;
+        for (size_t i = 0; i < json_array_size(texts) && !any; i++) {
+            const char *t = json_string_value(json_array_get(texts, i));
+            any = holds_text(json_object_get(item, "input"), t) ||
+                  holds_text(json_object_get(item, "output"), t);
+        }
+        if (!any)
+            return false;
+    }
+    return true;
+}
+
+/* The body filters the API documents and the JSON type each must have. */
+static void check_filters(const json_t *f, verdict *v)
+{
+    static const char *const lists[] = {"application_variant_ids", "excluded_span_ids",
+                                        "excluded_trace_ids", "names", "search_texts", "span_ids",
+                                        "statuses", "trace_ids", "types"};
+    const char *k;
+    json_t *val;
+    json_object_foreach((json_t *)f, k, val)
+    {
+        if (in_list(k, lists, sizeof lists / sizeof *lists)) {
+            if (!json_is_array(val)) {
+                reject(v, 422, "%s must be a list of strings", k);
+                continue;
+            }
+            for (size_t i = 0; i < json_array_size(val); i++)
+                if (!json_is_string(json_array_get(val, i)))
+                    reject(v, 422, "%s must be a list of strings", k);
+            if (!strcmp(k, "statuses"))
+                for (size_t i = 0; i < json_array_size(val); i++)
+                    if (!in_list(json_string_value(json_array_get(val, i)), SPAN_STATUSES, 3))
+                        reject(v, 422, "statuses: '%s' is not a span status",
+                               json_string_value(json_array_get(val, i)));
+            if (!strcmp(k, "types"))
+                for (size_t i = 0; i < json_array_size(val); i++)
+                    if (!in_list(json_string_value(json_array_get(val, i)), SPAN_TYPES,
+                                 sizeof SPAN_TYPES / sizeof *SPAN_TYPES))
+                        reject(v, 422, "types: '%s' is not a span type",
+                               json_string_value(json_array_get(val, i)));
+        } else if (!strcmp(k, "group_id")) {
+            if (!json_is_string(val))
+                reject(v, 422, "group_id must be a string");
+        } else if (!strcmp(k, "parents_only")) {
+            if (!json_is_boolean(val))
+                reject(v, 422, "parents_only must be a boolean");
+        } else if (!strcmp(k, "extra_metadata")) {
+            if (!json_is_object(val))
+                reject(v, 422, "extra_metadata must be an object");
+        } else {
+            reject(v, 422, "unknown search filter '%s'", k);
+        }
+    }
+}
+
+static const char *arg(struct MHD_Connection *conn, const char *name)
+{
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+/* POST /v5/spans/search with every filter, keyset paging by span id in both directions. */
+static enum MHD_Result answer_search(weft_rx *rx, struct MHD_Connection *conn, request *rq)
+{
+    verdict v = {0};
+    long limit = WEFT_RX_SEARCH_DEFAULT_LIMIT;
+    const char *ls = arg(conn, "limit");
+    if (ls) {
+        char *end;
+        errno = 0;
+        limit = strtol(ls, &end, 10);
+        if (!*ls || *end || errno || limit < 1 || limit > WEFT_RX_MAX_ITEMS)
+            reject(&v, 422, "limit must be an integer between 1 and %d", WEFT_RX_MAX_ITEMS);
+    }
+    const char *order = arg(conn, "sort_order"), *sort_by = arg(conn, "sort_by");
+    if (order && strcmp(order, "asc") && strcmp(order, "desc"))
+        reject(&v, 422, "sort_order must be asc or desc");
+    if (sort_by && strcmp(sort_by, "start_timestamp"))
+        reject(&v, 422, "sort_by '%s' is not supported by this receiver", sort_by);
+    bool desc = order && !strcmp(order, "desc");
+    const char *from = arg(conn, "from_ts"), *to = arg(conn, "to_ts");
+    int64_t from_ns = 0, to_ns = 0;
+    if (from && !parse_ts(from, &from_ns))
+        reject(&v, 422, "from_ts must be an ISO 8601 datetime");
+    if (to && !parse_ts(to, &to_ns))
+        reject(&v, 422, "to_ts must be an ISO 8601 datetime");
+    if (!v.status && from && to && from_ns > to_ns)
+        reject(&v, 422, "from_ts is after to_ts");
+    const char *after = arg(conn, "starting_after"), *before = arg(conn, "ending_before");
+    if (after && before)
+        reject(&v, 422, "give starting_after or ending_before, not both");
+    json_t *f = v.status ? NULL : body_object(rq, true, &v);
+    if (f)
+        check_filters(f, &v);
+    if (v.status) {
+        json_decref(f);
+        return send_detail(rx, conn, v.status, v.detail, NULL, 0);
+    }
+
+    const char *cursor = after ? after : before;
+    match key = {0};
+    char *ckey_trace = NULL, *ckey_id = NULL;
+    pthread_mutex_lock(&rx->mu);
+    if (cursor) {
+        span_entry *e = store_find_id(rx, cursor);
+        if (!e || !parse_ts(opt_str(e->item, "start_timestamp"), &key.start_ns)) {
+            reject(&v, 422, "unknown cursor '%.*s'", ID_SHOWN, cursor);
+        } else {
+            ckey_trace = strdup(e->trace_id);
+            ckey_id = strdup(e->id);
+            key.trace_id = ckey_trace ? ckey_trace : "";
+            key.id = ckey_id ? ckey_id : "";
+        }
+    }
+    match *m = v.status ? NULL : malloc((rx->count ? rx->count : 1) * sizeof *m);
+    size_t n = 0;
+    for (size_t i = 0; m && i < rx->nbuckets; i++)
+        for (span_entry *e = rx->buckets[i]; e; e = e->next) {
+            int64_t ns = 0;
+            parse_ts(opt_str(e->item, "start_timestamp"), &ns);
+            if (matches(e->item, f, ns, from != NULL, from_ns, to != NULL, to_ns))
+                m[n++] = (match){json_incref(e->item), ns, e->trace_id, e->id};
+        }
+    pthread_mutex_unlock(&rx->mu);
+    json_decref(f);
+    if (v.status || !m) {
+        free(ckey_trace);
+        free(ckey_id);
+        if (!v.status)
+            reject(&v, 500, "receiver out of memory");
+        return send_detail(rx, conn, v.status, v.detail, NULL, 0);
+    }
+    /* trace_id and id point into items the matches hold references to. */
+    for (size_t i = 0; i < n; i++) {
+        m[i].trace_id = opt_str(m[i].item, "trace_id");
+        m[i].id = opt_str(m[i].item, "id");
+    }
+    int (*cmp)(const void *, const void *) = desc ? cmp_desc : cmp_asc;
+    qsort(m, n, sizeof *m, cmp);
+    /* [lo, hi): the page, in sort order. */
+    size_t lo = 0, hi = n;
+    bool more;
+    if (before) {
+        while (hi > 0 && cmp(&m[hi - 1], &key) >= 0)
+            hi--;
+        lo = hi > (size_t)limit ? hi - (size_t)limit : 0;
+        more = lo > 0;
+    } else {
+        if (after)
+            while (lo < n && cmp(&m[lo], &key) <= 0)
+                lo++;
+        hi = n - lo > (size_t)limit ? lo + (size_t)limit : n;
+        more = hi < n;
+    }
+    json_t *items = json_array();
+    for (size_t i = lo; items && i < hi; i++)
+        json_array_append_new(items, decorate(m[i].item, conn));
+    for (size_t i = 0; i < n; i++)
+        json_decref(m[i].item);
+    free(m);
+    free(ckey_trace);
+    free(ckey_id);
+    json_t *answer = json_pack("{s:s,s:o,s:i,s:I,s:b}", "object", "list", "items",
+                               items ? items : json_array(), "limit", (int)limit, "total",
+                               (json_int_t)n, "has_more", more);
+    return send_value(rx, conn, 200, answer);
+}
+
+/* ---- answers that break ----------------------------------------------------------------------- */
+
+/* A 200 whose body is JSON cut short: well framed (Content-Length matches), not parseable. */
+static enum MHD_Result send_malformed(weft_rx *rx, struct MHD_Connection *conn)
+{
+    static const char text[] = "{\"object\":\"list\",\"items\":[{\"id\":\"cut";
+    pthread_mutex_lock(&rx->mu);
+    count_status(rx, 200);
+    pthread_mutex_unlock(&rx->mu);
+    struct MHD_Response *r = MHD_create_response_from_buffer(sizeof text - 1, (void *)text,
+                                                              MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Content-Length of a whole answer, then half of it, then the connection is closed. */
+static const char CUT_BODY[] = "{\"object\":\"list\",\"items\":[],\"limit\":100,\"total\":0,"
+                               "\"has_more\":false}";
+
+static ssize_t cut_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)cls;
+    size_t half = (sizeof CUT_BODY - 1) / 2;
+    if (pos >= half)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = half - (size_t)pos < max ? half - (size_t)pos : max;
+    memcpy(buf, CUT_BODY + pos, n);
+    return (ssize_t)n;
+}
+
+static enum MHD_Result send_cut(weft_rx *rx, struct MHD_Connection *conn)
+{
+    pthread_mutex_lock(&rx->mu);
+    count_status(rx, 0);
+    pthread_mutex_unlock(&rx->mu);
+    struct MHD_Response *r =
+        MHD_create_response_from_callback(sizeof CUT_BODY - 1, 64, cut_reader, NULL, NULL);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    enum MHD_Result ret = MHD_queue_response(conn, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* The final handler call: the whole body is in; decide the answer. */
 static enum MHD_Result finish(weft_rx *rx, struct MHD_Connection *conn, request *rq)
 {
@@ -974,6 +1492,16 @@ static enum MHD_Result finish(weft_rx *rx, struct MHD_Connection *conn, request 
         count_status(rx, 0);
         pthread_mutex_unlock(&rx->mu);
         return MHD_NO; /* MHD closes the connection without an answer */
+    }
+    if (rx->malformed_count > 0) {
+        rx->malformed_count--;
+        pthread_mutex_unlock(&rx->mu);
+        return send_malformed(rx, conn);
+    }
+    if (rx->cut_count > 0) {
+        rx->cut_count--;
+        pthread_mutex_unlock(&rx->mu);
+        return send_cut(rx, conn);
     }
     char fault_ra[128];
     const char *ra = NULL;
@@ -1001,6 +1529,19 @@ static enum MHD_Result finish(weft_rx *rx, struct MHD_Connection *conn, request 
             return send_detail(rx, conn, 401, "missing x-api-key header", NULL, 0);
         if (strcmp(key, rx->api_key))
             return send_detail(rx, conn, 401, "invalid API key", NULL, 0);
+    }
+
+    switch (rq->route) {
+    case R_CREATE:
+        return answer_create(rx, conn, rq);
+    case R_SEARCH:
+        return answer_search(rx, conn, rq);
+    case R_GET:
+        return answer_get(rx, conn, rq->span_id);
+    case R_PATCH:
+        return answer_patch(rx, conn, rq, rq->span_id);
+    default:
+        break;
     }
 
     pthread_mutex_lock(&rx->mu);
@@ -1091,8 +1632,13 @@ static enum MHD_Result begin(weft_rx *rx, struct MHD_Connection *conn, const cha
     if (!rq)
         return MHD_NO;
     rq->rx = rx;
-    rq->route_ok = !strcmp(url, WEFT_RX_PATH) &&
-                   (!strcmp(method, MHD_HTTP_METHOD_PUT) || !strcmp(method, MHD_HTTP_METHOD_POST));
+    const char *id;
+    rq->route = route_of(method, url, &id);
+    rq->route_ok = rq->route != R_NONE;
+    if (id && !(rq->span_id = strdup(id))) {
+        free(rq);
+        return MHD_NO;
+    }
     *con_cls = rq;
 
     header_list hl = {0};
@@ -1108,7 +1654,7 @@ static enum MHD_Result begin(weft_rx *rx, struct MHD_Connection *conn, const cha
     headers_free(old, nold);
 
     rq->limit = max && max < WEFT_RX_HARD_MAX_BODY ? max : WEFT_RX_HARD_MAX_BODY;
-    rq->keep_body = rq->route_ok && !rx->discard;
+    rq->keep_body = rq->route_ok && (!rx->discard || rq->route != R_BATCH);
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                  MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long announced = cl ? strtoull(cl, NULL, 10) : 0;
@@ -1193,6 +1739,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request *rq = *con_cls;
     if (rq) {
         free(rq->body);
+        free(rq->span_id);
         free(rq);
         *con_cls = NULL;
     }
@@ -1220,6 +1767,9 @@ static void clear_faults(weft_rx *rx)
     rx->capacity = 0;
     rx->window_start_ns = 0;
     rx->window_spans = 0;
+    rx->patch_unsupported = false;
+    rx->malformed_count = 0;
+    rx->cut_count = 0;
 }
 
 weft_rx *weft_rx_start(const weft_rx_opts *opts)
@@ -1526,5 +2076,26 @@ void weft_rx_set_capacity(weft_rx *rx, unsigned spans_per_sec)
     rx->capacity = spans_per_sec;
     rx->window_start_ns = 0;
     rx->window_spans = 0;
+    pthread_mutex_unlock(&rx->mu);
+}
+
+void weft_rx_set_patch_unsupported(weft_rx *rx, bool on)
+{
+    pthread_mutex_lock(&rx->mu);
+    rx->patch_unsupported = on;
+    pthread_mutex_unlock(&rx->mu);
+}
+
+void weft_rx_malformed_next(weft_rx *rx, int count)
+{
+    pthread_mutex_lock(&rx->mu);
+    rx->malformed_count = count > 0 ? count : 0;
+    pthread_mutex_unlock(&rx->mu);
+}
+
+void weft_rx_cut_next(weft_rx *rx, int count)
+{
+    pthread_mutex_lock(&rx->mu);
+    rx->cut_count = count > 0 ? count : 0;
     pthread_mutex_unlock(&rx->mu);
 }

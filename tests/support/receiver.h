@@ -30,6 +30,31 @@ extern "C" {
 /* The endpoint path, appended to weft_rx_url() by clients. */
 #define WEFT_RX_PATH "/v5/spans/batch"
 
+/*
+ * The rest of the spans resource (for the read-side clients), on stored spans:
+ *  - POST /v5/spans: create one span (validated as a batch item; an id is generated when
+ *    absent; 409 when (trace_id, id) is stored already); answers the stored span.
+ *  - POST /v5/spans/batch: as PUT (create or replace), for the exporter's tests' sake.
+ *  - GET /v5/spans/{id}: the stored span with that id (any trace), else 404 "Span not found".
+ *  - PATCH /v5/spans/{id}: name, end_timestamp, output, metadata, status (any other member:
+ *    422); 501 while weft_rx_set_patch_unsupported is on.
+ *  - POST /v5/spans/search: query limit (1..1000, default 100), sort_order (asc, desc),
+ *    sort_by (start_timestamp only), from_ts / to_ts (start_timestamp within, inclusive;
+ *    from after to: 422), starting_after / ending_before (a stored span id; keyset paging on
+ *    (start_timestamp, trace_id, id)); body filters application_variant_ids,
+ *    excluded_span_ids, excluded_trace_ids, extra_metadata (metadata members equal), group_id,
+ *    names, parents_only, search_texts (case-insensitive substring of any string inside input
+ *    or output), span_ids, statuses (an absent status is SUCCESS), trace_ids, types; an
+ *    unknown filter or a wrong type is 422. Answers {object:"list", items, limit, total
+ *    (every match), has_more (more beyond the page in its direction)}.
+ * Answered spans carry "object":"span", "account_id" (the request's x-selected-account-id,
+ * else WEFT_RX_ACCOUNT) and a "created_by" identity unless the stored item has them.
+ */
+#define WEFT_RX_SPANS_PATH "/v5/spans"
+#define WEFT_RX_SEARCH_PATH "/v5/spans/search"
+#define WEFT_RX_ACCOUNT "rx-account"
+#define WEFT_RX_SEARCH_DEFAULT_LIMIT 100
+
 /* 1000: the API's limit on items per request; one more is answered 422. */
 #define WEFT_RX_MAX_ITEMS 1000
 
@@ -166,6 +191,18 @@ void weft_rx_drop_next(weft_rx *rx, int count);
  * oversized batch cannot starve). 0: no cap.
  */
 void weft_rx_set_capacity(weft_rx *rx, unsigned spans_per_sec);
+
+/* While on, PATCH /v5/spans/{id} is answered 501, as on accounts served by the upsert-only
+ * tracing service. */
+void weft_rx_set_patch_unsupported(weft_rx *rx, bool on);
+
+/* The next `count` requests (any route) are answered 200 with a well-framed body that is JSON
+ * cut short (not parseable). */
+void weft_rx_malformed_next(weft_rx *rx, int count);
+
+/* The next `count` requests get a 200 status line, headers announcing a whole body, half of
+ * it, and then the connection is closed (counted as status 0, like a drop). */
+void weft_rx_cut_next(weft_rx *rx, int count);
 
 #ifdef __cplusplus
 }
