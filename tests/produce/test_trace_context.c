@@ -110,6 +110,11 @@ Test(trace_context, a_remote_parent_puts_the_span_in_the_callers_trace)
     char want[56];
     snprintf(want, sizeof want, "00-%s-%s-01", TRACE_HEX, wt_str(rd, "obs_span_id"));
     cr_expect_str_eq(tp, want);
+    /* The span begun from the header is this process's root: it carries the trace summary. */
+    json_t *count = wt_path(rh, "metadata.trace_summary.span_count");
+    cr_assert_not_null(count, "the remote span's record has a trace summary");
+    cr_expect_eq(json_number_value(count), 3);
+    cr_expect_null(wt_path(rd, "metadata.trace_summary"));
     json_decref(recs);
     weft_stats st;
     weft_get_stats(&st);
@@ -280,4 +285,31 @@ Test(trace_context, the_curl_helper_appends_the_header_line)
     curl_slist_free_all(l);
     weft_span_end(s);
     cr_assert_eq(weft_shutdown(5000), 0);
+}
+
+static int roots_seen, children_seen;
+
+static bool count_roots(void *user, weft_record *rec)
+{
+    (void)user;
+    size_t n;
+    const char *name = weft_record_name(rec, &n);
+    if (weft_record_is_root(rec))
+        roots_seen += (n == 7 && memcmp(name, "handler", 7) == 0);
+    else
+        children_seen++;
+    return true;
+}
+
+Test(trace_context, the_span_begun_from_a_header_is_a_root_to_the_filter)
+{
+    weft_config c = {0};
+    c.filter = count_roots;
+    cr_assert_eq(wt_init_memory(&c), 0);
+    weft_span h = weft_span_begin_remote(HEADER, NULL, "handler", WEFT_TYPE_TRACER);
+    weft_span_end(weft_span_begin("child", WEFT_TYPE_CUSTOM));
+    weft_span_end(h);
+    cr_assert_eq(weft_shutdown(5000), 0);
+    cr_expect_eq(roots_seen, 1);
+    cr_expect_eq(children_seen, 1);
 }
