@@ -39,6 +39,8 @@ struct weft_job {
     weft__job_body body;
     void *arg;
     weft__job_arg_free arg_free;
+    void *result; /* a typed result a body left (weft__job_set_result), freed with the job */
+    weft__job_arg_free result_free;
 };
 
 static const char *const state_names[] = {"queued", "running", "processing", "completed", "failed", "cancelled"};
@@ -227,6 +229,26 @@ void weft__job_set_flush_result(weft_job *j, int rc)
     pthread_mutex_unlock(&j->mu);
 }
 
+void weft__job_set_result(weft_job *j, void *result, weft__job_arg_free result_free)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->result_free)
+        j->result_free(j->result);
+    j->result = result;
+    j->result_free = result_free;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void *weft__job_wait_result(weft_job *j)
+{
+    pthread_mutex_lock(&j->mu);
+    while (!final(j->state))
+        pthread_cond_wait(&j->cv, &j->mu);
+    void *r = j->result;
+    pthread_mutex_unlock(&j->mu);
+    return r;
+}
+
 bool weft__job_cancelled(weft_job *j)
 {
     pthread_mutex_lock(&j->mu);
@@ -393,6 +415,8 @@ void weft_job_free(weft_job *j)
         free((char *)j->problems[i].message);
     }
     free(j->problems);
+    if (j->result_free)
+        j->result_free(j->result);
     pthread_cond_destroy(&j->cv);
     pthread_mutex_destroy(&j->mu);
     free(j);

@@ -28,4 +28,11 @@ void weft__job_fail(weft_job *job, const char *fmt, ...) __attribute__((format(p
 void weft__job_set_flush_result(weft_job *job, int rc);
 bool weft__job_cancelled(weft_job *job);
 
+/* A typed result for a job-specific accessor (weft_stratix_upload_job_result): taken, freed
+ * with result_free by weft_job_free (or when replaced). */
+void weft__job_set_result(weft_job *job, void *result, weft__job_arg_free result_free);
+/* Blocks until the job is final, then returns its typed result (NULL when none was set). The
+ * pointer is the job's, valid until weft_job_free. */
+void *weft__job_wait_result(weft_job *job);
+
 #endif

@@ -30,4 +30,26 @@ bool weft__url_is_plain_http(const char *url);
  */
 int weft__url_check_key(const char *url, bool has_key);
 
+/* ---- the parts of a URL, for the clients (src/client/stratix_client.c) ---------------------- */
+
+/* The parts of an absolute http:// or https:// URL, as pointers into the caller's string. */
+typedef struct weft__url {
+    bool https;        /* scheme https (else http) */
+    const char *host;  /* host without brackets for IPv6 literals; not NUL-terminated */
+    size_t host_len;
+    bool bracketed;    /* host was an IPv6 literal in [ ] */
+    unsigned port;     /* explicit port, else 443 / 80 */
+} weft__url;
+
+/* Splits url (borrowed) into *out. False when the scheme is not http:// or https:// (any
+ * case), the host is empty, or the port is not a number in 1..65535. */
+bool weft__url_parse(const char *url, weft__url *out);
+
+/* True when url parses and its host is a loopback address (weft__url_host_is_loopback). */
+bool weft__url_is_loopback(const char *url);
+
+/* True when a and b parse and share scheme, host (case-insensitive) and port: the test for
+ * sending an API key to a URL the API handed out (a presigned upload URL). */
+bool weft__url_same_origin(const char *a, const char *b);
+
 #endif
