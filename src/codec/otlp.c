@@ -587,6 +587,37 @@ static void genai(arena *a, ptrs *attrs, const weft__rec *r, const ent *v, size_
     }
 }
 
+/* ---- framing: the only protobuf bytes written by hand (tags and lengths around packed
+ * messages), so that a request is a prefix, a slice of items and a suffix ---------------------- */
+
+/* Field tags, wire type 2 (length-delimited): (field number << 3) | 2. */
+#define TAG_RESOURCE_SPANS 0x0a /* ExportTraceServiceRequest.resource_spans = 1 */
+#define TAG_RESOURCE 0x0a       /* ResourceSpans.resource = 1 */
+#define TAG_SCOPE_SPANS 0x12    /* ResourceSpans.scope_spans = 2 */
+#define TAG_SCOPE 0x0a          /* ScopeSpans.scope = 1 */
+#define TAG_SPANS 0x12          /* ScopeSpans.spans = 2 */
+#define TAG_SCHEMA_URL 0x1a     /* ScopeSpans.schema_url = 3 */
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v > 0x7f) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t put_varint(uint8_t *o, uint64_t v)
+{
+    size_t k = 0;
+    for (;; v >>= 7) {
+        o[k++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        if (v <= 0x7f)
+            return k;
+    }
+}
+
 /* ---- the span ---------------------------------------------------------------------------------- */
 
 /* hi then lo, big-endian, in 16 bytes of the arena (an 8-byte id uses the first 8). */
@@ -692,17 +723,13 @@ unsigned weft__otlp_encode_span(weft__buf *b, const weft__rec *r, const weft__en
     }
     if (a.oom)
         goto oom;
-    /* The item: the Span's length as a varint, then the Span (see otlp.h). */
+    /* The item: ScopeSpans field 2 (spans) holding this Span (see otlp.h). */
     size_t need = opentelemetry__proto__trace__v1__span__get_packed_size(&s);
-    if (!weft__buf_reserve(b, need + 10))
+    if (!weft__buf_reserve(b, need + 11))
         goto oom;
     uint8_t *out = (uint8_t *)b->data + b->len;
-    size_t k = 0;
-    for (size_t x = need;; x >>= 7) {
-        out[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
-        if (x <= 0x7f)
-            break;
-    }
+    out[0] = TAG_SPANS;
+    size_t k = 1 + put_varint(out + 1, need);
     b->len += k + opentelemetry__proto__trace__v1__span__pack(&s, out + k);
     arena_free(&a);
     weft__buf_fini(&tmp);
@@ -721,6 +748,10 @@ struct weft__otlp_resource {
     Opentelemetry__Proto__Common__V1__InstrumentationScope scope;
     arena a;
     const char *service;
+    /* The framing around a slice of items, packed once: the scope and schema_url fields of
+     * ScopeSpans and the resource field of ResourceSpans (each tag, length, message). */
+    uint8_t *scope_field, *resource_field;
+    size_t scope_field_len, resource_field_len;
 };
 
 /* Percent-decodes s[0..n) into the arena (W3C Baggage value encoding); NULL on a bad escape. */
@@ -811,6 +842,25 @@ weft__otlp_resource *weft__otlp_resource_new(const char *service_name, const cha
     r->res.attributes = (key_value **)all.v;
     r->res.n_attributes = all.n;
     r->service = ((key_value *)all.v[0])->value->string_value;
+    size_t sl = opentelemetry__proto__common__v1__instrumentation_scope__get_packed_size(&r->scope);
+    size_t rl = opentelemetry__proto__resource__v1__resource__get_packed_size(&r->res);
+    size_t ul = strlen(WEFT__OTLP_SCHEMA_URL);
+    r->scope_field = arena_alloc(&r->a, 1 + 10 + sl + 1 + 10 + ul);
+    r->resource_field = arena_alloc(&r->a, 1 + 10 + rl);
+    if (!r->scope_field || !r->resource_field) {
+        weft__otlp_resource_free(r);
+        return NULL;
+    }
+    r->scope_field[0] = TAG_SCOPE;
+    size_t k = 1 + put_varint(r->scope_field + 1, sl);
+    k += opentelemetry__proto__common__v1__instrumentation_scope__pack(&r->scope, r->scope_field + k);
+    r->scope_field[k++] = TAG_SCHEMA_URL;
+    k += put_varint(r->scope_field + k, ul);
+    memcpy(r->scope_field + k, WEFT__OTLP_SCHEMA_URL, ul);
+    r->scope_field_len = k + ul;
+    r->resource_field[0] = TAG_RESOURCE;
+    k = 1 + put_varint(r->resource_field + 1, rl);
+    r->resource_field_len = k + opentelemetry__proto__resource__v1__resource__pack(&r->res, r->resource_field + k);
     if (n_bad)
         *n_bad = bad;
     return r;
@@ -828,9 +878,11 @@ const char *weft__otlp_resource_service(const weft__otlp_resource *res) { return
 
 bool weft__otlp_item_span(const char *item, size_t len, const uint8_t **span, size_t *span_len)
 {
+    if (len < 2 || (uint8_t)item[0] != TAG_SPANS)
+        return false;
     uint64_t v = 0;
-    for (size_t i = 0; i < len && i < 10; i++) {
-        v |= (uint64_t)((uint8_t)item[i] & 0x7f) << (7 * i);
+    for (size_t i = 1; i < len && i < 11; i++) {
+        v |= (uint64_t)((uint8_t)item[i] & 0x7f) << (7 * (i - 1));
         if (!((uint8_t)item[i] & 0x80)) {
             if (v > len - i - 1)
                 return false;
@@ -845,8 +897,8 @@ bool weft__otlp_item_span(const char *item, size_t len, const uint8_t **span, si
 bool weft__otlp_request(weft__buf *out, const weft__otlp_resource *res, const char *items, size_t len)
 {
     /* The spans go in as ScopeSpans field 2 (spans), already encoded: protobuf-c writes an
-     * unknown field as its tag then its data verbatim, and an item is exactly the data of a
-     * length-delimited field (length, then the Span). */
+     * unknown field as its tag then its data verbatim, and an item is that tag followed by
+     * exactly such data (length, then the Span). */
     size_t n = 0, cap = 0;
     ProtobufCMessageUnknownField *uf = NULL;
     for (size_t pos = 0; pos < len;) {
@@ -868,8 +920,8 @@ bool weft__otlp_request(weft__buf *out, const weft__otlp_resource *res, const ch
         size_t item_len = (size_t)(sp - (const uint8_t *)(items + pos)) + sl;
         uf[n].tag = 2;
         uf[n].wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
-        uf[n].len = item_len;
-        uf[n].data = (uint8_t *)(items + pos);
+        uf[n].len = item_len - 1; /* after the tag byte */
+        uf[n].data = (uint8_t *)(items + pos + 1);
         n++;
         pos += item_len;
     }
@@ -895,6 +947,35 @@ bool weft__otlp_request(weft__buf *out, const weft__otlp_resource *res, const ch
             &req, (uint8_t *)out->data + out->len);
     free(uf);
     return ok;
+}
+
+size_t weft__otlp_frame_prefix_len(const weft__otlp_resource *res, size_t slice_len)
+{
+    size_t ss = res->scope_field_len + slice_len;
+    size_t rs = 1 + varint_len(ss) + ss + res->resource_field_len;
+    return 1 + varint_len(rs) + 1 + varint_len(ss) + res->scope_field_len;
+}
+
+size_t weft__otlp_frame(const weft__otlp_resource *res, size_t slice_len, uint8_t *prefix, uint8_t *suffix,
+                        size_t *suffix_len)
+{
+    /* ExportTraceServiceRequest { resource_spans { scope_spans { scope, <slice> }, resource } }:
+     * the resource after the scope spans (field order is free on the wire), so the part that
+     * depends on the slice is all in front. */
+    size_t ss = res->scope_field_len + slice_len;
+    size_t rs = 1 + varint_len(ss) + ss + res->resource_field_len;
+    size_t k = 0;
+    prefix[k++] = TAG_RESOURCE_SPANS;
+    k += put_varint(prefix + k, rs);
+    prefix[k++] = TAG_SCOPE_SPANS;
+    k += put_varint(prefix + k, ss);
+    memcpy(prefix + k, res->scope_field, res->scope_field_len);
+    k += res->scope_field_len;
+    if (suffix)
+        memcpy(suffix, res->resource_field, res->resource_field_len);
+    if (suffix_len)
+        *suffix_len = res->resource_field_len;
+    return k;
 }
 
 bool weft__otlp_gzip(weft__buf *out, const void *in, size_t n)

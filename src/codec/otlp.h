@@ -6,8 +6,9 @@
  * Each record is encoded once as one packed `Span` message (weft__otlp_encode_span, the
  * WEFT__ENC_OTLP encoding); a request body is those bytes wrapped in ResourceSpans /
  * ScopeSpans with the process's resource and weft's scope (weft__otlp_request), protobuf-c
- * packing the spans as already-encoded `spans` fields, so no span is encoded twice. The one
- * piece of framing written here is the varint length before each Span.
+ * packing the spans as already-encoded `spans` fields, so no span is encoded twice. The only
+ * protobuf bytes written by hand are tags and lengths around packed messages (an item's
+ * field header, weft__otlp_frame).
  *
  * Mapping (README, "Send to an OpenTelemetry collector"): trace and span ids are the W3C ids
  * SGP receives as obs_trace_id / obs_span_id; the parent is the local parent or the remote
@@ -33,10 +34,10 @@
 #define WEFT__OTLP_SEMCONV_VERSION "1.41.0"
 #define WEFT__OTLP_SCHEMA_URL "https://opentelemetry.io/schemas/" WEFT__OTLP_SEMCONV_VERSION
 
-/* Appends r's item to b: the packed Span message preceded by its length as a protobuf varint
- * (the data of one length-delimited `spans` field), so that items laid end to end are
- * self-delimiting and go into a request without being decoded or copied. Returns
- * WEFT__JSON_* flags (repairs made); on memory shortage b->oom is set. */
+/* Appends r's item to b: one complete ScopeSpans `spans` field — its tag, the Span's length
+ * as a varint, the packed Span — so that items laid end to end are a valid run of that
+ * repeated field and go into a request without being decoded or copied. Returns WEFT__JSON_*
+ * flags (repairs made); on memory shortage b->oom is set. */
 unsigned weft__otlp_encode_span(weft__buf *b, const weft__rec *r, const weft__encode_opts *o);
 
 /* The Span inside one item (its first bytes): false when the length prefix is malformed or
@@ -60,6 +61,15 @@ const char *weft__otlp_resource_service(const weft__otlp_resource *res);
  * number laid end to end, as weft__otlp_encode_span wrote them) under res and the weft scope.
  * False when memory is short or an item is malformed (out unchanged). */
 bool weft__otlp_request(weft__buf *out, const weft__otlp_resource *res, const char *items, size_t len);
+
+/* The request body for a slice of items as three pieces, for a sender that sends the slice in
+ * place: prefix (written to prefix, returned length, at most weft__otlp_frame_prefix_len(res,
+ * slice_len) bytes: a few tags and lengths and the scope), the slice, and the suffix (the
+ * resource; written to suffix when non-NULL, its length to *suffix_len, the same for every
+ * slice). prefix + slice + suffix decodes as the request weft__otlp_request builds. */
+size_t weft__otlp_frame_prefix_len(const weft__otlp_resource *res, size_t slice_len);
+size_t weft__otlp_frame(const weft__otlp_resource *res, size_t slice_len, uint8_t *prefix, uint8_t *suffix,
+                        size_t *suffix_len);
 
 /* Appends the gzip (RFC 1952) form of in[0..n) to out. False on a zlib or memory failure. */
 bool weft__otlp_gzip(weft__buf *out, const void *in, size_t n);

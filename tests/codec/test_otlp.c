@@ -379,6 +379,28 @@ Test(otlp, a_request_wraps_the_spans_in_the_resource_and_scope)
     hex(&ss->spans[1]->span_id, h);
     cr_expect_str_eq(h, "000000000000004d");
     opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(q, NULL);
+    /* The same request as prefix + the slice in place + suffix. */
+    uint8_t prefix[256], suffix[512];
+    size_t slen = 0, plen = weft__otlp_frame(res, b.len, prefix, suffix, &slen);
+    cr_assert_leq(plen, weft__otlp_frame_prefix_len(res, b.len));
+    weft__buf framed;
+    weft__buf_init(&framed);
+    weft__buf_append(&framed, prefix, plen);
+    weft__buf_append(&framed, b.data, b.len);
+    weft__buf_append(&framed, suffix, slen);
+    q = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, framed.len,
+                                                                                         (const uint8_t *)framed.data);
+    cr_assert_not_null(q, "prefix + slice + suffix decodes");
+    cr_assert_eq(q->n_resource_spans, 1);
+    cr_expect_eq(q->resource_spans[0]->resource->n_attributes, 5);
+    cr_expect_str_eq(q->resource_spans[0]->resource->attributes[4]->value->string_value, "a,b c");
+    cr_assert_eq(q->resource_spans[0]->n_scope_spans, 1);
+    cr_expect_str_eq(q->resource_spans[0]->scope_spans[0]->scope->name, "weft");
+    cr_expect_str_eq(q->resource_spans[0]->scope_spans[0]->schema_url, WEFT__OTLP_SCHEMA_URL);
+    cr_assert_eq(q->resource_spans[0]->scope_spans[0]->n_spans, 2);
+    cr_expect_str_eq(q->resource_spans[0]->scope_spans[0]->spans[1]->name, "two");
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(q, NULL);
+    weft__buf_fini(&framed);
     weft__buf_fini(&req);
     weft__buf_fini(&b);
     free_rec(r1);
