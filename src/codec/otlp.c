@@ -38,11 +38,18 @@ typedef struct block {
 typedef struct arena {
     block *head;
     bool oom;
+    char *stack; /* the caller's first block (a typical span fits: no malloc), or NULL */
+    size_t stack_used, stack_cap;
 } arena;
 
 static void *arena_alloc(arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
+    if (!a->head && a->stack && a->stack_cap - a->stack_used >= n) {
+        void *p = a->stack + a->stack_used;
+        a->stack_used += n;
+        return p;
+    }
     if (!a->head || a->head->cap - a->head->used < n) {
         size_t cap = n > 16384 ? n : 16384;
         block *b = malloc(sizeof(block) + cap);
@@ -643,7 +650,8 @@ static const char *const status_names[] = {"SUCCESS", "ERROR", "CANCELED"};
 unsigned weft__otlp_encode_span(weft__buf *b, const weft__rec *r, const weft__encode_opts *o)
 {
     unsigned flags = 0;
-    arena a = {NULL, false};
+    _Alignas(16) char first[6144];
+    arena a = {NULL, false, first, 0, sizeof first};
     weft__buf tmp;
     weft__buf_init(&tmp);
     pb_span s;
