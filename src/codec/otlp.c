@@ -964,6 +964,8 @@ size_t weft__otlp_frame_prefix_len(const weft__otlp_resource *res, size_t slice_
     return 1 + varint_len(rs) + 1 + varint_len(ss) + res->scope_field_len;
 }
 
+size_t weft__otlp_frame_suffix_len(const weft__otlp_resource *res) { return res->resource_field_len; }
+
 size_t weft__otlp_frame(const weft__otlp_resource *res, size_t slice_len, uint8_t *prefix, uint8_t *suffix,
                         size_t *suffix_len)
 {

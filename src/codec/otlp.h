@@ -68,6 +68,7 @@ bool weft__otlp_request(weft__buf *out, const weft__otlp_resource *res, const ch
  * resource; written to suffix when non-NULL, its length to *suffix_len, the same for every
  * slice). prefix + slice + suffix decodes as the request weft__otlp_request builds. */
 size_t weft__otlp_frame_prefix_len(const weft__otlp_resource *res, size_t slice_len);
+size_t weft__otlp_frame_suffix_len(const weft__otlp_resource *res);
 size_t weft__otlp_frame(const weft__otlp_resource *res, size_t slice_len, uint8_t *prefix, uint8_t *suffix,
                         size_t *suffix_len);
 
