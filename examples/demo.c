@@ -12,6 +12,10 @@
  * real character ranges. With no configuration the spans go to weft-traces.jsonl; set
  * WEFT_EXPORTER=stdout to watch them, or SGP_API_KEY to send them to SGP.
  *
+ * With WEFT_DEMO_LLM_URL (or OPENAI_BASE_URL) set to an OpenAI-compatible base URL, each
+ * question also goes to that model through weft_curl_perform (demo_llm.c); the default run
+ * stays offline.
+ *
  * Usage: weft_demo [question ...]   (three built-in questions when none is given)
  * The corpus directory is WEFT_DEMO_CORPUS (default: the source tree's examples/corpus).
  */
@@ -22,6 +26,7 @@
 #include <time.h>
 
 #include "bm25.h"
+#include "demo_llm.h"
 #include "weft/weft.h"
 
 #ifndef WEFT_DEMO_CORPUS_DIR
@@ -204,6 +209,10 @@ static int answer(const bm25_index *ix, const char *question, int n)
         return -1;
     pthread_join(t, NULL);
     weft_span_end(j.gen);
+    if (demo_llm_configured()) {
+        demo_llm_ask(root, question, j.answer); /* a real model, when one is configured */
+        j.spans++;
+    }
 
     weft_span_set_str(root, WEFT_OUTPUT, "answer", j.answer);
     weft_span_end(root);

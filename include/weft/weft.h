@@ -264,6 +264,9 @@ typedef struct weft_config {
      * rewrite it (weft_record_*), returns false to drop it (counted in `filtered`). */
     weft_filter_fn filter;
     void *filter_user; /* borrowed for weft's lifetime */
+    /* WEFT_CAPTURE_CONTENT=0 (or false/no/off): spans made by weft/curl.h record no prompt or
+     * completion text, only roles, sizes and counts (a call's weft_llm_call.content wins). */
+    bool no_capture_content;
 } weft_config;
 
 /* The default redaction patterns. */

@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "msgpack_json.h"
+#include "llm_http.h"
 #include "rag.h"
 #include "runtime.h"
 
@@ -474,6 +475,8 @@ static void dispatch(weft__asm *a, const weft__ev *ev, bool retrying)
     default:
         if (ev->kind >= WEFT__EV_RETRIEVAL && ev->kind <= WEFT__EV_MESSAGE)
             weft__rag_apply(r, ev, &a->scratch);
+        else if (ev->kind == WEFT__EV_LLM_REQUEST || ev->kind == WEFT__EV_LLM_RESPONSE)
+            weft__llm_apply(r, ev, a->clock, &a->scratch);
         else
             weft__internal_error("event of an unknown kind");
         break;

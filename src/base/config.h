@@ -35,6 +35,7 @@ typedef struct weft__cfg {
     size_t n_redact_keys;
     weft_filter_fn filter;
     void *filter_user;
+    bool no_capture_content; /* weft/curl.h spans keep sizes and counts only */
 } weft__cfg;
 
 /* Fills out from in (NULL: all defaults) and the environment. Problems are reported through

@@ -1,16 +1,19 @@
 /*
- * easy.c — synchronous HTTP requests for the API clients (see easy.h): one curl easy handle per
- * request, created and cleaned up inside weft__easy_perform, so calls share nothing and any
- * number of threads may make them at once.
+ * easy.c — synchronous HTTP requests for the API clients (see easy.h), on a handle from a pool
+ * or one made for the request.
  *
- * Owns, during a call only: the easy handle, its header list and the response body buffer
- * (handed to the caller in resp->body). The only file of src/client/ that includes
- * <curl/curl.h>. TLS peer and host verification are left on (libcurl's defaults) and never
- * turned off; CURLOPT_NOSIGNAL is set (the host is multi-threaded).
+ * Owns, during a call: the handle (given back to its pool, or cleaned up), its header list
+ * and the response body buffer (handed to the caller in resp->body). The only file of
+ * src/client/ that includes <curl/curl.h>. Every request resets its handle's options and sets
+ * them all again, so nothing leaks from one request to the next but the connection cache. TLS
+ * peer and host verification are never turned off; CURLOPT_NOSIGNAL is set (the host is
+ * multi-threaded).
  */
 #include "easy.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +24,68 @@
  * that takes longer than this is not coming. */
 #define DEFAULT_CONNECT_MS 10000u
 
+/* Idle handles a pool keeps; more concurrent requests than this make and drop extra handles. */
+#define POOL_MAX 8
+
+struct weft__easy_pool {
+    pthread_mutex_t mu;
+    CURL *idle[POOL_MAX];
+    size_t n_idle;
+};
+
+int weft__easy_pool_new(weft__easy_pool **out)
+{
+    *out = NULL;
+    if (weft__http_global_init() != 0)
+        return WEFT_EIO;
+    weft__easy_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return WEFT_ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    *out = p;
+    return 0;
+}
+
+void weft__easy_pool_free(weft__easy_pool *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_idle; i++)
+        curl_easy_cleanup(p->idle[i]);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static CURL *take(weft__easy_pool *p)
+{
+    CURL *e = NULL;
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (p->n_idle)
+            e = p->idle[--p->n_idle];
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (e) {
+        curl_easy_reset(e); /* keeps the connection cache, forgets every option */
+        return e;
+    }
+    return curl_easy_init();
+}
+
+static void give_back(weft__easy_pool *p, CURL *e)
+{
+    if (p) {
+        pthread_mutex_lock(&p->mu);
+        if (p->n_idle < POOL_MAX) {
+            p->idle[p->n_idle++] = e;
+            e = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (e)
+        curl_easy_cleanup(e);
+}
+
 typedef struct easy_ctx {
     const weft__easy_req *req;
     weft__easy_resp *resp;
@@ -30,48 +95,12 @@ typedef struct easy_ctx {
     size_t mem_off;     /* bytes of the memory body sent */
 } easy_ctx;
 
-static weft__http_err map_error(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_OK:
-        return WEFT__HTTP_OK;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-        return WEFT__HTTP_ECONNECT;
-    case CURLE_OPERATION_TIMEDOUT:
-        return WEFT__HTTP_ETIMEDOUT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-        return WEFT__HTTP_ETLS;
-    case CURLE_ABORTED_BY_CALLBACK:
-        return WEFT__HTTP_ECANCELED;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_NOT_BUILT_IN:
-    case CURLE_OUT_OF_MEMORY:
-    case CURLE_BAD_FUNCTION_ARGUMENT:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_FUNCTION_NOT_FOUND:
-        return WEFT__HTTP_EFATAL;
-    default:
-        /* SEND_ERROR, RECV_ERROR, GOT_NOTHING, PARTIAL_FILE, READ_ERROR, ... */
-        return WEFT__HTTP_EIO;
-    }
-}
-
 static size_t on_body(char *p, size_t size, size_t nitems, void *ud)
 {
     easy_ctx *x = ud;
     weft__easy_resp *r = x->resp;
     size_t n = size * nitems;
-    if (r->body_len + n > WEFT__EASY_MAX_BODY) {
+    if (r->body_len + n > (x->req->max_body ? x->req->max_body : WEFT__EASY_MAX_BODY)) {
         x->too_big = true;
         return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
@@ -105,8 +134,10 @@ static bool header_value(const char *line, size_t len, const char *name, char *o
     while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
         end--;
     size_t vl = (size_t)(end - v);
-    if (vl >= outlen)
-        vl = outlen - 1; /* cut: such a value then fails parsing, which is what we want */
+    if (vl >= outlen) {
+        snprintf(out, outlen, "?"); /* too long to keep: fails parsing, unlike a misleading prefix */
+        return true;
+    }
     memcpy(out, v, vl);
     out[vl] = '\0';
     return true;
@@ -171,12 +202,12 @@ void weft__easy_resp_fini(weft__easy_resp *resp)
     }
 }
 
-int weft__easy_perform(const weft__easy_req *req, weft__easy_resp *resp)
+int weft__easy_perform(weft__easy_pool *pool, const weft__easy_req *req, weft__easy_resp *resp)
 {
     memset(resp, 0, sizeof *resp);
     if (weft__http_global_init() < 0)
         return WEFT_EIO;
-    CURL *e = curl_easy_init();
+    CURL *e = take(pool);
     if (e == NULL)
         return WEFT_ENOMEM;
     struct curl_slist *hl = NULL;
@@ -184,7 +215,7 @@ int weft__easy_perform(const weft__easy_req *req, weft__easy_resp *resp)
         struct curl_slist *n = curl_slist_append(hl, req->headers[i]);
         if (n == NULL) {
             curl_slist_free_all(hl);
-            curl_easy_cleanup(e);
+            give_back(pool, e);
             return WEFT_ENOMEM;
         }
         hl = n;
@@ -196,7 +227,7 @@ int weft__easy_perform(const weft__easy_req *req, weft__easy_resp *resp)
         struct curl_slist *n = curl_slist_append(hl, "Expect:");
         if (n == NULL) {
             curl_slist_free_all(hl);
-            curl_easy_cleanup(e);
+            give_back(pool, e);
             return WEFT_ENOMEM;
         }
         hl = n;
@@ -224,6 +255,12 @@ int weft__easy_perform(const weft__easy_req *req, weft__easy_resp *resp)
         curl_easy_setopt(e, CURLOPT_PROXY, "");
     if (req->ca_bundle)
         curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_bundle);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (req->user_agent)
+        curl_easy_setopt(e, CURLOPT_USERAGENT, req->user_agent);
+    if (req->accept_encoding)
+        curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding curl can decode */
     if (has_body) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -243,24 +280,31 @@ int weft__easy_perform(const weft__easy_req *req, weft__easy_resp *resp)
     CURLcode rc = curl_easy_perform(e);
     long status = 0;
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL); /* errbuf dies with this frame */
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hl);
-    curl_easy_cleanup(e);
+    give_back(pool, e);
 
     if (x.oom) {
         weft__easy_resp_fini(resp);
         return WEFT_ENOMEM;
     }
-    resp->err = map_error(rc);
+    resp->err = weft__http_err_of_curl(rc);
     if (x.too_big) {
         resp->err = WEFT__HTTP_EIO;
         snprintf(resp->err_text, sizeof resp->err_text, "answer longer than %zu bytes",
-                 WEFT__EASY_MAX_BODY);
+                 req->max_body ? req->max_body : WEFT__EASY_MAX_BODY);
     } else if (rc != CURLE_OK) {
         snprintf(resp->err_text, sizeof resp->err_text, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
     resp->status = resp->err == WEFT__HTTP_OK ? (int)status : 0;
-    if (resp->err != WEFT__HTTP_OK)
+    if (resp->err != WEFT__HTTP_OK) {
+        /* No usable answer: nothing of a partial one is kept. */
         resp->has_retry_after = resp->has_retry_after_ms = false;
+        free(resp->body);
+        resp->body = NULL;
+        resp->body_len = 0;
+    }
     return 0;
 }
 

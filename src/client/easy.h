@@ -3,10 +3,14 @@
  * handle of its own. The export side uses http.c (curl multi on the libuv loop); the clients are
  * called from the application's threads and block, so they use this instead.
  *
- * Owns: nothing between calls. Each weft__easy_perform creates and cleans up its own curl easy
- * handle, so any number of threads may call it at once (libcurl is initialised once per process
- * behind pthread_once; weft never calls curl_global_cleanup). Only easy.c includes
- * <curl/curl.h>.
+ * This file is the one place a client request meets libcurl; http_sync.c (the SGP client's
+ * pooled, fixed-header requests) is a thin layer on it.
+ *
+ * Owns: with a pool, a few idle curl easy handles (each keeps its connection cache, so a handle
+ * taken again reuses its kept-alive connection); without one, nothing between calls: the
+ * request creates and cleans up its own handle. Any number of threads may perform at once
+ * (the pool's list sits behind one mutex, taken only to pop or push a handle). libcurl is
+ * initialised once per process (weft__http_global_init); weft never calls curl_global_cleanup.
  *
  * TLS verification is always on (peer and host name). A request made with no_proxy set never
  * goes through a proxy, whatever the environment says (used when an API key travels over plain
@@ -23,7 +27,7 @@
 #include "buf.h"
 #include "http.h"
 
-/* Response bodies longer than this are cut (and the request fails with EIO): 64 MiB. */
+/* Response bodies longer than max_body (default 64 MiB) fail the request with EIO. */
 #define WEFT__EASY_MAX_BODY ((size_t)64 << 20)
 
 /* Upload progress: bytes of the body sent so far and the body's size. Returning false stops the
@@ -43,6 +47,9 @@ typedef struct weft__easy_req {
     uint32_t connect_timeout_ms;      /* 0: 10000 */
     uint32_t timeout_ms;              /* whole request; 0: none */
     bool no_proxy;                    /* never use a proxy for this request */
+    const char *user_agent;           /* NULL: curl sends none; borrowed */
+    bool accept_encoding;             /* offer every encoding curl can decode */
+    size_t max_body;                  /* 0: WEFT__EASY_MAX_BODY */
     weft__easy_progress_fn progress;  /* NULL: none */
     void *progress_ud;
 } weft__easy_req;
@@ -63,7 +70,15 @@ typedef struct weft__easy_resp {
  * every case). Returns 0 when the request ran (an answer arrived, or a transport error is in
  * resp->err), WEFT_ENOMEM or WEFT_EIO when libcurl could not be set up. Blocks the caller.
  */
-int weft__easy_perform(const weft__easy_req *req, weft__easy_resp *resp);
+typedef struct weft__easy_pool weft__easy_pool;
+
+/* A pool of idle handles for requests to the same servers. 0, WEFT_ENOMEM or WEFT_EIO. */
+int weft__easy_pool_new(weft__easy_pool **out);
+/* Closes the idle handles and frees; must not race a request on the pool. NULL is fine. */
+void weft__easy_pool_free(weft__easy_pool *pool);
+
+/* The same on a handle taken from pool (NULL: a handle of its own), given back after. */
+int weft__easy_perform(weft__easy_pool *pool, const weft__easy_req *req, weft__easy_resp *resp);
 
 /* Frees resp->body and zeroes resp. */
 void weft__easy_resp_fini(weft__easy_resp *resp);

@@ -3,15 +3,12 @@
  * easy transfer per call, on the calling thread, with the answer's status, body and retry
  * headers. One attempt per call; the retry policy is the caller's (retry.h).
  *
- * Owns: a pool of curl easy handles (each keeps its own connection cache, so a handle taken
- * again reuses its kept-alive connection) and the fixed request settings (headers, timeouts,
- * CA bundle, proxy rule). With src/http.c, the only files that include <curl/curl.h>.
+ * Owns: the fixed request settings (headers, timeouts, CA bundle, proxy rule) and a pool of
+ * easy handles (easy.h), so a request reuses the kept-alive connection of an earlier one. The
+ * transfer itself is easy.c's.
  *
- * Threading: a weft__hsync is thread-safe: the pool sits behind one mutex, taken only to pop
- * or push a handle, so any number of threads run requests at once, each on its own handle.
- * weft__hsync_free must not race a request. Transfers set CURLOPT_NOSIGNAL; SIGPIPE from a
- * write to a closed socket is avoided by libcurl's own MSG_NOSIGNAL / SO_NOSIGPIPE use on
- * plain sockets (OpenSSL writes go through the same socket calls).
+ * Threading: a weft__hsync is thread-safe; any number of threads run requests at once, each
+ * on its own handle. weft__hsync_free must not race a request.
  */
 #ifndef WEFT_HTTP_SYNC_H
 #define WEFT_HTTP_SYNC_H
@@ -20,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "easy.h"
 #include "http.h" /* weft__http_err */
 
 /* Longest answer body kept: 512 MiB; a longer one fails with WEFT__HTTP_EIO. */
@@ -37,17 +35,8 @@ typedef struct weft__hsync_opts {
     bool no_proxy;                /* never go through a proxy (CURLOPT_NOPROXY "*") */
 } weft__hsync_opts;
 
-/* One attempt's outcome. Owned by the caller: weft__hsync_resp_fini frees the body. */
-typedef struct weft__hsync_resp {
-    int status;                   /* 0 when no answer arrived */
-    weft__http_err err;           /* WEFT__HTTP_OK when status is meaningful */
-    char err_text[256];           /* curl's words for err; "" when OK; never holds a header */
-    char *body;                   /* NUL-terminated (the NUL not counted); NULL when empty */
-    size_t body_len;
-    char retry_after[WEFT__HTTP_HEADER_KEEP];     /* trimmed value; "" when absent */
-    char retry_after_ms[WEFT__HTTP_HEADER_KEEP];
-    bool has_retry_after, has_retry_after_ms;
-} weft__hsync_resp;
+/* One attempt's outcome (easy.h's). Owned by the caller: weft__hsync_resp_fini frees the body. */
+typedef weft__easy_resp weft__hsync_resp;
 
 /* 0, WEFT_ENOMEM, or WEFT_EIO when libcurl cannot initialise. */
 int weft__hsync_new(weft__hsync **out, const weft__hsync_opts *opts);

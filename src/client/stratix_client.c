@@ -355,7 +355,7 @@ static int perform(weft_stratix_client *c, const call *k, weft__easy_resp *resp,
             set_err(err, WEFT_EIO, 0, k->step, "%s: cannot rewind the file: %s", k->what, strerror(errno));
             return WEFT_EIO;
         }
-        int rc = weft__easy_perform(&q, resp);
+        int rc = weft__easy_perform(NULL, &q, resp);
         if (err) {
             err->attempts = attempt + 1;
             err->sent = true;

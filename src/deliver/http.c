@@ -326,9 +326,9 @@ static size_t on_header(char *line, size_t size, size_t nitems, void *ud)
     return len;
 }
 
-static weft__http_err map_error(CURLcode rc)
+weft__http_err weft__http_err_of_curl(int code)
 {
-    switch (rc) {
+    switch ((CURLcode)code) {
     case CURLE_OK:
         return WEFT__HTTP_OK;
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -346,6 +346,8 @@ static weft__http_err map_error(CURLcode rc)
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_SSL_SHUTDOWN_FAILED:
         return WEFT__HTTP_ETLS;
+    case CURLE_ABORTED_BY_CALLBACK: /* a client's progress callback said stop */
+        return WEFT__HTTP_ECANCELED;
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
     case CURLE_NOT_BUILT_IN:
@@ -413,7 +415,7 @@ static void finish(weft__http *c, weft__http_xfer *x, CURLcode rc)
     c->n_active--;
 
     weft__http_result r = {0};
-    r.err = map_error(rc);
+    r.err = weft__http_err_of_curl(rc);
     /* Without a complete answer the status (often 100 from an interim answer) means nothing. */
     r.status = r.err == WEFT__HTTP_OK ? (int)status : 0;
     r.err_text = rc == CURLE_OK ? "" : (x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));

@@ -78,16 +78,16 @@ typedef struct weft__http_part {
     size_t len;
 } weft__http_part;
 
-/* libcurl's one-time process initialisation (see weft__http_new), shared with the synchronous
- * clients of src/client/. Thread-safe. Returns 0 or WEFT_EIO. */
-int weft__http_global_init(void);
-
 /*
  * libcurl's process-wide initialisation, done once (pthread_once) for every weft user of
  * libcurl: this client and the synchronous read-side clients. 0, or WEFT_EIO when libcurl
  * refused. Thread-safe.
  */
 int weft__http_global_init(void);
+
+/* How a libcurl transfer that ended with CURLcode `code` is classified (CURLE_OK: an answer
+ * arrived). One mapping for the export side and the clients. */
+weft__http_err weft__http_err_of_curl(int code);
 
 /*
  * Creates a client for loop (borrowed; must outlive the client's handles). Initialises libcurl

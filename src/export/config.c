@@ -90,6 +90,14 @@ static bool env_flag(const char *name)
            strcasecmp(v, "off") != 0;
 }
 
+/* Set to one of the spellings of "no": the switches that are on by default. */
+static bool env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && (strcasecmp(v, "0") == 0 || strcasecmp(v, "false") == 0 || strcasecmp(v, "no") == 0 ||
+                 strcasecmp(v, "off") == 0);
+}
+
 /* True when every word of list names an exporter of the registry (and there is one). */
 static bool valid_exporters(const char *list)
 {
@@ -329,6 +337,7 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     }
     out->filter = in->filter;
     out->filter_user = in->filter_user;
+    out->no_capture_content = in->no_capture_content || env_off("WEFT_CAPTURE_CONTENT");
     if (load_redaction(out, in) < 0) {
         weft__cfg_free(out);
         return WEFT_ENOMEM;

@@ -76,6 +76,22 @@ static inline bool weft__json_plain_pair(uint64_t x, uint64_t y)
 #define WEFT__ALWAYS_INLINE
 #endif
 
+/* The 4 to 16 bytes of s as two words that overlap when len < 16 (together they hold every
+ * byte), loaded from its two ends. */
+static inline WEFT__ALWAYS_INLINE void weft__load_ends(const char *s, size_t len, uint64_t *x, uint64_t *y)
+{
+    if (len >= 8) {
+        memcpy(x, s, 8);
+        memcpy(y, s + len - 8, 8);
+    } else {
+        uint32_t x4, y4;
+        memcpy(&x4, s, 4);
+        memcpy(&y4, s + len - 4, 4);
+        *x = (uint64_t)y4 << 32 | x4;
+        *y = *x;
+    }
+}
+
 /* Always inlined: a call costs as much as the work for a 6-byte key. */
 static inline WEFT__ALWAYS_INLINE unsigned weft__json_str(weft__buf *b, const char *s, size_t len,
                                                           size_t max_bytes)
@@ -83,16 +99,7 @@ static inline WEFT__ALWAYS_INLINE unsigned weft__json_str(weft__buf *b, const ch
     if (len < 4 || len > 16 || (max_bytes && len > max_bytes))
         return weft__json_str_any(b, s, len, max_bytes);
     uint64_t x, y;
-    if (len >= 8) {
-        memcpy(&x, s, 8);
-        memcpy(&y, s + len - 8, 8);
-    } else {
-        uint32_t x4, y4;
-        memcpy(&x4, s, 4);
-        memcpy(&y4, s + len - 4, 4);
-        x = (uint64_t)y4 << 32 | x4;
-        y = x;
-    }
+    weft__load_ends(s, len, &x, &y);
     if (!weft__json_plain_pair(x, y))
         return weft__json_str_any(b, s, len, max_bytes);
     if (!weft__buf_reserve(b, len + 2))
@@ -145,16 +152,7 @@ static inline WEFT__ALWAYS_INLINE bool weft__utf8_valid_inline(const char *s, si
         return weft__utf8_valid(s, len);
     const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     uint64_t x, y;
-    if (len >= 8) {
-        memcpy(&x, s, 8);
-        memcpy(&y, s + len - 8, 8);
-    } else {
-        uint32_t x4, y4;
-        memcpy(&x4, s, 4);
-        memcpy(&y4, s + len - 4, 4);
-        x = (uint64_t)y4 << 32 | x4;
-        y = x;
-    }
+    weft__load_ends(s, len, &x, &y);
     /* No byte with its high bit set, and no zero byte (the classic has-zero test). */
     if (((x | y) & highs) == 0 && (((x - ones) & ~x) & highs) == 0 && (((y - ones) & ~y) & highs) == 0)
         return true;

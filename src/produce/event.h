@@ -26,6 +26,10 @@ enum weft__ev_kind {
     WEFT__EV_GENERATION = 17,
     WEFT__EV_USAGE = 18,
     WEFT__EV_MESSAGE = 19,  /* aux = section */
+    /* An LLM call made with libcurl (weft/curl.h): payloads in llm_event.h, decoded by
+     * src/assemble/llm_http.c (weft__llm_apply). */
+    WEFT__EV_LLM_REQUEST = 20,
+    WEFT__EV_LLM_RESPONSE = 21,
 };
 
 /* Attribute value types (weft__ev_attr.vtype). */

@@ -146,3 +146,27 @@ Test(config, disabling_flags_follow_common_spellings)
     cr_assert(c.disabled);
     weft__cfg_free(&c);
 }
+
+Test(config, capture_content_is_on_unless_turned_off)
+{
+    weft__cfg c;
+    cr_assert_eq(weft__cfg_load(&c, NULL), 0);
+    cr_assert_not(c.no_capture_content);
+    weft__cfg_free(&c);
+    const char *off[] = {"0", "false", "No", "off"};
+    for (int i = 0; i < 4; i++) {
+        setenv("WEFT_CAPTURE_CONTENT", off[i], 1);
+        cr_assert_eq(weft__cfg_load(&c, NULL), 0);
+        cr_assert(c.no_capture_content, "WEFT_CAPTURE_CONTENT=%s turns capture off", off[i]);
+        weft__cfg_free(&c);
+    }
+    setenv("WEFT_CAPTURE_CONTENT", "1", 1);
+    cr_assert_eq(weft__cfg_load(&c, NULL), 0);
+    cr_assert_not(c.no_capture_content);
+    weft__cfg_free(&c);
+    unsetenv("WEFT_CAPTURE_CONTENT");
+    weft_config in = {.no_capture_content = true};
+    cr_assert_eq(weft__cfg_load(&c, &in), 0);
+    cr_assert(c.no_capture_content);
+    weft__cfg_free(&c);
+}
