@@ -151,7 +151,8 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
                 flags |= WEFT__EVF_REMOTE;
                 uint32_t hdr[2] = {remote->ts_len, 0};
                 memcpy(p, hdr, 8);
-                memcpy(p + 8, remote->tracestate, remote->ts_len);
+                if (remote->ts_len)
+                    memcpy(p + 8, remote->tracestate, remote->ts_len);
                 p += 8 + remote->ts_len;
             }
         }
