@@ -4,6 +4,9 @@
  * soon as it arrives, so a crash of the process loses at most the batch in hand. The file is
  * created mode 0600: traces carry prompts and answers.
  *
+ * The path is opened with O_NOFOLLOW | O_NONBLOCK and must be a regular file: a planted symbolic
+ * link, a FIFO, a device or a socket is refused at weft_init with an error naming the path.
+ *
  * Owns: the file descriptor (state). In-progress upserts are not written (a file keeps only
  * final records); spans still open at shutdown are, as they stand.
  */
@@ -12,6 +15,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -25,17 +29,62 @@ typedef struct jsonl {
     bool failed_logged;
 } jsonl;
 
+static const char *file_kind(mode_t m)
+{
+    if (S_ISFIFO(m))
+        return "a FIFO";
+    if (S_ISCHR(m) || S_ISBLK(m))
+        return "a device";
+    if (S_ISSOCK(m))
+        return "a socket";
+    if (S_ISDIR(m))
+        return "a directory";
+    return "not a regular file";
+}
+
+/*
+ * Opens the trace file without following a symbolic link planted at the path (O_NOFOLLOW) and
+ * without blocking (O_NONBLOCK: opening a FIFO with no reader would otherwise wait forever
+ * inside weft_init), then accepts only a regular file and clears O_NONBLOCK for the writes.
+ */
 static int jsonl_open(weft__exporter *ex)
 {
+    const char *path = weft__rt.cfg.jsonl_path;
     jsonl *j = calloc(1, sizeof(*j));
     if (!j)
         return WEFT_ENOMEM;
-    j->fd = open(weft__rt.cfg.jsonl_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (j->fd < 0) {
-        weft__log(WEFT_LOG_ERROR, "cannot open %s for traces: %s", weft__rt.cfg.jsonl_path, strerror(errno));
+        int e = errno;
+        if (e == ELOOP)
+            weft__log(WEFT_LOG_ERROR, "WEFT_JSONL_PATH='%s': is a symbolic link; refusing to follow it "
+                                      "(give the file's own path)", path);
+        else if (e == ENXIO)
+            weft__log(WEFT_LOG_ERROR, "WEFT_JSONL_PATH='%s': is a FIFO or socket with no reader; "
+                                      "traces go to a regular file only", path);
+        else
+            weft__log(WEFT_LOG_ERROR, "WEFT_JSONL_PATH='%s': cannot open for traces: %s", path,
+                      strerror(e));
         free(j);
         return WEFT_EIO;
     }
+    struct stat st;
+    const char *problem = NULL;
+    int flags;
+    if (fstat(j->fd, &st) != 0)
+        problem = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        problem = file_kind(st.st_mode);
+    else if ((flags = fcntl(j->fd, F_GETFL)) < 0 || fcntl(j->fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+        problem = strerror(errno);
+    if (problem) {
+        weft__log(WEFT_LOG_ERROR, "WEFT_JSONL_PATH='%s': %s; traces go to a regular file only",
+                  path, problem);
+        close(j->fd);
+        free(j);
+        return WEFT_EIO;
+    }
+    weft__log(WEFT_LOG_INFO, "exporter jsonl: appending completed spans to %s", path);
     ex->state = j;
     return 0;
 }

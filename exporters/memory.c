@@ -35,6 +35,7 @@ static int memory_open(weft__exporter *ex)
     }
     weft__memory_clear();
     ex->state = s;
+    weft__log(WEFT_LOG_INFO, "exporter memory: keeping completed spans in memory (tests)");
     return 0;
 }
 

@@ -24,7 +24,7 @@
  *  - `queued` in weft_stats mirrors held_records: records held and not finished.
  *  - While paused (401/403) at most one request is in flight: the probe, every 30 s.
  *  - Export thread only; the API key is never logged; the URL is checked at open: an API key
- *    goes over plain http:// only to a loopback host.
+ *    goes over plain http:// only to a loopback host, never through a proxy (url.c).
  *  - Every undelivered record leaves through give_up() (retries exhausted, rejected, refused,
  *    shutdown) or refuse_batch() (queue over its limit): the two places the disk spool hooks in.
  *
@@ -146,20 +146,6 @@ static size_t slice_len(const weft__batch *b, size_t i, size_t j)
     size_t len;
     weft__batch_slice(b, WEFT__ENC_SGP_JSON, i, j, &len);
     return len;
-}
-
-/* 0 when the base URL may carry the API key: https://, or http:// to a loopback host (or no
- * key at all). WEFT_EINSECURE or WEFT_ECONFIG otherwise (the rule lives in src/deliver/url.c). */
-static int check_base_url(const char *url, bool has_key)
-{
-    int rc = weft__url_check_key(url, has_key);
-    if (rc == WEFT_ECONFIG)
-        weft__log(WEFT_LOG_ERROR, "SGP base URL must start with https:// (or http:// to a "
-                                  "loopback host)");
-    else if (rc == WEFT_EINSECURE)
-        weft__log(WEFT_LOG_ERROR, "refusing to send the SGP API key over plain http:// to a "
-                                  "host that is not loopback; use https://");
-    return rc;
 }
 
 /* Header values must not carry CR, LF or other control bytes (header injection). */
@@ -700,7 +686,8 @@ static int sgp_open(weft__exporter *ex)
     const weft__cfg *cfg = &ex->rt->cfg;
     const char *key = cfg->sgp_api_key, *account = cfg->sgp_account_id;
     bool has_key = key && *key;
-    int rc = check_base_url(cfg->sgp_base_url, has_key);
+    /* direct: http.c turns proxies off for plain http:// to loopback (url.h). */
+    int rc = weft__url_key_allowed("SGP_CLIENT_BASE_URL", cfg->sgp_base_url, has_key, true);
     if (rc < 0)
         return rc;
     if ((has_key && !header_safe(key)) || (account && !header_safe(account))) {
@@ -761,6 +748,9 @@ static int sgp_open(weft__exporter *ex)
     s->timer.data = s;
     ex->state = s;
     s->healthy = true;
+    char shown[512];
+    weft__log(WEFT_LOG_INFO, "exporter sgp: sending spans to %s%s", weft__url_redacted(s->url, shown, sizeof shown),
+              has_key ? "" : " (no SGP_API_KEY)");
     if (cfg->spool_dir && *cfg->spool_dir) {
         /* Problems turn the spool off (logged), never the exporter. What dead processes left
          * is claimed on the export thread's first pump (s->scanned), not here in weft_init. */

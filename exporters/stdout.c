@@ -9,7 +9,11 @@
 #include "exporter.h"
 #include "runtime.h"
 
-static int stdout_open(weft__exporter *ex) { return 0; }
+static int stdout_open(weft__exporter *ex)
+{
+    weft__log(WEFT_LOG_INFO, "exporter stdout: one line per completed span on standard output");
+    return 0;
+}
 
 /* Each line was written by the text-line encoder (codec/text_line.c); this file only
  * chooses which records to show and writes them out. */

@@ -66,8 +66,10 @@ typedef enum weft_errno {
 #undef WEFT_ERRNO_ENUM_
 } weft_errno;
 
+#ifndef WEFT_NO_TRACING /* notrace.h has stand-ins that need no libweft */
 /* A constant, static string for every int (unknown codes get "unknown error"). */
 WEFT_API const char *weft_strerror(int err);
+#endif
 
 /* ---------------------------------------------------------------------------------------
  * Span vocabulary
@@ -89,8 +91,10 @@ typedef enum weft_span_type {
     WEFT_TYPE_COUNT_
 } weft_span_type;
 
+#ifndef WEFT_NO_TRACING
 /* "COMPLETION" for WEFT_TYPE_COMPLETION, ...; "CUSTOM" for out-of-range values. Static string. */
 WEFT_API const char *weft_span_type_name(weft_span_type type);
+#endif
 
 typedef enum weft_status {
     WEFT_STATUS_SUCCESS = 0, /* the default: a span nobody set a status on succeeded */
@@ -115,6 +119,7 @@ typedef struct weft_span {
 
 #define WEFT__SPAN_SAMPLED_OUT 1u /* private: part of a trace that head sampling dropped */
 #define WEFT__SPAN_OFF 2u         /* private: begun while tracing was disabled */
+#define WEFT__SPAN_LOST 4u        /* private: its begin was dropped (ring full); counted */
 
 /* Static description of a span call site, emitted by WEFT_SPAN_BEGIN; private. */
 typedef struct weft_site {
@@ -274,7 +279,9 @@ typedef struct weft_config {
     "*api_key*", "*apikey*", "*api-key*", "authorization", "*password*", "*passwd*",     \
         "*secret*", "token", "*_token", "*-token", "*cookie*", "*credential*"
 
-/* Counters since weft_init. Every span that is not exported is counted in one drop field. */
+/* Counters since weft_init. Every span that is not exported is counted in one drop field
+ * (a span lost in its ring is counted in dropped_ring_spans; dropped_ring counts the events).
+ * New fields are only appended (see "ABI" below). */
 typedef struct weft_stats {
     uint64_t started;          /* spans begun (sampled-in) */
     uint64_t ended;            /* spans whose end the export thread has assembled */
@@ -311,9 +318,26 @@ typedef struct weft_stats {
                                        last record, unreadable rest of a file) */
     uint64_t spool_bad_files;  /* files in the spool directory that are not readable spool files
                                   (foreign, other format version, cut before the header) */
+    /* --- appended in 0.2 --- */
+    uint64_t dropped_ring_spans; /* spans lost because a thread's ring was full: their begin
+                                    or their end event was dropped (each span counted once) */
     uint64_t bad_traceparent;  /* weft_span_begin_remote calls given a malformed traceparent
                                   (each started a new trace instead) */
 } weft_stats;
+
+/* ---------------------------------------------------------------------------------------
+ * ABI. weft_config and weft_stats only ever grow at the end, and the library is told how big
+ * the caller's struct is: weft_init and weft_get_stats below are macros that pass
+ * sizeof(weft_config) / sizeof(weft_stats) as the caller's header has them to
+ * weft_init_sized / weft_get_stats_sized. A program built against an older weft.h hands a newer
+ * libweft a shorter struct: the library reads and writes only the first cfg_size / out_size
+ * bytes, and fields past them take their defaults (config) or are not written (stats). A
+ * program built against a newer weft.h on an older libweft is refused with WEFT_ECONFIG if it
+ * sets a field that library does not know (those bytes must be zero); stats fields the older
+ * library does not know are written as 0. Binaries built before the sized calls existed call
+ * the exported functions weft_init / weft_get_stats, which take the struct as weft 0.1 laid it
+ * out (up to filter_user / spool_bad_files). `(weft_init)(cfg)` still reaches that function.
+ * -------------------------------------------------------------------------------------- */
 
 #ifndef WEFT_NO_TRACING
 
@@ -326,6 +350,12 @@ typedef struct weft_stats {
  * WEFT_EIO (exporter could not open) or WEFT_ETHREAD. When tracing is disabled by configuration
  * it returns 0 and every later call is a no-op. Not thread-safe against weft_shutdown. */
 WEFT_API int weft_init(const weft_config *cfg);
+/* weft_init for a struct of cfg_size bytes (sizeof(weft_config) of the caller's weft.h); the
+ * macro weft_init calls it. Returns what weft_init returns; WEFT_EINVAL when cfg_size is too
+ * small to hold the first field; WEFT_ECONFIG when bytes past this library's weft_config are
+ * not zero (logged). */
+WEFT_API int weft_init_sized(const weft_config *cfg, size_t cfg_size);
+#define weft_init(cfg) weft_init_sized((cfg), sizeof(weft_config))
 
 /* Waits until every span ended (on any thread) before the call has been exported. Returns 0,
  * WEFT_ETIMEDOUT, WEFT_ENOTINIT or WEFT_EEXPORT (an exporter dropped some). timeout_ms 0: wait
@@ -341,6 +371,10 @@ WEFT_API int weft_shutdown(uint32_t timeout_ms);
 /* Fills *out with the counters (consistent per field, not across fields). Works after
  * shutdown too: the last values stay until the next weft_init. */
 WEFT_API void weft_get_stats(weft_stats *out);
+/* weft_get_stats into a struct of out_size bytes (the macro weft_get_stats passes
+ * sizeof(weft_stats)): writes exactly out_size bytes, fields this library does not know as 0. */
+WEFT_API void weft_get_stats_sized(weft_stats *out, size_t out_size);
+#define weft_get_stats(out) weft_get_stats_sized((out), sizeof(weft_stats))
 
 /* ---------------------------------------------------------------------------------------
  * Spans (hot path: no lock, no allocation after the thread's first span, never blocks)
@@ -490,7 +524,7 @@ static inline void weft__span_scope_end_(weft_span *s)
  * -------------------------------------------------------------------------------------- */
 #if !defined(__cplusplus) && !defined(WEFT_NO_INLINE_CALLS)
 /* Sampled-out spans still sit on their thread's context stack: only their end calls in. */
-#define WEFT__SPAN_QUIET_ (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF)
+#define WEFT__SPAN_QUIET_ (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF | WEFT__SPAN_LOST)
 
 static inline void weft__span_end_inl_(weft_span s)
 {

@@ -34,7 +34,7 @@ struct weft__worker;
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
     XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
     XX(dropped_no_slot) XX(filtered) XX(redacted) XX(spool_written) XX(spool_errors)          \
-    XX(spool_corrupt_records) XX(spool_bad_files) XX(bad_traceparent)
+    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(bad_traceparent)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;
@@ -69,9 +69,11 @@ typedef struct weft__runtime {
                                             reg_lock, read by the export thread without it */
     uint32_t n_slots;
     struct weft__thread *free_threads; /* drained, exited thread states ready for reuse */
+    uint32_t n_free_rings;       /* how many of them still hold a ring buffer */
     uint32_t slots_hint;         /* where the next free slot search starts */
     /* Counters of recycled thread states, folded in when their thread exited. */
     uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
+    uint64_t retired_dropped_ring_spans;
 
     struct weft__worker *worker; /* the export thread (worker.c) */
     struct weft__wake_target *_Atomic wake; /* what weft__wake calls (wake.h); NULL: none */

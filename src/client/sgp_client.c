@@ -104,7 +104,7 @@ int weft_sgp_client_new(const weft_sgp_options *opts, weft_sgp_client **out, wef
         base = WEFT_SGP_DEFAULT_BASE_URL;
     bool has_key = key && *key;
 
-    int rc = weft__url_check_key(base, has_key);
+    int rc = weft__url_key_allowed(NULL, base, has_key, true);
     if (rc == WEFT_ECONFIG)
         return fail(err, rc, "SGP base URL must start with https:// (or http:// to a loopback "
                              "host)");

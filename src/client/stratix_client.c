@@ -240,7 +240,7 @@ int weft_stratix_client_new(weft_stratix_client **out, const weft_stratix_opts *
         set_err(err, WEFT_ECONFIG, 0, 0, "the Stratix API key, organization or project id holds control characters");
         return WEFT_ECONFIG;
     }
-    int rc = weft__url_check_key(base, true);
+    int rc = weft__url_key_allowed(NULL, base, true, true);
     if (rc == WEFT_ECONFIG) {
         set_err(err, rc, 0, 0, "Stratix base URL must start with https:// (or http:// to a loopback host)");
         return rc;
@@ -1103,7 +1103,7 @@ int weft_stratix_upload(weft_stratix_client *c, const char *path, weft_stratix_p
     /* Step 2: the bytes, to wherever the API said. The key goes along only to the API's own
      * origin; trace contents (prompts, answers) only over https or to loopback. */
     bool same_origin = weft__url_same_origin(put_url, c->base);
-    int target = weft__url_check_key(put_url, true);
+    int target = weft__url_key_allowed(NULL, put_url, true, true);
     if (target < 0) {
         rc = target == WEFT_EINSECURE ? WEFT_EINSECURE : WEFT_EPROTO;
         set_err(err, rc, 0, WEFT_STRATIX_STEP_PUT, "upload step 2 of 3 (%s) failed: %s",

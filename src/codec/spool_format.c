@@ -309,6 +309,13 @@ bool weft__spool_decode(const void *data, size_t len, weft__spool_rec *out)
     return true;
 }
 
+static void open_region(weft__spool_damage *dmg)
+{
+    dmg->in_region_ = true;
+    dmg->region_bytes_ = 0;
+    dmg->regions++;
+}
+
 weft__spool_next_status weft__spool_next(const void *data, size_t len, bool eof, size_t *pos,
                                          weft__spool_rec *out, weft__spool_damage *dmg,
                                          size_t *need)
@@ -317,40 +324,86 @@ weft__spool_next_status weft__spool_next(const void *data, size_t len, bool eof,
     for (;;) {
         size_t at = *pos;
         size_t left = len - at;
-        if (left < WEFT__SPOOL_FRAME_LEN) {
-            if (!eof) {
-                *need = WEFT__SPOOL_FRAME_LEN;
-                return WEFT__SPOOL_NEXT_MORE;
+        if (!dmg->in_region_) {
+            /* At a frame boundary the previous frame vouches for. */
+            if (left < WEFT__SPOOL_FRAME_LEN) {
+                if (!eof) {
+                    *need = WEFT__SPOOL_FRAME_LEN;
+                    return WEFT__SPOOL_NEXT_MORE;
+                }
+                if (left > 0) {
+                    dmg->torn = true;
+                    dmg->regions++;
+                    dmg->tail = left;
+                    *pos = len;
+                }
+                return WEFT__SPOOL_NEXT_END;
             }
-            if (left > 0)
+            uint32_t plen = get_le32(p + at);
+            if (plen == 0 || plen > WEFT__SPOOL_MAX_PAYLOAD) {
+                dmg->bad_length = true;
+                open_region(dmg);
+            } else if (left - WEFT__SPOOL_FRAME_LEN < plen) {
+                if (!eof) {
+                    *need = WEFT__SPOOL_FRAME_LEN + (size_t)plen;
+                    return WEFT__SPOOL_NEXT_MORE;
+                }
                 dmg->torn = true;
-            return WEFT__SPOOL_NEXT_END;
-        }
-        uint32_t plen = get_le32(p + at);
-        if (plen == 0 || plen > WEFT__SPOOL_MAX_PAYLOAD) {
-            dmg->bad_length = true;
-            return WEFT__SPOOL_NEXT_END;
-        }
-        if (left - WEFT__SPOOL_FRAME_LEN < plen) {
-            if (!eof) {
-                *need = WEFT__SPOOL_FRAME_LEN + (size_t)plen;
-                return WEFT__SPOOL_NEXT_MORE;
+                open_region(dmg);
+            } else {
+                const unsigned char *payload = p + at + WEFT__SPOOL_FRAME_LEN;
+                if (weft__crc32(0, payload, plen) != get_le32(p + at + 4)) {
+                    dmg->bad_crc++;
+                    open_region(dmg);
+                } else {
+                    *pos = at + WEFT__SPOOL_FRAME_LEN + plen;
+                    if (!weft__spool_decode(payload, plen, out)) {
+                        dmg->bad_record++; /* the CRC vouches for the length: skip the frame */
+                        continue;
+                    }
+                    out->frame_off = at;
+                    out->frame_len = WEFT__SPOOL_FRAME_LEN + plen;
+                    out->after_damage = false;
+                    return WEFT__SPOOL_NEXT_RECORD;
+                }
             }
-            dmg->torn = true;
-            return WEFT__SPOOL_NEXT_END;
+        } else {
+            /* Inside damage: is a frame starting here? Cheap tests first (a record payload is
+             * a fixmap), then the decoder, then the CRC. */
+            if (left < WEFT__SPOOL_FRAME_LEN + 1) {
+                if (!eof) {
+                    *need = WEFT__SPOOL_FRAME_LEN + 1;
+                    return WEFT__SPOOL_NEXT_MORE;
+                }
+                dmg->tail = dmg->region_bytes_ + left;
+                dmg->in_region_ = false;
+                *pos = len;
+                return WEFT__SPOOL_NEXT_END;
+            }
+            uint32_t plen = get_le32(p + at);
+            if (plen != 0 && plen <= WEFT__SPOOL_MAX_PAYLOAD &&
+                (p[at + WEFT__SPOOL_FRAME_LEN] & 0xf0) == 0x80) {
+                if (left - WEFT__SPOOL_FRAME_LEN < plen) {
+                    if (!eof) {
+                        *need = WEFT__SPOOL_FRAME_LEN + (size_t)plen;
+                        return WEFT__SPOOL_NEXT_MORE;
+                    }
+                } else {
+                    const unsigned char *payload = p + at + WEFT__SPOOL_FRAME_LEN;
+                    if (weft__spool_decode(payload, plen, out) &&
+                        weft__crc32(0, payload, plen) == get_le32(p + at + 4)) {
+                        dmg->in_region_ = false;
+                        *pos = at + WEFT__SPOOL_FRAME_LEN + plen;
+                        out->frame_off = at;
+                        out->frame_len = WEFT__SPOOL_FRAME_LEN + plen;
+                        out->after_damage = true;
+                        return WEFT__SPOOL_NEXT_RECORD;
+                    }
+                }
+            }
         }
-        const unsigned char *payload = p + at + WEFT__SPOOL_FRAME_LEN;
-        *pos = at + WEFT__SPOOL_FRAME_LEN + plen;
-        if (weft__crc32(0, payload, plen) != get_le32(p + at + 4)) {
-            dmg->bad_crc++;
-            continue;
-        }
-        if (!weft__spool_decode(payload, plen, out)) {
-            dmg->bad_record++;
-            continue;
-        }
-        out->frame_off = at;
-        out->frame_len = WEFT__SPOOL_FRAME_LEN + plen;
-        return WEFT__SPOOL_NEXT_RECORD;
+        /* Damage at `at`: look for a frame at the next byte. */
+        *pos = at + 1;
+        dmg->region_bytes_++;
     }
 }

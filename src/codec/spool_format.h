@@ -19,11 +19,16 @@
  *   ack:  {"k":"a", "q":first, "n":count}: span records first .. first+count-1 are finished
  *         (delivered, or refused by the server for good) and must not be sent again.
  *
- * Damage: a frame whose CRC does not match, or whose payload is not a record this version
- * reads, is skipped by its length. A length of 0 or above WEFT__SPOOL_MAX_PAYLOAD cannot be a
- * frame, and nothing after it can be framed: reading stops there (a zero-filled tail, which
- * file systems can leave after a crash, ends up here). A frame cut short by the end of the
- * bytes is a torn tail.
+ * Damage: a frame whose CRC matches but whose payload is not a record this version reads is
+ * skipped by its length (bad_record). Any other damage — a length of 0 or above
+ * WEFT__SPOOL_MAX_PAYLOAD (bad_length; a zero-filled stretch, which file systems can leave
+ * after a crash, reads as one), a CRC that does not match (bad_crc: the length itself may be
+ * what was hit, so it is not trusted), a frame cut short by the end of the bytes (torn) —
+ * starts a damaged stretch: reading resynchronises on the next position, byte by byte, where a
+ * whole frame with a matching CRC holds a record (a false match needs a 1-in-2^32 CRC
+ * collision on top of a well-formed record map). The first record after a stretch says so
+ * (after_damage), so the caller can count exactly the records lost from the gap in their
+ * numbers. A stretch with no frame after it reaches the end (tail).
  */
 #ifndef WEFT_SPOOL_FORMAT_H
 #define WEFT_SPOOL_FORMAT_H
@@ -66,20 +71,28 @@ typedef struct weft__spool_rec {
     size_t json_len;
     size_t frame_off;      /* where the frame starts, relative to the bytes given */
     size_t frame_len;      /* header + payload */
+    bool after_damage;     /* the first record after a damaged stretch */
 } weft__spool_rec;
 
-/* What reading met besides records (added to by weft__spool_next). */
+/* What reading met besides records (added to by weft__spool_next; zero it before the first
+ * call and keep it across the calls of one reading, it carries the reader's state). */
 typedef struct weft__spool_damage {
-    uint64_t bad_crc;    /* frames skipped: CRC mismatch */
+    uint64_t bad_crc;    /* damaged stretches that began with a CRC mismatch */
     uint64_t bad_record; /* frames skipped: CRC fine, payload not a record of this version */
-    bool torn;           /* stopped at a frame cut short by the end of the file */
-    bool bad_length;     /* stopped at a length no frame can have: the rest is unreadable */
+    bool torn;           /* a stretch began with a frame cut short by the end of the bytes */
+    bool bad_length;     /* a stretch began with a length no frame can have */
+    uint64_t regions;    /* damaged stretches met (each skipped up to the next good record) */
+    uint64_t tail;       /* at END: bytes of damage at the end, no frame after them (the file's
+                            readable part ends this many bytes before the end) */
+    bool in_region_;     /* private: inside a damaged stretch, looking for a frame */
+    uint64_t region_bytes_; /* private: bytes of the current stretch already passed */
 } weft__spool_damage;
 
 typedef enum weft__spool_next_status {
     WEFT__SPOOL_NEXT_RECORD, /* *out holds a record; *pos is past its frame */
     WEFT__SPOOL_NEXT_MORE,   /* the frame at *pos needs *need bytes from *pos; only when !eof */
-    WEFT__SPOOL_NEXT_END     /* nothing more can be read; *pos is where the readable part ends */
+    WEFT__SPOOL_NEXT_END     /* nothing more: *pos is the end of the bytes, or of the last whole
+                                frame when no damage runs to the end (dmg->tail bytes before) */
 } weft__spool_next_status;
 
 /* Writes the 16-byte header into out. */
@@ -98,10 +111,12 @@ bool weft__spool_decode(const void *p, size_t len, weft__spool_rec *out);
 
 /*
  * Reads on from p[*pos] (frames only: the caller skips the header) to the next good record,
- * skipping damaged frames and counting them in *dmg. eof: p[len) is the end of the file; when
- * false, a frame running past len answers MORE so the caller can read further and call again
- * with the bytes from *pos on. Every call either returns a record, or stops, or asks for more;
- * *pos never moves backwards and each skipped frame advances it by at least 9 bytes.
+ * skipping damage (resynchronising after it) and counting it in *dmg. eof: p[len) is the end of
+ * the file; when false, a frame (or a candidate frame inside damage) running past len answers
+ * MORE so the caller can read further and call again with the bytes from *pos on and the same
+ * *dmg. Every call either returns a record (at least 9 bytes past the last), or stops at the
+ * end, or asks for more; *pos never moves backwards. The records returned do not depend on
+ * how the bytes were windowed.
  */
 weft__spool_next_status weft__spool_next(const void *p, size_t len, bool eof, size_t *pos,
                                          weft__spool_rec *out, weft__spool_damage *dmg,

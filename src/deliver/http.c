@@ -19,8 +19,10 @@
  *  - Closing: uv handles close asynchronously; `open_handles` counts them and the client's
  *    memory is freed by the last close callback once weft__http_free has run.
  *  - TLS: peer and host verification are on for every transfer and never turned off.
- *  - With src/client/http_sync.c (the read side's blocking requests), the only file that
- *    includes <curl/curl.h>.
+ *  - Proxies: plain http:// to a loopback host never goes through one (url.h), so the only
+ *    unencrypted path weft allows an API key stays on the machine.
+ *  - With src/client/easy.c (the read side's blocking requests), the only file that includes
+ *    <curl/curl.h>.
  */
 #include "http.h"
 
@@ -32,6 +34,7 @@
 #include <uv.h>
 
 #include "runtime.h"
+#include "url.h"
 #include "weft/weft.h"
 
 /* 5 s to connect and 30 s per request: DESIGN.md / weft.h defaults (WEFT_CONNECT_TIMEOUT_MS,
@@ -599,7 +602,14 @@ weft__http_xfer *weft__http_put(weft__http *c, const char *url, const weft__http
     x->body_len = 0;
     x->errbuf[0] = '\0';
     struct curl_slist *h = x->total >= EXPECT_MIN_BODY ? c->headers : c->headers_no_expect;
-    if (curl_easy_setopt(x->easy, CURLOPT_URL, url) != CURLE_OK ||
+    /* Plain http:// to loopback is the one case where weft lets an API key travel unencrypted:
+     * such requests never go through a proxy, whatever the environment says (url.h). "" turns
+     * proxies off for the transfer; NULL gives the environment back (pooled handles serve
+     * every URL). */
+    weft__url u;
+    bool direct = weft__url_parse(url, &u) && weft__url_direct_only(&u);
+    if (curl_easy_setopt(x->easy, CURLOPT_PROXY, direct ? "" : NULL) != CURLE_OK ||
+        curl_easy_setopt(x->easy, CURLOPT_URL, url) != CURLE_OK ||
         curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, h) != CURLE_OK ||
         curl_easy_setopt(x->easy, CURLOPT_INFILESIZE_LARGE, x->total) != CURLE_OK ||
         curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {

@@ -208,20 +208,51 @@ static void io_failed(weft__spool *sp, const char *what, const char *name, int e
     }
 }
 
-static void note_damage(weft__spool *sp, const char *name, const weft__spool_damage *d)
+/*
+ * Span records lost to damage, counted while reading: the records after a damaged stretch
+ * say so (after_damage), and since a file's span records are numbered consecutively, the gap
+ * in numbers across the stretch is exactly how many it took. A stretch before the first span
+ * record read or after the last one counts as one (its records have no numbers on both sides:
+ * at least one was there); a frame whose CRC matched but that is not a record counts as one.
+ */
+typedef struct losscount {
+    uint64_t regions_seen, last, lost;
+    bool any, pending;
+} losscount;
+
+static void loss_see(losscount *lc, const weft__spool_damage *d, const weft__spool_rec *rec)
 {
-    uint64_t n = d->bad_crc + d->bad_record + d->torn + d->bad_length;
-    if (n == 0)
+    if (d->regions > lc->regions_seen || rec->after_damage) {
+        lc->pending = true;
+        lc->regions_seen = d->regions;
+    }
+    if (rec->kind != WEFT__SPOOL_SPAN)
         return;
-    weft__stat_add(spool_corrupt_records, n);
+    if (lc->pending)
+        lc->lost += lc->any ? (rec->seq > lc->last + 1 ? rec->seq - lc->last - 1 : 0) : 1;
+    lc->pending = false;
+    lc->any = true;
+    lc->last = rec->seq;
+}
+
+static uint64_t loss_end(const losscount *lc, const weft__spool_damage *d)
+{
+    return lc->lost + (d->regions > lc->regions_seen || lc->pending) + d->bad_record;
+}
+
+static void note_damage(weft__spool *sp, const char *name, const weft__spool_damage *d, uint64_t lost)
+{
+    if (lost == 0 && d->regions == 0 && d->bad_record == 0)
+        return;
+    weft__stat_add(spool_corrupt_records, lost);
     if (!sp->logged_corrupt) {
         sp->logged_corrupt = true;
-        weft__log(WEFT_LOG_WARN, "spool: %s/%s is damaged (%llu bad CRC, %llu unreadable "
-                                 "records%s%s); skipped, the rest is replayed; counted in "
-                                 "spool_corrupt_records",
-                  sp->dir, name, (unsigned long long)d->bad_crc, (unsigned long long)d->bad_record,
-                  d->torn ? ", a torn last record" : "",
-                  d->bad_length ? ", an unreadable rest" : "");
+        weft__log(WEFT_LOG_WARN, "spool: %s/%s is damaged (%llu stretches of damage%s%s%s, %llu "
+                                 "unreadable records): %llu span records lost, every intact one "
+                                 "is replayed; counted in spool_corrupt_records",
+                  sp->dir, name, (unsigned long long)d->regions, d->bad_crc ? ", bad CRC" : "",
+                  d->torn ? ", a torn last record" : "", d->bad_length ? ", a bad length" : "",
+                  (unsigned long long)d->bad_record, (unsigned long long)lost);
     }
 }
 
@@ -359,6 +390,7 @@ static void reader_seek(reader *r, uint64_t off)
     r->base = off;
     r->len = r->pos = 0;
     r->eof = false;
+    r->dmg.in_region_ = false; /* off is a frame boundary */
 }
 
 /* 1: a record (*at: its frame's offset in the file), 0: nothing more, -1: read error or no
@@ -374,7 +406,7 @@ static int reader_next(weft__spool *sp, reader *r, weft__spool_rec *rec, uint64_
             return 1;
         }
         if (st == WEFT__SPOOL_NEXT_END) {
-            r->end = r->base + r->pos;
+            r->end = r->base + r->pos - r->dmg.tail;
             return 0;
         }
         memmove(r->buf, r->buf + r->pos, r->len - r->pos);
@@ -508,24 +540,30 @@ static bool load_claimed(weft__spool *sp, sfile *f)
     n_a = merge_acked(a, n_a);
     weft__spool_damage dmg = r.dmg;
     uint64_t end = r.end;
+    bool cut = false;
     if (end < f->size) {
-        /* Frames from here on cannot be read; cut them so appended acks can be. */
-        if (ftruncate(f->fd, (off_t)end) == 0)
+        /* Damage runs to the end with no frame after it: cut it so the file stays whole frames
+         * (acks appended later are found anyway: reading resynchronises). */
+        if (ftruncate(f->fd, (off_t)end) == 0) {
             f->size = end;
-        else
+            cut = true;
+        } else {
             f->writable = false;
+        }
     }
 
-    uint64_t last = 0, dummy = 0;
+    uint64_t last = 0, dummy = 0, disorder = 0;
     bool any = false;
+    losscount lc = {0};
     reader_init(sp, &r, f->fd, WEFT__SPOOL_HEADER_LEN);
     while ((st = reader_next(sp, &r, &rec, &at)) > 0) {
-        if (rec.kind != WEFT__SPOOL_SPAN)
-            continue;
-        if (any && rec.seq <= last) {
-            dmg.bad_record++; /* out of order: not written by weft */
+        if (rec.kind == WEFT__SPOOL_SPAN && any && rec.seq <= last) {
+            disorder++; /* out of order: not written by weft */
             continue;
         }
+        loss_see(&lc, &r.dmg, &rec);
+        if (rec.kind != WEFT__SPOOL_SPAN)
+            continue;
         any = true;
         last = rec.seq;
         if (is_acked(a, n_a, rec.seq))
@@ -537,7 +575,11 @@ static bool load_claimed(weft__spool *sp, sfile *f)
         }
     }
     free(a);
-    note_damage(sp, f->name, &dmg);
+    /* The second pass read the file without the tail cut after the first: the stretch cut
+     * counts once more (it held at least one record). */
+    uint64_t lost = loss_end(&lc, &r.dmg) + (cut ? 1 : 0) + disorder;
+    dmg.bad_record += disorder;
+    note_damage(sp, f->name, &dmg, lost);
     return st == 0;
 }
 
@@ -1072,6 +1114,8 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
     weft__spool_rec rec;
     uint64_t at;
     size_t k = 0; /* current range */
+    losscount lc = {0}, before_rec;
+    bool at_end = false;
     reader_init(sp, &r, f->fd, f->pend[0].off);
     for (;;) {
         int st = reader_next(sp, &r, &rec, &at);
@@ -1082,8 +1126,11 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         }
         if (st == 0) {
             k = f->n_pend;
+            at_end = true;
             break;
         }
+        before_rec = lc;
+        loss_see(&lc, &r.dmg, &rec);
         if (rec.kind != WEFT__SPOOL_SPAN)
             continue;
         bool seeked = false;
@@ -1091,6 +1138,7 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
             k++;
             if (k < f->n_pend && f->pend[k].off > at) {
                 reader_seek(&r, f->pend[k].off);
+                lc.any = false; /* a jump over finished records, not damage */
                 seeked = true;
                 break;
             }
@@ -1100,8 +1148,10 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         if (seeked || rec.seq < f->pend[k].lo)
             continue;
         prange *p = &f->pend[k];
-        if (b->n > 0 && (b->n >= max_items || b->enc[WEFT__ENC_SGP_JSON].bytes.len + rec.json_len + 1 > max_bytes))
+        if (b->n > 0 && (b->n >= max_items || b->enc[WEFT__ENC_SGP_JSON].bytes.len + rec.json_len + 1 > max_bytes)) {
+            lc = before_rec; /* the next pass reads this record, and what precedes it, again */
             break; /* full: p still starts at or before this record */
+        }
         size_t before = b->enc[WEFT__ENC_SGP_JSON].bytes.len;
         weft__buf_append(&b->enc[WEFT__ENC_SGP_JSON].bytes, rec.json, rec.json_len);
         bool complete = !(rec.flags & WEFT__SPOOL_F_IN_PROGRESS);
@@ -1134,7 +1184,7 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         }
     }
     if (f->own)
-        note_damage(sp, f->name, &r.dmg);
+        note_damage(sp, f->name, &r.dmg, at_end ? loss_end(&lc, &r.dmg) : lc.lost);
     /* Ranges before k are finished (taken or found missing); p->lo == p->hi ranges too. */
     drop_ranges(sp, f, k);
     while (f->n_pend > 0 && f->pend[0].lo >= f->pend[0].hi)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <strings.h>
 
 #include "registry.h"
@@ -98,12 +99,22 @@ static bool env_off(const char *name)
                  strcasecmp(v, "off") == 0);
 }
 
-/* True when every word of list names an exporter of the registry (and there is one). */
-static bool valid_exporters(const char *list)
+/* False when list names at least one exporter and only ones of the registry; else true, with
+ * what is wrong with it in why. */
+static bool exporters_problem(const char *list, char *why, size_t cap)
 {
     const char *bad;
     size_t bad_len;
-    return weft__exporters_select(list, NULL, &bad, &bad_len) >= 0;
+    if (weft__exporters_select(list, NULL, &bad, &bad_len) >= 0)
+        return false;
+    char known[160];
+    weft__exporter_names(known, sizeof known);
+    if (bad_len == 0)
+        snprintf(why, cap, "names no exporter (expected a comma list of %s)", known);
+    else
+        snprintf(why, cap, "names an unknown exporter '%.*s' (known: %s)", (int)(bad_len > 64 ? 64 : bad_len), bad,
+                 known);
+    return true;
 }
 
 bool weft__cfg_has_exporter(const weft__cfg *c, const char *name)
@@ -214,15 +225,17 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     out->jsonl_path = strdup(jp ? jp : "weft-traces.jsonl");
 
     const char *def_exp = out->sgp_api_key ? "sgp" : "jsonl";
+    /* An exporter list that names nothing weft knows would send spans nowhere and count them
+     * as exported: a configuration error, from the struct or the environment alike. */
     const char *exp = in->exporters;
-    if (exp && !valid_exporters(exp)) {
-        cfg_log(out, WEFT_LOG_ERROR, "weft_config.exporters \"%s\" names an unknown exporter", exp);
+    const char *exp_var = "weft_config.exporters";
+    if (!exp && (exp = env("WEFT_EXPORTER")) != NULL)
+        exp_var = "WEFT_EXPORTER";
+    char problem[256];
+    if (exp && exporters_problem(exp, problem, sizeof problem)) {
+        cfg_log(out, WEFT_LOG_ERROR, "%s='%s': %s", exp_var, exp, problem);
         weft__cfg_free(out);
         return WEFT_ECONFIG;
-    }
-    if (!exp && (exp = env("WEFT_EXPORTER")) && !valid_exporters(exp)) {
-        cfg_log(out, WEFT_LOG_WARN, "ignoring WEFT_EXPORTER=\"%s\": expected sgp, jsonl, stdout or none", exp);
-        exp = NULL;
     }
     out->exporters = strdup(exp ? exp : def_exp);
 

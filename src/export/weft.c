@@ -3,6 +3,8 @@
  * sits above every stage: it loads the configuration, registers the thread table, starts the
  * export thread and, at shutdown, gathers what the stages counted.
  */
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +17,60 @@
 #include "thread.h"
 #include "worker.h"
 
+/* The structs as weft 0.1 laid them out: what binaries built before weft_init_sized and
+ * weft_get_stats_sized existed pass to weft_init and weft_get_stats. Fixed forever. */
+#define CONFIG_SIZE_0_1 (offsetof(weft_config, filter_user) + sizeof(void *))
+#define STATS_SIZE_0_1 (offsetof(weft_stats, spool_bad_files) + sizeof(uint64_t))
+/* The smallest struct that means anything: up to the first field. */
+#define CONFIG_SIZE_MIN (offsetof(weft_config, exporters) + sizeof(const char *))
+
 static void at_exit(void)
 {
     if (weft__rt.initialized && !weft__rt.forked_child)
         weft_shutdown(5000);
 }
 
-WEFT_API int weft_init(const weft_config *cfg)
+static int init(const weft_config *cfg);
+
+/* Logs through the log callback of a caller's struct before any configuration is loaded. */
+static void early_log(const weft_config *cfg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void early_log(const weft_config *cfg, const char *fmt, ...)
+{
+    weft__cfg c;
+    memset(&c, 0, sizeof c);
+    c.log = cfg->log;
+    c.log_user = cfg->log_user;
+    c.log_level = WEFT_LOG_WARN;
+    va_list ap;
+    va_start(ap, fmt);
+    weft__logv(&c, WEFT_LOG_ERROR, fmt, ap);
+    va_end(ap);
+}
+
+WEFT_API int weft_init_sized(const weft_config *cfg, size_t cfg_size)
+{
+    if (!cfg)
+        return init(NULL);
+    if (cfg_size < CONFIG_SIZE_MIN)
+        return WEFT_EINVAL;
+    /* Only the caller's bytes are read; the fields after them keep their zero defaults. */
+    weft_config full;
+    memset(&full, 0, sizeof full);
+    memcpy(&full, cfg, cfg_size < sizeof full ? cfg_size : sizeof full);
+    for (size_t k = sizeof full; k < cfg_size; k++) {
+        if (((const unsigned char *)cfg)[k] != 0) {
+            early_log(&full, "weft_config sets fields this libweft %s does not know (the program "
+                             "was built against a newer weft.h); refusing to guess",
+                      WEFT_VERSION_STRING);
+            return WEFT_ECONFIG;
+        }
+    }
+    return init(&full);
+}
+
+WEFT_API int(weft_init)(const weft_config *cfg) { return weft_init_sized(cfg, CONFIG_SIZE_0_1); }
+
+static int init(const weft_config *cfg)
 {
     if (weft__rt.initialized)
         return WEFT_EALREADY;
@@ -61,6 +110,8 @@ WEFT_API int weft_init(const weft_config *cfg)
     }
     weft__rt.initialized = 1;
     atomic_store(&weft__rt.hot.enabled, 1);
+    if (weft__cfg_has_exporter(&weft__rt.cfg, "none"))
+        weft__log(WEFT_LOG_INFO, "exporter none: spans are assembled and counted, sent nowhere");
     if (!weft__rt.cfg.no_atexit && !weft__rt.atexit_registered) {
         atexit(at_exit);
         weft__rt.atexit_registered = 1;
@@ -77,6 +128,13 @@ WEFT_API int weft_flush(uint32_t timeout_ms)
     return weft__worker_flush(timeout_ms);
 }
 
+/* Completed spans of this run that were not delivered, wherever they were lost. */
+static uint64_t spans_lost(const weft__producer_counts *p)
+{
+    return weft__stat_get(dropped_export) + weft__stat_get(dropped_queue) +
+           weft__stat_get(dropped_open) + p->dropped_ring_spans;
+}
+
 WEFT_API int weft_shutdown(uint32_t timeout_ms)
 {
     if (!weft__rt.initialized)
@@ -84,38 +142,53 @@ WEFT_API int weft_shutdown(uint32_t timeout_ms)
     atomic_store(&weft__rt.hot.enabled, 0);
     int rc = weft__worker_stop(timeout_ms);
     /* Keep the producer-side counters readable after the thread states are freed. */
-    uint64_t a, b, c, d;
-    weft__threads_sum(&a, &b, &c, &d);
+    weft__producer_counts p;
+    weft__threads_sum(&p);
     weft__threads_fini();
     weft__redact_free(weft__rt.redact);
     weft__rt.redact = NULL;
     weft__buf_fini(&weft__rt.redact_scratch);
     weft__buf_fini(&weft__rt.record_view);
-    weft__rt.retired_started = a;
-    weft__rt.retired_noop = b;
-    weft__rt.retired_sampled_out = c;
-    weft__rt.retired_dropped_ring = d;
+    weft__rt.retired_started = p.started;
+    weft__rt.retired_noop = p.noop;
+    weft__rt.retired_sampled_out = p.sampled_out;
+    weft__rt.retired_dropped_ring = p.dropped_ring;
+    weft__rt.retired_dropped_ring_spans = p.dropped_ring_spans;
     weft__rt.initialized = 0;
+    /* Any completed span of the run that was not delivered, not only those lost here. */
+    if (rc == 0 && spans_lost(&p) > 0)
+        rc = WEFT_EEXPORT;
     return rc;
 }
 
-WEFT_API void weft_get_stats(weft_stats *out)
+WEFT_API void weft_get_stats_sized(weft_stats *out, size_t out_size)
 {
-    memset(out, 0, sizeof(*out));
-#define WEFT_STAT_COPY_(f) out->f = weft__stat_get(f);
+    weft_stats full;
+    memset(&full, 0, sizeof full);
+#define WEFT_STAT_COPY_(f) full.f = weft__stat_get(f);
     WEFT__STATS_MAP(WEFT_STAT_COPY_)
 #undef WEFT_STAT_COPY_
-    uint64_t started, noop, sampled, dropped;
+    weft__producer_counts p;
     if (weft__rt.initialized) {
-        weft__threads_sum(&started, &noop, &sampled, &dropped);
+        weft__threads_sum(&p);
     } else {
-        started = weft__rt.retired_started;
-        noop = weft__rt.retired_noop;
-        sampled = weft__rt.retired_sampled_out;
-        dropped = weft__rt.retired_dropped_ring;
+        p = (weft__producer_counts){weft__rt.retired_started, weft__rt.retired_noop,
+                                    weft__rt.retired_sampled_out, weft__rt.retired_dropped_ring,
+                                    weft__rt.retired_dropped_ring_spans};
     }
-    out->started += started;
-    out->noop_calls += noop;
-    out->sampled_out += sampled;
-    out->dropped_ring += dropped;
+    full.started += p.started;
+    full.noop_calls += p.noop;
+    full.sampled_out += p.sampled_out;
+    full.dropped_ring += p.dropped_ring;
+    full.dropped_ring_spans += p.dropped_ring_spans;
+    /* Exactly the caller's bytes: a shorter (older) struct gets its prefix, a longer (newer)
+     * one zeros for the fields this library does not have. */
+    if (!out)
+        return;
+    size_t n = out_size < sizeof full ? out_size : sizeof full;
+    memcpy(out, &full, n);
+    if (out_size > n)
+        memset((unsigned char *)out + n, 0, out_size - n);
 }
+
+WEFT_API void(weft_get_stats)(weft_stats *out) { weft_get_stats_sized(out, STATS_SIZE_0_1); }

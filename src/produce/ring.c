@@ -9,12 +9,18 @@
 #include "runtime.h"
 #include "wake.h"
 
+/* Buffers allocated and not freed (weft__ring_allocated). */
+static _Atomic uint64_t allocated;
+
+uint64_t weft__ring_allocated(void) { return atomic_load_explicit(&allocated, memory_order_relaxed); }
+
 bool weft__ring_init(weft__ring *r, uint64_t cap)
 {
     memset(r, 0, sizeof(*r));
     r->buf = aligned_alloc(64, cap);
     if (!r->buf)
         return false;
+    atomic_fetch_add_explicit(&allocated, 1, memory_order_relaxed);
     /* Touch every page now, at registration, so no first-touch page fault lands on the hot
      * path later (a 4 KiB fault costs microseconds). */
     memset(r->buf, 0, cap);
@@ -29,6 +35,8 @@ bool weft__ring_init(weft__ring *r, uint64_t cap)
 
 void weft__ring_fini(weft__ring *r)
 {
+    if (r->buf)
+        atomic_fetch_sub_explicit(&allocated, 1, memory_order_relaxed);
     free(r->buf);
     r->buf = NULL;
 }

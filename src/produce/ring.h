@@ -27,6 +27,8 @@ typedef struct weft__ring {
     uint64_t wpos;        /* producer's private write position (>= head) */
     uint64_t tail_cache;  /* producer's last view of tail */
     _Atomic uint64_t dropped; /* events dropped because the ring was full (consumer reads) */
+    _Atomic uint64_t dropped_spans; /* spans whose begin or end event was among them (span.c
+                                       counts, once per span; owner writes, anyone reads) */
     uint64_t wake_at;     /* producer: next write position at which to look at the fill level
                              (so a lagging consumer costs one tail read per 1/8 ring, not one
                              per event) */
@@ -41,6 +43,10 @@ typedef struct weft__ring {
                                       cleared by the consumer after each drain, so it lives
                                       here, not on the producer's line */
 } weft__ring;
+
+/* Ring buffers allocated and not yet freed, process-wide (for tests: memory held by rings is
+ * this times the ring size). */
+uint64_t weft__ring_allocated(void);
 
 /* cap: a power of two >= 4096. Returns false when the allocation fails. */
 bool weft__ring_init(weft__ring *r, uint64_t cap);

@@ -35,10 +35,11 @@ static inline void bump(_Atomic uint64_t *c)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
-/* Counts a call on the zero span or a stale one; sampled-out spans are silently ignored. */
+/* Counts a call on the zero span or a stale one; sampled-out spans and spans whose begin the
+ * ring dropped (already counted in dropped_ring_spans) are silently ignored. */
 static void count_noop(weft_span s)
 {
-    if (s.flags & WEFT__SPAN_SAMPLED_OUT)
+    if (s.flags & (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_LOST))
         return;
     weft__thread *t = weft__thread_get();
     if (t)
@@ -167,6 +168,12 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
             memcpy(p, name, name_len);
         }
         weft__ring_commit(&t->ring, size);
+    } else {
+        /* The ring is full: the span is lost (counted once, here). It stays a valid context
+         * (children name it as their parent), and calls on it, its end included, record
+         * nothing more. */
+        s.flags = WEFT__SPAN_LOST;
+        bump(&t->ring.dropped_spans);
     }
     bump(&t->started);
     s.home = HOME_NONE;
@@ -299,6 +306,10 @@ WEFT_API void weft_span_end(weft_span s)
     if (__builtin_expect(!t, 0))
         return;
     if (__builtin_expect(s.id == 0 || s.flags, 0)) {
+        if (s.flags & WEFT__SPAN_LOST) {
+            leave_context(t, s); /* its begin was dropped and counted: nothing to record */
+            return;
+        }
         if (!(s.flags & WEFT__SPAN_SAMPLED_OUT)) {
             bump(&t->noop);
             return;
@@ -321,6 +332,8 @@ WEFT_API void weft_span_end(weft_span s)
         e->h.span = s.id;
         e->ticks = weft__clock_ticks();
         weft__ring_commit(&t->ring, sizeof(*e));
+    } else {
+        bump(&t->ring.dropped_spans); /* begun, never ends: lost */
     }
     leave_context(t, s);
 }

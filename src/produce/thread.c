@@ -5,6 +5,13 @@
  *
  * Locking: reg_lock guards slot writes, the free list and the retired counters. The hot path
  * never takes it: only a thread's first call, the export thread's recycling and stats reads do.
+ *
+ * Memory follows the live threads: a registering thread first takes over the state of a thread
+ * that exited (its ring drained or not: the ring has one producer at a time, the exited thread's
+ * last writes are published by its `exited` release store, and the export thread drains on
+ * as before), so 2,000 short-lived threads with at most 50 alive use at most 50 rings. A state
+ * the export thread recycles (drained, nobody took it over) keeps its ring buffer only while
+ * fewer than FREE_RINGS_KEPT recycled states hold one; the others release it at once.
  */
 #include "thread.h"
 #include "wake.h"
@@ -15,6 +22,9 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Recycled states that keep their ring buffer for the next thread (the rest free it). */
+#define FREE_RINGS_KEPT 4u
 
 __thread weft__thread *weft__tls;
 __thread uint32_t weft__tls_gen;
@@ -30,8 +40,10 @@ static void on_thread_exit(void *p)
     weft__thread *t = p;
     /* A state from an earlier generation was freed by weft_shutdown: the key value is
      * cleared there for the calling thread only, so check the generation first. */
-    if (weft__tls == t && weft__tls_gen == weft__rt.gen && weft__rt.initialized)
+    if (weft__tls == t && weft__tls_gen == weft__rt.gen && weft__rt.initialized) {
         atomic_store_explicit(&t->exited, 1, memory_order_release);
+        weft__wake(); /* drain it soon, so its ring can be reused or released */
+    }
     weft__tls = NULL;
 }
 
@@ -64,9 +76,11 @@ int weft__threads_init(void)
     if (!weft__rt.slots)
         return WEFT_ENOMEM;
     weft__rt.free_threads = NULL;
+    weft__rt.n_free_rings = 0;
     weft__rt.slots_hint = 0;
     weft__rt.retired_started = weft__rt.retired_noop = 0;
     weft__rt.retired_sampled_out = weft__rt.retired_dropped_ring = 0;
+    weft__rt.retired_dropped_ring_spans = 0;
     return 0;
 }
 
@@ -112,42 +126,91 @@ static void seed(uint64_t s[2])
         s[1] = 1;
 }
 
+/* Adds t's counters to the retired ones and zeroes them (reg_lock held; t has no owner). */
+static void retire_counters(weft__thread *t)
+{
+    weft__rt.retired_started += atomic_load_explicit(&t->started, memory_order_relaxed);
+    weft__rt.retired_noop += atomic_load_explicit(&t->noop, memory_order_relaxed);
+    weft__rt.retired_sampled_out += atomic_load_explicit(&t->sampled_out, memory_order_relaxed);
+    weft__rt.retired_dropped_ring += atomic_load_explicit(&t->ring.dropped, memory_order_relaxed);
+    weft__rt.retired_dropped_ring_spans +=
+        atomic_load_explicit(&t->ring.dropped_spans, memory_order_relaxed);
+    atomic_store_explicit(&t->started, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->noop, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->sampled_out, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->ring.dropped, 0, memory_order_relaxed);
+    atomic_store_explicit(&t->ring.dropped_spans, 0, memory_order_relaxed);
+}
+
+/* A state for a new thread and its slot (reg_lock held): an exited thread's state taken over
+ * in place, else a recycled one or a new one in a free slot. NULL when there is no slot or no
+ * memory. */
+static weft__thread *claim_state(uint32_t *slot_out)
+{
+    uint32_t slot = UINT32_MAX;
+    for (uint32_t k = 0; k < weft__rt.n_slots; k++) {
+        uint32_t i = (weft__rt.slots_hint + k) % weft__rt.n_slots;
+        weft__thread *o = atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed);
+        if (!o) {
+            if (slot == UINT32_MAX)
+                slot = i;
+        } else if (atomic_load_explicit(&o->exited, memory_order_acquire)) {
+            /* Its owner is gone and every event it wrote is published: the new thread
+             * produces after them into the same ring, and the export thread drains on. */
+            retire_counters(o);
+            atomic_store_explicit(&o->exited, 0, memory_order_relaxed);
+            *slot_out = i;
+            return o;
+        }
+    }
+    if (slot == UINT32_MAX) {
+        /* More live producer threads than max_threads: this call is dropped (counted). */
+        weft__stat_add(dropped_no_slot, 1);
+        weft__wake();
+        return NULL;
+    }
+    /* A recycled state that kept its ring first, else any (it gets a new ring). */
+    weft__thread **pp = &weft__rt.free_threads;
+    if (weft__rt.n_free_rings > 0)
+        while (*pp && !(*pp)->ring.buf)
+            pp = &(*pp)->next_free;
+    if (!*pp)
+        pp = &weft__rt.free_threads;
+    weft__thread *t = *pp;
+    if (t) {
+        *pp = t->next_free;
+        if (t->ring.buf) {
+            weft__rt.n_free_rings--;
+            weft__ring_reset(&t->ring);
+        } else if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
+            t->next_free = weft__rt.free_threads;
+            weft__rt.free_threads = t;
+            return NULL;
+        }
+    } else {
+        t = aligned_alloc(64, sizeof(*t));
+        if (!t)
+            return NULL;
+        memset(t, 0, sizeof(*t));
+        if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
+            free(t);
+            return NULL;
+        }
+    }
+    atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
+    *slot_out = slot;
+    return t;
+}
+
 weft__thread *weft__thread_register(void)
 {
     if (!atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed))
         return NULL;
     pthread_mutex_lock(&weft__rt.reg_lock);
-    weft__thread *t = NULL;
-    uint32_t slot = UINT32_MAX;
-    for (uint32_t k = 0; k < weft__rt.n_slots; k++) {
-        uint32_t i = (weft__rt.slots_hint + k) % weft__rt.n_slots;
-        if (!atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed)) {
-            slot = i;
-            break;
-        }
-    }
-    if (slot == UINT32_MAX) {
-        /* More live producer threads than max_threads: this call is dropped (counted); ask
-         * the export thread to recycle the states of threads that exited. */
-        weft__stat_add(dropped_no_slot, 1);
-        weft__wake();
+    uint32_t slot = 0;
+    weft__thread *t = claim_state(&slot);
+    if (!t)
         goto out;
-    }
-    if (weft__rt.free_threads) {
-        t = weft__rt.free_threads;
-        weft__rt.free_threads = t->next_free;
-        weft__ring_reset(&t->ring);
-    } else {
-        t = aligned_alloc(64, sizeof(*t));
-        if (!t)
-            goto out;
-        memset(t, 0, sizeof(*t));
-        if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
-            free(t);
-            t = NULL;
-            goto out;
-        }
-    }
     seed(t->rng);
     t->slot = slot;
     t->depth = 0;
@@ -156,7 +219,6 @@ weft__thread *weft__thread_register(void)
     atomic_store_explicit(&t->sampled_out, 0, memory_order_relaxed);
     for (int d = 0; d < WEFT__STACK_MAX; d++)
         atomic_store_explicit(&t->ended[d], 0, memory_order_relaxed);
-    atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
     t->next_free = NULL;
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
     weft__rt.slots_hint = slot + 1;
@@ -172,34 +234,42 @@ out:
 void weft__threads_recycle(weft__thread *t)
 {
     pthread_mutex_lock(&weft__rt.reg_lock);
-    weft__rt.retired_started += atomic_load_explicit(&t->started, memory_order_relaxed);
-    weft__rt.retired_noop += atomic_load_explicit(&t->noop, memory_order_relaxed);
-    weft__rt.retired_sampled_out += atomic_load_explicit(&t->sampled_out, memory_order_relaxed);
-    weft__rt.retired_dropped_ring += atomic_load_explicit(&t->ring.dropped, memory_order_relaxed);
-    atomic_store_explicit(&t->ring.dropped, 0, memory_order_relaxed);
+    /* Taken over by a new thread since the caller saw it exited, or written after the caller's
+     * drain: not recyclable now (the next round looks again). */
+    if (!atomic_load_explicit(&t->exited, memory_order_acquire) ||
+        atomic_load_explicit(&weft__rt.slots[t->slot], memory_order_relaxed) != t ||
+        atomic_load_explicit(&t->ring.head, memory_order_acquire) !=
+            atomic_load_explicit(&t->ring.tail, memory_order_relaxed)) {
+        pthread_mutex_unlock(&weft__rt.reg_lock);
+        return;
+    }
+    retire_counters(t);
     atomic_store_explicit(&weft__rt.slots[t->slot], NULL, memory_order_relaxed);
+    if (weft__rt.n_free_rings < FREE_RINGS_KEPT)
+        weft__rt.n_free_rings++;
+    else
+        weft__ring_fini(&t->ring); /* the state stays (late cross-thread ends write into it) */
     t->next_free = weft__rt.free_threads;
     weft__rt.free_threads = t;
     pthread_mutex_unlock(&weft__rt.reg_lock);
 }
 
-void weft__threads_sum(uint64_t *started, uint64_t *noop, uint64_t *sampled_out, uint64_t *dropped_ring)
+void weft__threads_sum(weft__producer_counts *out)
 {
     pthread_mutex_lock(&weft__rt.reg_lock);
-    uint64_t a = weft__rt.retired_started, b = weft__rt.retired_noop;
-    uint64_t c = weft__rt.retired_sampled_out, d = weft__rt.retired_dropped_ring;
+    weft__producer_counts c = {weft__rt.retired_started, weft__rt.retired_noop,
+                               weft__rt.retired_sampled_out, weft__rt.retired_dropped_ring,
+                               weft__rt.retired_dropped_ring_spans};
     for (uint32_t i = 0; i < weft__rt.n_slots; i++) {
         weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_acquire);
         if (!t)
             continue;
-        a += atomic_load_explicit(&t->started, memory_order_relaxed);
-        b += atomic_load_explicit(&t->noop, memory_order_relaxed);
-        c += atomic_load_explicit(&t->sampled_out, memory_order_relaxed);
-        d += atomic_load_explicit(&t->ring.dropped, memory_order_relaxed);
+        c.started += atomic_load_explicit(&t->started, memory_order_relaxed);
+        c.noop += atomic_load_explicit(&t->noop, memory_order_relaxed);
+        c.sampled_out += atomic_load_explicit(&t->sampled_out, memory_order_relaxed);
+        c.dropped_ring += atomic_load_explicit(&t->ring.dropped, memory_order_relaxed);
+        c.dropped_ring_spans += atomic_load_explicit(&t->ring.dropped_spans, memory_order_relaxed);
     }
     pthread_mutex_unlock(&weft__rt.reg_lock);
-    *started = a;
-    *noop = b;
-    *sampled_out = c;
-    *dropped_ring = d;
+    *out = c;
 }

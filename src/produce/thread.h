@@ -8,7 +8,7 @@
  * counters with relaxed loads); other threads only store into `ended[]` (cross-thread end of a
  * span that is on this stack) and the export thread only into the ring's consumer side.
  * States are never freed before weft_shutdown, so a late cross-thread end into a reused state
- * writes a mark no entry matches and does no harm.
+ * writes a mark no entry matches and does no harm; their ring buffers are (thread.c says when).
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
@@ -61,10 +61,14 @@ static inline weft__thread *weft__thread_get(void)
 /* Registry lifecycle (weft_init / weft_shutdown / fork). */
 int weft__threads_init(void);
 void weft__threads_fini(void);
-/* Export thread: a state whose thread exited has been drained empty; make it reusable. */
+/* Export thread: a state whose thread exited has been drained; make it reusable (a no-op when
+ * a new thread took it over meanwhile or it is not empty). */
 void weft__threads_recycle(weft__thread *t);
-/* Producer-side counters of live and retired threads, added into out. */
-void weft__threads_sum(uint64_t *started, uint64_t *noop, uint64_t *sampled_out, uint64_t *dropped_ring);
+/* Producer-side counters of live and retired threads. */
+typedef struct weft__producer_counts {
+    uint64_t started, noop, sampled_out, dropped_ring, dropped_ring_spans;
+} weft__producer_counts;
+void weft__threads_sum(weft__producer_counts *out);
 
 static inline uint64_t weft__rng_next(uint64_t s[2])
 {

@@ -1208,3 +1208,138 @@ Test(spool_e2e, a_read_only_directory_turns_the_spool_off_not_delivery)
     weft_rx_stop(rx);
     tdir_remove(&d);
 }
+
+/* ---- resynchronising after damage (issue 10, item 2) ---------------------------------------- */
+
+/* Like left_behind, with room for many records in one file. */
+static void left_behind_many(tdir *d, size_t n, char *out, size_t outlen)
+{
+    weft__spool *sp = open_spool(d->spool, 64u << 20);
+    cr_assert(sp);
+    weft__batch *b = make_batch("dmg", n, 0, 0, false, 20);
+    weft__spool_ref ref;
+    cr_assert(weft__spool_append(sp, b, &ref));
+    weft__spool_keep(sp, &ref, b, 0, n);
+    weft__batch_free(b);
+    weft__spool_close(sp);
+    only_file(d->spool, out, outlen);
+    memset(&weft__rt.stats, 0, sizeof weft__rt.stats);
+}
+
+static void put_le32_at(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* Replays the damaged file: every record but those named in lost[] arrives, in order, and
+ * spool_corrupt_records is exactly how many were lost. */
+static void replays_all_but(tdir *d, size_t n, const size_t *lost, size_t n_lost)
+{
+    static char names[4096][32];
+    size_t got = reopen_and_replay(d, names, 4096);
+    cr_expect_eq(got, n - n_lost, "replayed %zu of %zu", got, n - n_lost);
+    size_t k = 0, g = 0;
+    for (size_t i = 0; i < n && g < got; i++) {
+        if (k < n_lost && lost[k] == i) {
+            k++;
+            continue;
+        }
+        char want[32];
+        snprintf(want, sizeof want, "dmg-%zu", i);
+        cr_assert_str_eq(names[g], want, "record %zu", g);
+        g++;
+    }
+    cr_expect_eq(weft__rt.stats.spool_corrupt_records, n_lost);
+    cr_expect_eq(spool_files(d->spool, NULL), 0, "the file outlived its last record");
+}
+
+Test(spool, resynchronises_after_a_length_no_frame_can_have)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    char path[256];
+    left_behind_many(&d, 3000, path, sizeof path);
+    size_t len;
+    unsigned char *p = read_file(path, &len);
+    put_le32_at(p + frame_offset(p, len, 20), 0xfffffff0u);
+    write_file(path, p, len);
+    free(p);
+    size_t lost[] = {20};
+    replays_all_but(&d, 3000, lost, 1); /* the base tree replays 20 and deletes the file */
+    tdir_remove(&d);
+}
+
+Test(spool, resynchronises_after_a_wrong_but_plausible_length)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    char path[256];
+    left_behind_many(&d, 3000, path, sizeof path);
+    size_t len;
+    unsigned char *p = read_file(path, &len);
+    size_t at = frame_offset(p, len, 1500);
+    uint32_t plen = (uint32_t)p[at] | (uint32_t)p[at + 1] << 8 | (uint32_t)p[at + 2] << 16 |
+                    (uint32_t)p[at + 3] << 24;
+    put_le32_at(p + at, plen + 5000); /* skipping by it would swallow ~40 good records */
+    write_file(path, p, len);
+    free(p);
+    size_t lost[] = {1500};
+    replays_all_but(&d, 3000, lost, 1);
+    tdir_remove(&d);
+}
+
+Test(spool, counts_exactly_the_records_a_zeroed_block_took)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    char path[256];
+    left_behind_many(&d, 3000, path, sizeof path);
+    size_t len;
+    unsigned char *p = read_file(path, &len);
+    size_t from = frame_offset(p, len, 700), to = frame_offset(p, len, 704);
+    memset(p + from, 0, (to - from) - 10); /* records 700..703: the last one cut short */
+    write_file(path, p, len);
+    free(p);
+    size_t lost[] = {700, 701, 702, 703};
+    replays_all_but(&d, 3000, lost, 4);
+    tdir_remove(&d);
+}
+
+Test(spool, keeps_a_damaged_file_while_intact_records_remain_unread)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    char path[256];
+    left_behind_many(&d, 3000, path, sizeof path);
+    size_t len;
+    unsigned char *p = read_file(path, &len);
+    put_le32_at(p + frame_offset(p, len, 10), 0);
+    write_file(path, p, len);
+    free(p);
+    /* One replay batch of 1000 delivered, then the process stops. */
+    weft__spool *sp = open_spool(d.spool, 64u << 20);
+    cr_assert(sp);
+    weft__spool_ref rr;
+    weft__batch *r = weft__spool_replay(sp, 1000, 1u << 20, &rr);
+    cr_assert(r);
+    cr_expect_eq(r->n, 1000);
+    weft__spool_ack(sp, &rr, r, 0, r->n);
+    weft__spool_ref_fini(&rr);
+    weft__batch_free(r);
+    weft__spool_close(sp);
+    cr_expect_eq(spool_files(d.spool, NULL), 1, "deleted with 1999 intact records unread");
+    /* The next process replays the rest. */
+    static char names[4096][32];
+    cr_expect_eq(reopen_and_replay(&d, names, 4096), 1999);
+    cr_expect_str_eq(names[0], "dmg-1001");
+    cr_expect_str_eq(names[1998], "dmg-2999");
+    cr_expect_eq(spool_files(d.spool, NULL), 0);
+    tdir_remove(&d);
+}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log_capture.h"
 #include "runtime.h"
 #include "weft/weft.h"
 
@@ -97,7 +98,6 @@ Test(config, malformed_values_are_logged_and_the_default_kept)
     setenv("WEFT_FLUSH_INTERVAL_MS", "soon", 1);
     setenv("WEFT_MAX_BATCH_SPANS", "5000", 1);
     setenv("WEFT_SAMPLE_RATIO", "2", 1);
-    setenv("WEFT_EXPORTER", "carrier-pigeon", 1);
     setenv("WEFT_RING_BYTES", "-1", 1);
     weft_config in = {.log = catch_log, .log_user = &lb};
     weft__cfg c;
@@ -107,7 +107,7 @@ Test(config, malformed_values_are_logged_and_the_default_kept)
     cr_assert_float_eq(c.sample_ratio, 1.0, 0);
     cr_assert_str_eq(c.exporters, "jsonl");
     cr_assert_eq(c.ring_bytes, 1u << 20);
-    cr_assert_eq(lb.n, 5, "one line per malformed value, got %d (last: %s)", lb.n, lb.last);
+    cr_assert_eq(lb.n, 4, "one line per malformed value, got %d (last: %s)", lb.n, lb.last);
     weft__cfg_free(&c);
 }
 
@@ -169,4 +169,38 @@ Test(config, capture_content_is_on_unless_turned_off)
     cr_assert_eq(weft__cfg_load(&c, &in), 0);
     cr_assert(c.no_capture_content);
     weft__cfg_free(&c);
+}
+
+/* An exporter list naming nothing weft knows would send spans nowhere and count them as
+ * exported: weft_init refuses it, naming the variable and the value. */
+static void exporter_env_is_refused(const char *value, const char *problem)
+{
+    logbook lb = {0};
+    setenv("WEFT_EXPORTER", value, 1);
+    weft_config in = {.log = catch_log, .log_user = &lb, .no_atexit = true};
+    cr_assert_eq(weft_init(&in), WEFT_ECONFIG, "WEFT_EXPORTER='%s' was accepted", value);
+    char want[256];
+    snprintf(want, sizeof want, "WEFT_EXPORTER='%s': %s", value, problem);
+    cr_expect_eq(lb.n, 1);
+    cr_expect(strstr(lb.last, want) != NULL, "logged: %s", lb.last);
+}
+
+Test(config, an_exporter_list_of_only_commas_is_an_error_naming_the_variable)
+{
+    exporter_env_is_refused(",,,", "names no exporter");
+}
+
+Test(config, an_unknown_exporter_in_the_environment_is_an_error_naming_the_variable)
+{
+    exporter_env_is_refused("bogus", "names an unknown exporter");
+}
+
+Test(config, a_base_url_that_is_not_a_url_is_an_error_naming_the_variable)
+{
+    wt_log_reset();
+    setenv("SGP_CLIENT_BASE_URL", "not a url", 1);
+    weft_config in = {.exporters = "sgp", .log = wt_log_capture, .no_atexit = true};
+    cr_assert_eq(weft_init(&in), WEFT_ECONFIG);
+    cr_expect_eq(wt_log_count("SGP_CLIENT_BASE_URL='not a url': not an http(s) URL"), 1);
+    weft_shutdown(1000);
 }

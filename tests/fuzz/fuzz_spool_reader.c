@@ -11,6 +11,11 @@
  *   - an accepted record re-encoded by the spool's encoder decodes to the same fields;
  *   - reading the file through small windows that grow on MORE (as spool.c does with pread)
  *     yields exactly the records, damage counts and end position of reading it whole;
+ *   - reading always goes on to the end (resynchronising after damage), and the readable part
+ *     it reports (end - tail) ends after the last record;
+ *   - a well-formed file built from the input and then damaged (a zeroed stretch, a flipped
+ *     bit, a rewritten length, a cut) gives back every frame the damage did not touch, in
+ *     order, and the first record after each damaged stretch says so;
  *   - the input taken as one record's payload (weft__spool_decode directly, past the CRC that
  *     random bytes never match) decodes as msgpack-c reads it, or is refused.
  */
@@ -31,6 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 typedef struct seen {
     size_t frame_off, frame_len;
+    bool after_damage;
     weft__spool_kind kind;
     uint64_t seq, count, trace, id, parent;
     unsigned flags;
@@ -130,8 +136,9 @@ static size_t read_whole(const uint8_t *data, size_t size, size_t start, seen *o
     size_t pos = start, n = 0, calls = 0, need = 0;
     weft__spool_rec r;
     for (;;) {
-        CHECK(++calls <= (size - start) / 9 + 2);
+        CHECK(++calls <= (size - start) / 9 + 2); /* a record each (9 bytes at least), one END */
         size_t before = pos;
+        uint64_t regions = dmg->regions;
         weft__spool_next_status st = weft__spool_next(data, size, true, &pos, &r, dmg, &need);
         CHECK(st != WEFT__SPOOL_NEXT_MORE);
         CHECK(pos >= before && pos <= size);
@@ -139,6 +146,10 @@ static size_t read_whole(const uint8_t *data, size_t size, size_t start, seen *o
             break;
         /* The frame is inside the input and its stored CRC is its payload's. */
         CHECK(r.frame_off >= before && r.frame_off + r.frame_len == pos);
+        /* The first record after a damaged stretch, and only it, says so. */
+        CHECK(r.after_damage == (dmg->regions > regions));
+        if (r.frame_off == before)
+            CHECK(!r.after_damage);
         CHECK(r.frame_len > WEFT__SPOOL_FRAME_LEN);
         const uint8_t *f = data + r.frame_off;
         size_t plen = r.frame_len - WEFT__SPOOL_FRAME_LEN;
@@ -150,7 +161,7 @@ static size_t read_whole(const uint8_t *data, size_t size, size_t start, seen *o
         oracle(f + WEFT__SPOOL_FRAME_LEN, plen, &r);
         roundtrip(&r);
         if (n < MAX_RECS)
-            out[n] = (seen){r.frame_off, r.frame_len, r.kind, r.seq, r.count, r.trace, r.id,
+            out[n] = (seen){r.frame_off, r.frame_len, r.after_damage, r.kind, r.seq, r.count, r.trace, r.id,
                             r.parent, r.flags,
                             r.kind == WEFT__SPOOL_SPAN ? (size_t)((const uint8_t *)r.json - data) : 0,
                             r.json_len};
@@ -170,12 +181,13 @@ static void read_windowed(const uint8_t *data, size_t size, size_t start, size_t
     weft__spool_damage dmg = {0};
     weft__spool_rec r;
     for (;;) {
-        CHECK(++calls <= 4 * ((size - start) / 9 + 2) + 2 * (size / step + 2));
+        /* Each MORE moves the window's end forward; each record passes 9 bytes. */
+        CHECK(++calls <= (size - start) + (size - start) / 9 + 4);
         size_t need = 0;
         bool eof = base + len == size;
         weft__spool_next_status st = weft__spool_next(data + base, len, eof, &pos, &r, &dmg, &need);
         if (st == WEFT__SPOOL_NEXT_END) {
-            CHECK(eof || dmg.bad_length); /* a length no frame has ends reading anywhere */
+            CHECK(eof); /* damage never ends reading early: it resynchronises */
             break;
         }
         if (st == WEFT__SPOOL_NEXT_MORE) {
@@ -192,6 +204,7 @@ static void read_windowed(const uint8_t *data, size_t size, size_t start, size_t
             const seen *w = &want[n];
             CHECK(base + r.frame_off == w->frame_off && r.frame_len == w->frame_len);
             CHECK(r.kind == w->kind && r.seq == w->seq && r.count == w->count);
+            CHECK(r.after_damage == w->after_damage);
             CHECK(r.trace == w->trace && r.id == w->id && r.parent == w->parent &&
                   r.flags == w->flags && r.json_len == w->json_len);
             if (r.kind == WEFT__SPOOL_SPAN)
@@ -202,7 +215,90 @@ static void read_windowed(const uint8_t *data, size_t size, size_t start, size_t
     CHECK(n == n_want);
     CHECK(base + pos == end_want);
     CHECK(dmg.bad_crc == dmg_want->bad_crc && dmg.bad_record == dmg_want->bad_record &&
-          dmg.torn == dmg_want->torn && dmg.bad_length == dmg_want->bad_length);
+          dmg.torn == dmg_want->torn && dmg.bad_length == dmg_want->bad_length &&
+          dmg.regions == dmg_want->regions && dmg.tail == dmg_want->tail);
+}
+
+/* A file of 2..33 span records built from the input, damaged one way the input picks, read
+ * back whole: every frame the damage left alone comes back, unless a valid frame the reader
+ * found inside the damage overlaps it (possible only if the input planted one). */
+static void damaged_file(const uint8_t *data, size_t size)
+{
+    static seen recs[MAX_RECS];
+    static size_t off[40], flen[40];
+    if (size < 8)
+        return;
+    weft__buf b;
+    weft__buf_init(&b);
+    unsigned char h[WEFT__SPOOL_HEADER_LEN];
+    weft__spool_header(h);
+    weft__buf_append(&b, h, sizeof h);
+    size_t n = 2 + data[0] % 32;
+    char json[300];
+    for (size_t k = 0; k < n; k++) {
+        size_t jl = (data[1] + 7 * k) % 257;
+        for (size_t i = 0; i < jl; i++)
+            json[i] = (char)('a' + data[(4 + k + i) % size] % 26);
+        off[k] = b.len;
+        weft__spool_put_span(&b, k, 7, 100 + k, k ? 100 + k - 1 : 0, 0, json, jl);
+        flen[k] = b.len - off[k];
+    }
+    if (b.oom) {
+        weft__buf_fini(&b);
+        return;
+    }
+    unsigned char *f = (unsigned char *)b.data;
+    size_t len = b.len;
+    size_t at = WEFT__SPOOL_HEADER_LEN + (size_t)(data[2] | data[3] << 8) % (len - WEFT__SPOOL_HEADER_LEN);
+    size_t lo = at, hi = at + 1; /* bytes [lo, hi) changed */
+    switch (data[4] % 4) {
+    case 0: /* a zeroed stretch */
+        hi = at + 1 + data[5] % 200;
+        if (hi > len)
+            hi = len;
+        memset(f + lo, 0, hi - lo);
+        break;
+    case 1: /* one bit */
+        f[at] ^= (unsigned char)(1u << (data[5] % 8));
+        break;
+    case 2: { /* a frame's length rewritten (the value from the input) */
+        size_t k = data[5] % n;
+        lo = off[k];
+        hi = lo + 4;
+        uint32_t v = (uint32_t)data[6] | (uint32_t)data[7] << 8 | (uint32_t)data[size - 1] << 16;
+        f[lo] = (unsigned char)v;
+        f[lo + 1] = (unsigned char)(v >> 8);
+        f[lo + 2] = (unsigned char)(v >> 16);
+        f[lo + 3] = (unsigned char)(v >> 24);
+        break;
+    }
+    default: /* cut */
+        len = at;
+        lo = at;
+        hi = SIZE_MAX;
+        break;
+    }
+    weft__spool_damage dmg = {0};
+    size_t end = 0;
+    size_t got = read_whole(f, len, WEFT__SPOOL_HEADER_LEN, recs, &dmg, &end);
+    CHECK(got <= MAX_RECS);
+    size_t g = 0;
+    for (size_t k = 0; k < n; k++) {
+        bool touched = off[k] < hi && lo < off[k] + flen[k];
+        if (touched || off[k] + flen[k] > len)
+            continue;
+        /* Records before this frame's start that do not overlap it are passed over. */
+        while (g < got && recs[g].frame_off + recs[g].frame_len <= off[k] && recs[g].frame_off != off[k])
+            g++;
+        if (g < got && recs[g].frame_off == off[k]) {
+            CHECK(recs[g].frame_len == flen[k] && recs[g].seq == k && recs[g].id == 100 + k);
+            g++;
+            continue;
+        }
+        /* Not returned: only a valid frame found inside the damage may have swallowed it. */
+        CHECK(g < got && recs[g].frame_off < off[k] + flen[k] && off[k] < recs[g].frame_off + recs[g].frame_len);
+    }
+    weft__buf_fini(&b);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -217,6 +313,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         oracle(data, size, &one);
         roundtrip(&one);
     }
+    damaged_file(data, size);
     weft__spool_header_status hs = weft__spool_header_check(data, size);
     CHECK(hs <= WEFT__SPOOL_HDR_VERSION);
     /* As a file: frames after a good header. As frames alone too, so inputs the fuzzer has
@@ -229,9 +326,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         weft__spool_damage dmg = {0};
         size_t end = 0;
         size_t n = read_whole(data, size, start, recs, &dmg, &end);
-        CHECK(end >= start && end <= size);
-        /* Reading stops early only for a reason it reports. */
-        CHECK(end == size || dmg.torn || dmg.bad_length);
+        /* Reading goes on to the end; the readable part ends after the last record. */
+        CHECK(end == size);
+        CHECK(dmg.tail <= end - start);
+        if (n > 0 && n <= MAX_RECS)
+            CHECK(recs[n - 1].frame_off + recs[n - 1].frame_len <= end - dmg.tail);
         size_t step = 1 + (size_t)(size ? data[size - 1] % 64 : 0);
         read_windowed(data, size, start, step, recs, n, &dmg, end);
         if (hs == WEFT__SPOOL_HDR_OK)

@@ -53,10 +53,12 @@ json_t *wt_records(void)
     return parse_lines();
 }
 
-json_t *wt_records_after_shutdown(void)
+json_t *wt_records_after_shutdown(void) { return wt_records_after_shutdown_rc(0); }
+
+json_t *wt_records_after_shutdown_rc(int want)
 {
     int rc = weft_shutdown(5000);
-    cr_assert_eq(rc, 0, "weft_shutdown: %s", weft_strerror(rc));
+    cr_assert_eq(rc, want, "weft_shutdown: %s", weft_strerror(rc));
     return parse_lines();
 }
 

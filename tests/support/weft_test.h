@@ -22,6 +22,8 @@ int wt_init_memory(weft_config *cfg);
 json_t *wt_records(void);
 /* The records after weft_shutdown(5000). */
 json_t *wt_records_after_shutdown(void);
+/* The same, expecting weft_shutdown to return want (WEFT_EEXPORT after a lossy run). */
+json_t *wt_records_after_shutdown_rc(int want);
 /* The first record whose "name" is name (borrowed from arr), or NULL. */
 json_t *wt_find(json_t *arr, const char *name);
 /* Number of records named name. */
