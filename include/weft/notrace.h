@@ -68,6 +68,9 @@ WEFT_NT_ int weft_traceparent_header(weft_span s, char *buf, size_t len) { retur
 WEFT_NT_ void weft_span_end(weft_span s) { (void)s; }
 WEFT_NT_ weft_span weft_current_span(void) { return weft_nt_zero_(); }
 WEFT_NT_ bool weft_span_is_valid(weft_span s) { (void)s; return false; }
+WEFT_NT_ weft_scope weft_span_activate(weft_span s) { (void)s; weft_scope z = {0, 0, 0}; return z; }
+WEFT_NT_ void weft_scope_end(weft_scope s) { (void)s; }
+WEFT_NT_ int weft_span_get_ids(weft_span s, weft_ids *o) { (void)s; (void)o; return -6; /* WEFT_EDISABLED */ }
 WEFT_NT_ void weft_span_set_status(weft_span s, weft_status st) { (void)s; (void)st; }
 WEFT_NT_ void weft_span_set_error(weft_span s, const char *t, const char *m) { (void)s; (void)t; (void)m; }
 WEFT_NT_ void weft_span_set_str(weft_span s, weft_section c, const char *k, const char *v)

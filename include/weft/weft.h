@@ -107,19 +107,40 @@ typedef enum weft_section { WEFT_INPUT = 0, WEFT_OUTPUT = 1, WEFT_METADATA = 2 }
 
 /* A span handle: a small value with the ids inside, never a pointer. The zero value (what
  * begin returns while tracing is off or before weft_init) is accepted by every call and
- * ignored. Copy it freely, across threads too. Fields are private. */
+ * ignored. Copy it freely, across threads too. Fields are private: every call checks them
+ * before it writes anything, so a handle that is stale, forged, uninitialised or from another
+ * process is a counted no-op (weft_stats.noop_calls), never a write out of bounds. */
 typedef struct weft_span {
     uint64_t trace;    /* private: high 64 bits of the W3C trace id */
     uint64_t id;       /* private: the span id (the W3C span id); 0 for the zero span */
-    uint32_t home;     /* private: slot of the thread whose context stack holds it, and depth */
+    uint32_t home;     /* private: slot of the thread whose context stack holds it << 16, and depth */
     uint32_t flags;    /* private: WEFT__SPAN_* below */
     uint64_t trace_lo; /* private: low 64 bits of the W3C trace id XOR the process's salt; 0
                           for every trace begun in this process (weft_span_begin_remote) */
 } weft_span;
 
 #define WEFT__SPAN_SAMPLED_OUT 1u /* private: part of a trace that head sampling dropped */
-#define WEFT__SPAN_OFF 2u         /* private: begun while tracing was disabled */
+#define WEFT__SPAN_OFF 2u         /* private: nothing to do, not even at end (begun while tracing
+                                     was disabled, or a sampled-out span on no context stack) */
 #define WEFT__SPAN_LOST 4u        /* private: its begin was dropped (ring full); counted */
+
+/* What weft_span_activate returns: the handle of one entry on the calling thread's context
+ * stack, for weft_scope_end. A small value; fields are private. */
+typedef struct weft_scope {
+    uint64_t key;   /* private: the entry's token; 0 for the zero scope */
+    uint32_t home;  /* private: slot << 16 | depth of the entry */
+    uint32_t flags; /* private: WEFT__SPAN_OFF when tracing was off */
+} weft_scope;
+
+/* A span's ids as text, NUL-terminated, exactly as the SGP exporter writes them (DESIGN.md
+ * section 4): trace_id and span_id are the record's trace_id and id (lowercase canonical UUID);
+ * w3c_trace_id (32 lowercase hex) and w3c_span_id (16) are its obs_trace_id and obs_span_id. */
+typedef struct weft_ids {
+    char trace_id[37];
+    char span_id[37];
+    char w3c_trace_id[33];
+    char w3c_span_id[17];
+} weft_ids;
 
 /* Static description of a span call site, emitted by WEFT_SPAN_BEGIN; private. */
 typedef struct weft_site {
@@ -132,11 +153,15 @@ typedef struct weft_site {
  * RAG and LLM types (DESIGN.md section 5 says where each field lands in the record). A
  * zero-initialised field means "not given" and is omitted, except where a has_ flag rules.
  * -------------------------------------------------------------------------------------- */
+/* has_ flags added after the first release sit in padding the struct already had (its size
+ * and every older field's offset are unchanged, so arrays built by older programs still line
+ * up). Older programs leave them false: their values are sent as before. */
 typedef struct weft_document_hit {
     const char *doc_id; /* required */
-    int32_t rank;
-    double score;
+    int32_t rank;       /* sent when has_rank or when not 0 */
+    double score;       /* always sent (the DocumentHit model requires it), 0.0 included */
     bool has_span;
+    bool has_rank;      /* rank is the caller's value even when 0 */
     int64_t span_start, span_end; /* character range in the document */
     const char *snippet;          /* weft keeps the first 200 characters: snippet_preview */
     const char *metadata_json;    /* a JSON object as text */
@@ -157,12 +182,18 @@ typedef struct weft_retrieval_info {
 typedef struct weft_citation {
     const char *doc_id;
     bool has_span;
+    bool has_confidence, has_relevance_score; /* the value is the caller's even when 0.0 */
     int64_t span_start, span_end;
-    double confidence, relevance_score;
+    double confidence, relevance_score; /* each sent when its has_ flag is set or it is not 0 */
 } weft_citation;
 
+/* A caller's own format check. The three booleans are sent as given. length_tokens,
+ * length_chars and citation_count: with has_counts set they are sent as given, 0 included;
+ * without it each one left 0 is computed from the answer and citations (a 0 never goes out
+ * as if measured). language: NULL omits it; format_type: NULL computes it. */
 typedef struct weft_format_check {
     bool is_complete, refusal, contains_citations;
+    bool has_counts; /* the three counts below are measured values, 0 included */
     int32_t length_tokens, length_chars, citation_count;
     const char *language, *format_type;
 } weft_format_check;
@@ -321,6 +352,8 @@ typedef struct weft_stats {
     /* --- appended in 0.2 --- */
     uint64_t dropped_ring_spans; /* spans lost because a thread's ring was full: their begin
                                     or their end event was dropped (each span counted once) */
+    uint64_t dropped_depth;    /* spans not recorded because they were begun 65,535 levels deep
+                                  on one thread (with everything begun under them) */
     uint64_t bad_traceparent;  /* weft_span_begin_remote calls given a malformed traceparent
                                   (each started a new trace instead) */
 } weft_stats;
@@ -392,9 +425,28 @@ WEFT_API weft_span weft_span_begin_child(weft_span parent, const char *name, wef
 /* Ends a span, on any thread. A second end, or an end on the zero span, is a counted no-op. */
 WEFT_API void weft_span_end(weft_span span);
 
-/* The calling thread's current span, or the zero span. */
+/* The calling thread's current span, or the zero span. Inside a sampled-out trace it is that
+ * trace's (sampled-out) span, so work begun under it stays out of the kept traces. */
 WEFT_API weft_span weft_current_span(void);
 
+/* Makes span the calling thread's current span until the scope ends: spans begun with
+ * weft_span_begin meanwhile are its children. For a thread pool, a callback or library code
+ * joining the caller's trace; span may have been begun on any thread (and may end on any
+ * thread, the scope stays open until weft_scope_end). Scopes nest with each other and with
+ * weft_span_begin. The zero span opens a scope in which spans begin as trace roots. Never
+ * allocates after the thread's first span. */
+WEFT_API weft_scope weft_span_activate(weft_span span);
+
+/* Ends a scope on the thread that opened it, restoring what was current before. Only the
+ * innermost open scope or span of the thread can end this way: a scope ended out of order (a
+ * scope or span begun after it still open), twice, on another thread, or the zero scope is a
+ * counted no-op (noop_calls) and the stack stays as it was. */
+WEFT_API void weft_scope_end(weft_scope scope);
+
+/* Fills *out with span's ids as text (weft_ids). Returns 0; WEFT_EINVAL for the zero span, a
+ * forged handle or out NULL; WEFT_ENOTINIT before weft_init. A sampled-out span has ids too
+ * (nothing is exported under them). Any thread; out is borrowed. */
+WEFT_API int weft_span_get_ids(weft_span span, weft_ids *out);
 /* ---------------------------------------------------------------------------------------
  * Trace context across processes (W3C Trace Context; README, "Trace context across
  * processes"). Any thread.
@@ -514,83 +566,8 @@ static inline void weft__span_scope_end_(weft_span *s)
 #endif
 
 
-/* ---------------------------------------------------------------------------------------
- * Calls that record nothing return inline (C only). A span begun while tracing is disabled,
- * or inside a trace that head sampling dropped, is marked in its private flags; the setters
- * and weft_span_end below test that mark in the caller's code and make no call at all, which
- * is what keeps such calls under 2 ns. The functions are still exported under the same names
- * (a pointer to weft_span_end, or `(weft_span_end)(s)`, reaches the library directly), and
- * defining WEFT_NO_INLINE_CALLS before including this header turns the wrappers off.
- * -------------------------------------------------------------------------------------- */
-#if !defined(__cplusplus) && !defined(WEFT_NO_INLINE_CALLS)
-/* Sampled-out spans still sit on their thread's context stack: only their end calls in. */
-#define WEFT__SPAN_QUIET_ (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF | WEFT__SPAN_LOST)
-
-static inline void weft__span_end_inl_(weft_span s)
-{
-    if (!(s.flags & WEFT__SPAN_OFF))
-        weft_span_end(s);
-}
-static inline void weft__span_set_status_inl_(weft_span s, weft_status st)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_status(s, st);
-}
-static inline void weft__span_set_error_inl_(weft_span s, const char *type, const char *message)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_error(s, type, message);
-}
-static inline void weft__span_set_str_inl_(weft_span s, weft_section sec, const char *key, const char *v)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_str(s, sec, key, v);
-}
-static inline void weft__span_set_strn_inl_(weft_span s, weft_section sec, const char *key, const char *v,
-                                            size_t len)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_strn(s, sec, key, v, len);
-}
-static inline void weft__span_set_i64_inl_(weft_span s, weft_section sec, const char *key, int64_t v)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_i64(s, sec, key, v);
-}
-static inline void weft__span_set_f64_inl_(weft_span s, weft_section sec, const char *key, double v)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_f64(s, sec, key, v);
-}
-static inline void weft__span_set_bool_inl_(weft_span s, weft_section sec, const char *key, bool v)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_bool(s, sec, key, v);
-}
-static inline void weft__span_set_json_inl_(weft_span s, weft_section sec, const char *key, const char *json,
-                                            size_t len)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_json(s, sec, key, json, len);
-}
-static inline void weft__span_set_msgpack_inl_(weft_span s, weft_section sec, const char *key, const void *mp,
-                                               size_t len)
-{
-    if (!(s.flags & WEFT__SPAN_QUIET_))
-        weft_span_set_msgpack(s, sec, key, mp, len);
-}
-
-#define weft_span_end(s) weft__span_end_inl_(s)
-#define weft_span_set_status(s, st) weft__span_set_status_inl_((s), (st))
-#define weft_span_set_error(s, type, message) weft__span_set_error_inl_((s), (type), (message))
-#define weft_span_set_str(s, sec, key, v) weft__span_set_str_inl_((s), (sec), (key), (v))
-#define weft_span_set_strn(s, sec, key, v, len) weft__span_set_strn_inl_((s), (sec), (key), (v), (len))
-#define weft_span_set_i64(s, sec, key, v) weft__span_set_i64_inl_((s), (sec), (key), (v))
-#define weft_span_set_f64(s, sec, key, v) weft__span_set_f64_inl_((s), (sec), (key), (v))
-#define weft_span_set_bool(s, sec, key, v) weft__span_set_bool_inl_((s), (sec), (key), (v))
-#define weft_span_set_json(s, sec, key, json, len) weft__span_set_json_inl_((s), (sec), (key), (json), (len))
-#define weft_span_set_msgpack(s, sec, key, mp, len) weft__span_set_msgpack_inl_((s), (sec), (key), (mp), (len))
-#endif
+/* Calls that record nothing return inline, in the caller's code (weft/quiet.h). */
+#include "weft/quiet.h"
 
 #else /* WEFT_NO_TRACING */
 #include "weft/notrace.h"

@@ -34,7 +34,10 @@
 
 #define RET_HAS_THRESHOLD 1u
 #define HIT_HAS_SPAN 1u
+#define HIT_HAS_RANK 2u
 #define CIT_HAS_SPAN 1u
+#define CIT_HAS_CONFIDENCE 2u
+#define CIT_HAS_RELEVANCE 4u
 #define USAGE_HAS_COST 1u
 #define GEN_HAS_FC 1u
 #define GEN_FC_COMPLETE 2u
@@ -44,6 +47,9 @@
  * check computed on the producer does not change the event's size. */
 #define GEN_FC_TYPE_SHIFT 4
 #define GEN_FC_TYPE_MASK (3u << GEN_FC_TYPE_SHIFT)
+/* The caller's format check left has_counts false and some count 0: the export thread
+ * computes those from the answer (weft.h, weft_format_check). */
+#define GEN_FC_COUNTS_UNSET 64u
 
 static const char *const role_names[] = {"system", "user", "assistant", "tool"};
 static const char *const fc_type_names[] = {NULL, "json", "markdown", "text"};
@@ -184,7 +190,7 @@ static void walk_retrieval(wr *w, const void *vinfo, const weft__rag_plan *p)
     put_str(w, in->query);
     for (size_t i = 0; i < p->n_items; i++) {
         const weft_document_hit *h = &in->hits[i];
-        put_u32(w, h->has_span ? HIT_HAS_SPAN : 0u);
+        put_u32(w, (h->has_span ? HIT_HAS_SPAN : 0u) | (h->has_rank || h->rank ? HIT_HAS_RANK : 0u));
         put_i32(w, h->rank);
         put_f64(w, h->score);
         put_i64(w, h->has_span ? h->span_start : 0);
@@ -212,12 +218,22 @@ static void walk_generation(wr *w, const void *vinfo, const weft__rag_plan *p)
             if (p->fc.format_type && strcmp(p->fc.format_type, fc_type_names[t]) == 0)
                 flags |= t << GEN_FC_TYPE_SHIFT;
     }
+    int32_t counts[3] = {fc ? fc->length_tokens : 0, fc ? fc->length_chars : 0, fc ? fc->citation_count : 0};
+    if (in->format_check && !in->format_check->has_counts && (!counts[0] || !counts[1] || !counts[2])) {
+        if (p->fc_computed) { /* the answer is cut: the plan checked the whole of it */
+            int32_t computed[3] = {p->fc.length_tokens, p->fc.length_chars, p->fc.citation_count};
+            for (int i = 0; i < 3; i++)
+                counts[i] = counts[i] ? counts[i] : computed[i];
+        } else {
+            flags |= GEN_FC_COUNTS_UNSET;
+        }
+    }
     put_u32(w, flags);
     put_i32(w, in->context_length);
     put_f64(w, in->generation_latency_ms);
-    put_i32(w, fc ? fc->length_tokens : 0);
-    put_i32(w, fc ? fc->length_chars : 0);
-    put_i32(w, fc ? fc->citation_count : 0);
+    put_i32(w, counts[0]);
+    put_i32(w, counts[1]);
+    put_i32(w, counts[2]);
     put_u32(w, (uint32_t)p->n_items);
     put_u32(w, clamp_u32(in->n_citations - p->n_items));
     put_u32(w, (uint32_t)p->n_items2);
@@ -230,7 +246,9 @@ static void walk_generation(wr *w, const void *vinfo, const weft__rag_plan *p)
     put_str(w, in->format_check ? in->format_check->format_type : NULL);
     for (size_t i = 0; i < p->n_items; i++) {
         const weft_citation *c = &in->citations[i];
-        put_u32(w, c->has_span ? CIT_HAS_SPAN : 0u);
+        put_u32(w, (c->has_span ? CIT_HAS_SPAN : 0u) |
+                       (c->has_confidence || c->confidence != 0.0 ? CIT_HAS_CONFIDENCE : 0u) |
+                       (c->has_relevance_score || c->relevance_score != 0.0 ? CIT_HAS_RELEVANCE : 0u));
         put_u32(w, 0);
         put_i64(w, c->has_span ? c->span_start : 0);
         put_i64(w, c->has_span ? c->span_end : 0);
@@ -367,7 +385,8 @@ bool weft__rag_plan_generation(weft__rag_plan *p, const weft_generation_info *in
         if (!info->citations[i].doc_id)
             return false;
     plan_fit(p, walk_generation, info, info->n_citations, info->n_reasoning, max_payload);
-    if (!info->format_check && p->str_cap != SIZE_MAX && strnlen(info->answer, p->str_cap + 1) > p->str_cap) {
+    if ((!info->format_check || !info->format_check->has_counts) && p->str_cap != SIZE_MAX &&
+        strnlen(info->answer, p->str_cap + 1) > p->str_cap) {
         /* The answer is cut: check the whole of it here, while it is still at hand. */
         weft__format_check_compute(&p->fc, info->answer, strlen(info->answer), info->citations,
                                    info->n_citations, false);
@@ -427,7 +446,8 @@ void weft__rag_write_message(void *dst, const weft_message *msg, const weft__rag
  * stop before any work on the caller's struct (DESIGN.md 8: a disabled call costs ~2 ns). */
 static inline bool skip_call(weft_span span, unsigned kind)
 {
-    if (__builtin_expect(span.id != 0 && atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed), 1))
+    if (__builtin_expect(span.id != 0 && span.flags == 0 &&
+                             atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed), 1))
         return false;
     weft__evw w;
     (void)weft__event_reserve(&w, span, kind, 0, 0);
@@ -687,14 +707,12 @@ static void apply_retrieval(weft__rec *r, rd *in, weft__buf *scratch)
         weft__buf_putc(scratch, '{');
         j_key(scratch, &first, "doc_id");
         j_str(scratch, &doc);
-        if (rank) {
+        if (hflags & HIT_HAS_RANK) {
             j_key(scratch, &first, "rank");
             weft__json_i64(scratch, rank);
         }
-        if (score != 0.0) {
-            j_key(scratch, &first, "score");
-            weft__json_f64(scratch, score);
-        }
+        j_key(scratch, &first, "score"); /* required by the DocumentHit model: 0.0 too */
+        weft__json_f64(scratch, score);
         if (hflags & HIT_HAS_SPAN) {
             j_key(scratch, &first, "span");
             j_span(scratch, s0, s1);
@@ -807,6 +825,13 @@ static void apply_generation(weft__rec *r, rd *in, weft__buf *scratch)
         fc.format_type = fc_type_names[(flags & GEN_FC_TYPE_MASK) >> GEN_FC_TYPE_SHIFT];
         if (!ftype.present && !fc.format_type)
             fc.format_type = weft__format_check_type(answer.s, answer.len);
+        if (flags & GEN_FC_COUNTS_UNSET) {
+            weft_format_check measured;
+            compute_fc(&measured, &answer, cits, n_cit, scratch);
+            fc.length_tokens = fc.length_tokens ? fc.length_tokens : measured.length_tokens;
+            fc.length_chars = fc.length_chars ? fc.length_chars : measured.length_chars;
+            fc.citation_count = fc.citation_count ? fc.citation_count : measured.citation_count;
+        }
     } else {
         compute_fc(&fc, &answer, cits, n_cit, scratch);
     }
@@ -828,11 +853,11 @@ static void apply_generation(weft__rec *r, rd *in, weft__buf *scratch)
                 j_key(scratch, &first, "span");
                 j_span(scratch, c.s0, c.s1);
             }
-            if (c.confidence != 0.0) {
+            if (c.flags & CIT_HAS_CONFIDENCE) {
                 j_key(scratch, &first, "confidence");
                 weft__json_f64(scratch, c.confidence);
             }
-            if (c.relevance != 0.0) {
+            if (c.flags & CIT_HAS_RELEVANCE) {
                 j_key(scratch, &first, "relevance_score");
                 weft__json_f64(scratch, c.relevance);
             }

@@ -34,7 +34,7 @@ struct weft__worker;
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
     XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
     XX(dropped_no_slot) XX(filtered) XX(redacted) XX(spool_written) XX(spool_errors)          \
-    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(bad_traceparent)
+    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(dropped_depth) XX(bad_traceparent)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;

@@ -15,12 +15,31 @@
 
 typedef weft__rec_entry ent;
 
+#define SMALL_ENTRIES 32 /* up to this many entries, repeated keys are found pairwise */
+#define NONE UINT32_MAX
+
+/* For records with more than SMALL_ENTRIES entries: each distinct (section, key) is a group;
+ * what the entry at index i writes follows from its group alone. */
+typedef struct group {
+    uint32_t rep;           /* index of its first entry: the key compared when probing */
+    uint32_t last_override; /* index of the key's last set or remove, NONE: only appends */
+    uint32_t first_append;  /* index of its first append (NONE: none) */
+    uint32_t last_append;   /* tail of the chain through next_append */
+} group;
+
+typedef struct plan {
+    uint32_t *grp;         /* entry index -> group */
+    uint32_t *next_append; /* entry index -> the key's next append, NONE after the last */
+    group *groups;
+} plan;
+
 /* A record's entries, gathered so that each section can be written in one pass. */
 typedef struct collect {
     ent *v;
     size_t n, cap;
     bool repeats; /* some key occurs twice in a section, or an entry is a remove */
-    ent small[32];
+    plan *plan;   /* set when n > SMALL_ENTRIES and repeats: the lookups write_section needs */
+    ent small[SMALL_ENTRIES];
 } collect;
 
 static void collect_all(collect *c, const weft__rec *r)
@@ -59,8 +78,114 @@ static inline unsigned value(weft__buf *b, const ent *e)
     return weft__rec_value_json(b, e);
 }
 
+static uint64_t key_hash(const ent *e)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ (uint64_t)e->sec; /* FNV-1a */
+    for (size_t i = 0; i < e->key_len; i++)
+        h = (h ^ (unsigned char)e->key[i]) * 0x100000001b3u;
+    return h ^ (h >> 29);
+}
+
+/* Groups the entries by key in one pass over them; sets c->repeats. Returns false when memory
+ * is short (the caller falls back to the pairwise search). */
+static bool plan_build(collect *c, plan *pl)
+{
+    size_t n = c->n, m = 64;
+    while (m < 2 * n)
+        m *= 2;
+    uint32_t *table = calloc(m, sizeof *table); /* group + 1; 0: empty */
+    pl->grp = malloc(n * sizeof *pl->grp);
+    pl->next_append = malloc(n * sizeof *pl->next_append);
+    pl->groups = malloc(n * sizeof *pl->groups);
+    if (!table || !pl->grp || !pl->next_append || !pl->groups) {
+        free(table);
+        free(pl->grp);
+        free(pl->next_append);
+        free(pl->groups);
+        return false;
+    }
+    uint32_t n_groups = 0;
+    for (size_t i = 0; i < n; i++) {
+        const ent *e = &c->v[i];
+        size_t at = key_hash(e) & (m - 1);
+        while (table[at] && !same_key(e, &c->v[pl->groups[table[at] - 1].rep]))
+            at = (at + 1) & (m - 1);
+        group *g;
+        if (!table[at]) {
+            table[at] = ++n_groups;
+            g = &pl->groups[n_groups - 1];
+            g->rep = (uint32_t)i;
+            g->last_override = g->first_append = g->last_append = NONE;
+        } else {
+            g = &pl->groups[table[at] - 1];
+            c->repeats = true;
+        }
+        pl->grp[i] = table[at] - 1;
+        pl->next_append[i] = NONE;
+        if (e->kind == WEFT__ENT_APPEND) {
+            if (g->first_append == NONE)
+                g->first_append = (uint32_t)i;
+            else
+                pl->next_append[g->last_append] = (uint32_t)i;
+            g->last_append = (uint32_t)i;
+        } else {
+            g->last_override = (uint32_t)i;
+            c->repeats |= e->kind == WEFT__ENT_REMOVE;
+        }
+    }
+    free(table);
+    return true;
+}
+
+static void plan_free(plan *pl)
+{
+    free(pl->grp);
+    free(pl->next_append);
+    free(pl->groups);
+}
+
+/* The planned form of write_section's loop body: writes entry i when it is the one that
+ * shows its key (the last set; or, with no set or remove, the first append gathering all). */
+static unsigned write_planned(weft__buf *b, const collect *c, size_t i, bool *first)
+{
+    const ent *e = &c->v[i];
+    const group *g = &c->plan->groups[c->plan->grp[i]];
+    if (e->kind == WEFT__ENT_REMOVE)
+        return 0;
+    if (e->kind == WEFT__ENT_SET ? g->last_override != i : (g->last_override != NONE || g->first_append != i))
+        return 0;
+    if (!*first)
+        weft__buf_putc(b, ',');
+    *first = false;
+    unsigned flags = weft__json_str(b, e->key, e->key_len, 0);
+    weft__buf_putc(b, ':');
+    if (e->kind == WEFT__ENT_SET) {
+        flags |= value(b, e);
+        return flags;
+    }
+    weft__buf_putc(b, '[');
+    for (uint32_t j = (uint32_t)i; j != NONE; j = c->plan->next_append[j]) {
+        if (j != i)
+            weft__buf_putc(b, ',');
+        flags |= value(b, &c->v[j]);
+    }
+    weft__buf_putc(b, ']');
+    return flags;
+}
+
 static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
 {
+    if (c->plan) {
+        unsigned flags = 0;
+        bool first = true;
+        weft__buf_putc(b, '{');
+        for (size_t i = 0; i < c->n; i++)
+            if (c->v[i].sec == sec)
+                flags |= write_planned(b, c, i, &first);
+        weft__buf_putc(b, '}');
+        return flags;
+    }
+
     unsigned flags = 0;
     bool first = true;
     weft__buf_putc(b, '{');
@@ -213,10 +338,19 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     c.n = 0;
     c.cap = sizeof c.small / sizeof c.small[0];
     c.repeats = false;
+    c.plan = NULL;
     collect_all(&c, r);
     /* Most spans set each key once: then nothing needs de-duplicating, and the section
      * writers skip their search for later entries of the same key. */
-    for (size_t i = 0; i < c.n && !c.repeats; i++) {
+    plan pl;
+    bool planned = c.n > SMALL_ENTRIES && plan_build(&c, &pl);
+    if (planned) {
+        if (c.repeats)
+            c.plan = &pl;
+        else
+            plan_free(&pl);
+    }
+    for (size_t i = 0; i < c.n && !c.repeats && !planned; i++) {
         c.repeats = c.v[i].kind == WEFT__ENT_REMOVE;
         for (size_t j = i + 1; j < c.n && !c.repeats; j++)
             c.repeats = same_key(&c.v[i], &c.v[j]);
@@ -227,6 +361,8 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     flags |= write_section(b, &c, WEFT_OUTPUT);
     weft__buf_lit(b, ",\"metadata\":");
     flags |= write_section(b, &c, WEFT_METADATA);
+    if (c.plan)
+        plan_free(c.plan);
     if (c.v != c.small)
         free(c.v);
     /* The W3C ids. */

@@ -312,10 +312,10 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
     if (!in->max_open_spans && env_u64(out, "WEFT_MAX_OPEN_SPANS", &u, 16, 1u << 30))
         out->max_open_spans = (uint32_t)u;
     out->max_threads = in->max_threads ? in->max_threads : 4096;
-    if (!in->max_threads && env_u64(out, "WEFT_MAX_THREADS", &u, 1, 1u << 24))
+    if (!in->max_threads && env_u64(out, "WEFT_MAX_THREADS", &u, 1, 1u << 16))
         out->max_threads = (uint32_t)u;
-    if (out->max_threads > (1u << 24))
-        out->max_threads = 1u << 24; /* a span's home field has 24 bits for the slot */
+    if (out->max_threads > (1u << 16))
+        out->max_threads = 1u << 16; /* a span's home field has 16 bits for the slot */
 
     out->group_id = dup_or_null(in->group_id ? in->group_id : env("WEFT_GROUP_ID"));
     out->variant_id = dup_or_null(in->application_variant_id ? in->application_variant_id

@@ -10,14 +10,16 @@
  *   RETRIEVAL u32 flags (1: has_similarity_threshold), i32 chunk_size, chunk_overlap, top_k,
  *             f64 similarity_threshold, latency_ms, u32 hits kept, u32 hits left out,
  *             string retriever, embedding_model, query; then per hit:
- *             u32 flags (1: has_span), i32 rank, f64 score, i64 span_start, span_end,
+ *             u32 flags (1: has_span, 2: rank given), i32 rank, f64 score, i64 span_start, span_end,
  *             string doc_id, snippet (already its 200-character preview), metadata_json
  *   GENERATION u32 flags (1: format check carried; 2 is_complete, 4 refusal,
- *             8 contains_citations), i32 context_length, f64 generation_latency_ms,
+ *             8 contains_citations, bits 4-5 computed format type, 64 zero counts of the
+ *             caller's check are unset: compute them), i32 context_length, f64 generation_latency_ms,
  *             i32 length_tokens, length_chars, citation_count, u32 citations kept,
  *             u32 citations left out, u32 reasoning kept, u32 reasoning left out, u32 zero,
  *             string answer, model_used, prompt_template, language, format_type; then per
- *             citation: u32 flags (1: has_span), u32 zero, i64 span_start, span_end,
+ *             citation: u32 flags (1: has_span, 2: confidence given, 4: relevance_score
+ *             given), u32 zero, i64 span_start, span_end,
  *             f64 confidence, relevance_score, string doc_id; then reasoning strings
  *   USAGE     u32 flags (1: has_cost), u32 zero, i64 input_tokens, output_tokens, f64 cost_usd,
  *             string model

@@ -1,27 +1,36 @@
 /*
- * span.c — the producer side of the public span API: begin/end, the current-span context,
- * status, errors and scalar/string attributes. Each call appends one event to the calling
- * thread's ring (thread.h, ring.h): no lock, no heap allocation after the thread's first span,
- * no system call, never waits. Everything expensive happens on the export thread.
+ * span.c — the producer side of the public span API: begin/end, the current-span context
+ * (activate, scopes), ids as text, status, errors and scalar/string attributes. Each call
+ * appends one event to the calling thread's ring (thread.h, ring.h): no lock, no heap
+ * allocation after the thread's first span, no system call, never waits. Everything
+ * expensive happens on the export thread.
  *
- * Context rules (DESIGN.md section 3): weft_span_begin pushes onto the calling thread's stack;
- * ending the top span on its own thread pops it; a span ended out of order or on another thread
- * is marked in its home thread's ended[] and popped by that thread's next begin or end.
+ * Context rules (DESIGN.md sections 3 and 10): weft_span_begin pushes onto the calling
+ * thread's stack and weft_span_activate pushes a scope entry; ending the top entry on its own
+ * thread pops it; a span ended out of order or on another thread is marked in its home
+ * thread's ended[] and popped by that thread's next begin, end or scope end. A sampled-out
+ * span takes exactly the stack entries a kept one would (its own id, its own entry), so the
+ * stack has the same shape whatever sampling decided; it just records nothing.
+ *
+ * Handles are values the caller may have forged: every field is checked (flags against the
+ * known bits, the home slot against the registry, the depth against WEFT__STACK_MAX, the entry's
+ * key and trace against the handle) before any store outside the calling thread's own ring.
  */
-/* This file defines the functions weft.h's inline wrappers call: no wrappers here. */
-#define WEFT_NO_INLINE_CALLS
+#ifndef WEFT_NO_INLINE_CALLS
+#define WEFT_NO_INLINE_CALLS /* this file defines the functions weft/quiet.h wraps */
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "event.h"
+#include "json.h"
 #include "producer.h"
 #include "runtime.h"
 #include "thread.h"
 #include "traceparent.h"
 
-#define HOME_NONE 0xffu                  /* weft_span.home depth byte: not on any stack */
-#define NOT_ENDED UINT64_MAX             /* ended[] value no live id equals */
+#define NOT_ENDED UINT64_MAX             /* ended[] value no live key equals */
 #define NAME_MAX_BYTES 4096u             /* longest span name kept (cut at a char boundary) */
 
 static inline bool tracing_on(void)
@@ -35,12 +44,21 @@ static inline void bump(_Atomic uint64_t *c)
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
 }
 
-/* Counts a call on the zero span or a stale one; sampled-out spans and spans whose begin the
- * ring dropped (already counted in dropped_ring_spans) are silently ignored. */
+static inline bool forged_flags(uint32_t flags) { return (flags & ~WEFT__SPAN_KNOWN) != 0; }
+
+/* Counts a call on the zero span, a stale or a forged one; calls on sampled-out spans and on
+ * spans begun while tracing was off are not misuse and are not counted. */
 static void count_noop(weft_span s)
 {
-    if (s.flags & (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_LOST))
+    if (!forged_flags(s.flags) && (s.flags & WEFT__SPAN_KNOWN))
         return;
+    weft__thread *t = weft__thread_get();
+    if (t)
+        bump(&t->noop);
+}
+
+static void count_misuse(void)
+{
     weft__thread *t = weft__thread_get();
     if (t)
         bump(&t->noop);
@@ -50,7 +68,7 @@ static void count_noop(weft_span s)
 static inline void pop_ended(weft__thread *t)
 {
     uint32_t d = t->depth;
-    while (d && atomic_load_explicit(&t->ended[d - 1], memory_order_acquire) == t->stack[d - 1].id)
+    while (d && atomic_load_explicit(&t->ended[d - 1], memory_order_acquire) == t->stack[d - 1].key)
         d--;
     t->depth = d;
 }
@@ -58,23 +76,40 @@ static inline void pop_ended(weft__thread *t)
 static inline weft_span current(weft__thread *t)
 {
     pop_ended(t);
-    if (t->depth)
-        return t->stack[t->depth - 1];
+    if (t->depth) {
+        const weft__ctx *c = &t->stack[t->depth - 1];
+        weft_span s = {c->trace, c->id, c->home, c->flags, c->trace_lo};
+        return s;
+    }
     weft_span zero = {0, 0, 0, 0, 0};
     return zero;
 }
 
-static inline void push(weft__thread *t, weft_span *s)
+/* Pushes an entry; false when the stack is full. */
+static inline bool push_entry(weft__thread *t, uint64_t key, uint64_t trace, uint64_t id, uint32_t home,
+                              uint32_t flags, uint64_t trace_lo)
 {
     uint32_t d = t->depth;
-    if (__builtin_expect(d < WEFT__STACK_MAX, 1)) {
-        s->home = (t->slot << 8) | d;
-        atomic_store_explicit(&t->ended[d], NOT_ENDED, memory_order_relaxed);
-        t->stack[d] = *s;
-        t->depth = d + 1;
-    } else {
-        s->home = (t->slot << 8) | HOME_NONE;
-    }
+    if (__builtin_expect(d >= WEFT__STACK_MAX, 0))
+        return false;
+    atomic_store_explicit(&t->ended[d], NOT_ENDED, memory_order_relaxed);
+    weft__ctx *c = &t->stack[d];
+    c->key = key;
+    c->trace = trace;
+    c->id = id;
+    c->home = home;
+    c->flags = flags;
+    c->trace_lo = trace_lo;
+    t->depth = d + 1;
+    return true;
+}
+
+/* Makes s current: its entry is its own (key == id, home names the entry). */
+static inline void push(weft__thread *t, weft_span *s)
+{
+    uint32_t home = WEFT__HOME(t->slot, t->depth);
+    if (__builtin_expect(push_entry(t, s->id, s->trace, s->id, home, s->flags, s->trace_lo), 1))
+        s->home = home;
 }
 
 static inline uint64_t new_id(weft__thread *t)
@@ -96,34 +131,48 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
                               const char *name, size_t name_len, uint32_t type, const remote_in *remote)
 {
     weft_span s;
-    if (__builtin_expect(parent.flags & WEFT__SPAN_SAMPLED_OUT, 0)) {
-        /* Inside a sampled-out trace: nothing is recorded. A child begun with
-         * weft_span_begin shares its parent's stack entry (one more nesting level), so
-         * it costs no push and no id. */
-        if (make_current) {
-            uint32_t d = parent.home & 0xffu;
-            if (d != HOME_NONE && (parent.home >> 8) == t->slot && d < t->depth && t->stack[d].id == parent.id)
-                t->so_nest[d]++;
-        }
-        return parent;
-    }
     s.id = new_id(t);
+    s.home = WEFT__HOME_NONE;
     s.flags = 0;
-    s.trace_lo = parent.trace_lo; /* 0 for a new root: a trace of this process */
+    s.trace_lo = parent.trace_lo; /* 0 in a trace begun in this process */
+    if (__builtin_expect(make_current && t->depth >= WEFT__STACK_MAX, 0)) {
+        /* No room to make it current: record nothing under it rather than give its children
+         * the wrong parent. */
+        weft__stat_add(dropped_depth, 1);
+        s.trace = parent.trace;
+        s.flags = WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF;
+        return s;
+    }
+    if (__builtin_expect(parent.flags != 0, 0)) {
+        if (forged_flags(parent.flags)) {
+            bump(&t->noop);
+            parent.id = 0; /* a forged parent: begin a root instead */
+        } else if (parent.flags & WEFT__SPAN_SAMPLED_OUT) {
+            /* Inside a sampled-out trace: nothing is recorded, but the span takes its own
+             * stack entry like a kept one (so any order of ends leaves the stack right). */
+            s.trace = parent.trace;
+            s.flags = WEFT__SPAN_SAMPLED_OUT;
+            if (make_current)
+                push(t, &s);
+            else
+                s.flags |= WEFT__SPAN_OFF; /* on no stack: its end has nothing to do */
+            return s;
+        } else {
+            parent.id = 0; /* begun while tracing was off: no parent */
+        }
+    }
     if (parent.id) {
         s.trace = parent.trace;
     } else {
         s.trace = new_id(t);
+        s.trace_lo = 0;
         if (__builtin_expect(s.trace >= weft__rt.hot.sample_below, 0)) {
-            /* Sampled out: the span keeps an id, so it can be taken off its home stack when
-             * it ends (on any thread), but every call on it is ignored. */
             bump(&t->sampled_out);
             s.flags = WEFT__SPAN_SAMPLED_OUT;
-            s.home = HOME_NONE;
-            if (make_current) {
+            if (make_current)
                 push(t, &s);
-                t->so_nest[s.home & 0xffu & (WEFT__STACK_MAX - 1)] = 0;
-            }
+            else
+                s.flags |= WEFT__SPAN_OFF;
             return s;
         }
     }
@@ -176,7 +225,6 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
         bump(&t->ring.dropped_spans);
     }
     bump(&t->started);
-    s.home = HOME_NONE;
     if (make_current)
         push(t, &s);
     return s;
@@ -199,7 +247,7 @@ static inline weft_span begin_call(const weft_span *parent, const weft_site *sit
 {
     weft_span zero = {0, 0, 0, 0, 0};
     if (!tracing_on()) {
-        weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0}; /* calls on it return inline (weft.h) */
+        weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0}; /* calls on it return inline (quiet.h) */
         return off;
     }
     weft__thread *t = weft__thread_get();
@@ -244,13 +292,11 @@ WEFT_API weft_span weft_span_begin_remote(const char *traceparent, const char *t
     /* The remote span as a parent handle: its trace id halves and span id. */
     weft_span parent = {tp.trace_hi, tp.span_id, 0, 0, tp.trace_lo ^ weft__rt.salt_hi};
     if (!(tp.flags & WEFT__TRACEPARENT_SAMPLED)) {
-        /* The caller did not record this trace: neither does this process. As a sampled-out
-         * root: an id and a stack entry, nothing recorded. */
-        weft_span s = {tp.trace_hi, new_id(t), HOME_NONE, WEFT__SPAN_SAMPLED_OUT, parent.trace_lo};
+        /* The caller did not record this trace: neither does this process. The span is begun
+         * as a child of a sampled-out parent: an id and a stack entry, nothing recorded. */
         bump(&t->sampled_out);
-        push(t, &s);
-        t->so_nest[s.home & 0xffu & (WEFT__STACK_MAX - 1)] = 0;
-        return s;
+        parent.flags = WEFT__SPAN_SAMPLED_OUT;
+        return begin(t, parent, true, NULL, name, n, type, NULL);
     }
     remote_in r = {NULL, 0};
     size_t tl = tracestate ? strlen(tracestate) : 0;
@@ -269,19 +315,29 @@ WEFT_API weft_span weft_current_span(void)
     weft__thread *t = weft__tls;
     if (!t || weft__tls_gen != weft__rt.gen)
         return zero;
-    weft_span s = current(t);
-    return (s.flags & WEFT__SPAN_SAMPLED_OUT) ? zero : s;
+    return current(t);
 }
 
-/* Takes span s off its home stack (own thread) or marks it ended there (other thread). */
+/* The state of the thread in slot, or NULL (a forged or stale slot, or a free one). */
+static inline weft__thread *slot_thread(uint32_t slot)
+{
+    if (slot >= weft__rt.n_slots)
+        return NULL;
+    return atomic_load_explicit(&weft__rt.slots[slot], memory_order_acquire);
+}
+
+/* Takes span s off its home stack (own thread) or marks it ended there (other thread). Every
+ * field is checked first: a depth past the stack, a slot past the registry or a free slot
+ * write nothing; on another thread's stack the mark is s.id, which only that entry's key can
+ * equal. */
 static inline void leave_context(weft__thread *t, weft_span s)
 {
-    uint32_t d = s.home & 0xffu;
-    if (d == HOME_NONE)
-        return;
-    uint32_t slot = s.home >> 8;
+    uint32_t d = WEFT__HOME_DEPTH(s.home);
+    if (d >= WEFT__STACK_MAX)
+        return; /* WEFT__HOME_NONE: begun with begin_child, never on a stack */
+    uint32_t slot = WEFT__HOME_SLOT(s.home);
     if (__builtin_expect(slot == t->slot, 1)) {
-        if (d < t->depth && t->stack[d].id == s.id && t->stack[d].trace == s.trace) {
+        if (d < t->depth && t->stack[d].key == s.id && t->stack[d].trace == s.trace) {
             if (d + 1 == t->depth) {
                 t->depth = d;
                 pop_ended(t);
@@ -291,9 +347,7 @@ static inline void leave_context(weft__thread *t, weft_span s)
         }
         return;
     }
-    if (slot >= weft__rt.n_slots)
-        return;
-    weft__thread *home = atomic_load_explicit(&weft__rt.slots[slot], memory_order_acquire);
+    weft__thread *home = slot_thread(slot);
     if (home)
         atomic_store_explicit(&home->ended[d], s.id, memory_order_release);
 }
@@ -306,22 +360,14 @@ WEFT_API void weft_span_end(weft_span s)
     if (__builtin_expect(!t, 0))
         return;
     if (__builtin_expect(s.id == 0 || s.flags, 0)) {
-        if (s.flags & WEFT__SPAN_LOST) {
-            leave_context(t, s); /* its begin was dropped and counted: nothing to record */
+        if (s.id == 0 || forged_flags(s.flags)) {
+            if (s.flags != WEFT__SPAN_OFF) /* OFF: begun while tracing was off, not misuse */
+                bump(&t->noop);
             return;
         }
-        if (!(s.flags & WEFT__SPAN_SAMPLED_OUT)) {
-            bump(&t->noop);
-            return;
-        }
-        /* A sampled-out span: one nesting level of its stack entry ends, or the entry. */
-        uint32_t d = s.home & 0xffu;
-        if (d != HOME_NONE && (s.home >> 8) == t->slot && d < t->depth && t->stack[d].id == s.id &&
-            t->so_nest[d] > 0) {
-            t->so_nest[d]--;
-            return;
-        }
-        leave_context(t, s);
+        /* Sampled out: no event, but its stack entry goes as a kept span's would. */
+        if (!(s.flags & WEFT__SPAN_OFF))
+            leave_context(t, s);
         return;
     }
     weft__ev_end *e = weft__ring_reserve(&t->ring, sizeof(*e));
@@ -336,6 +382,87 @@ WEFT_API void weft_span_end(weft_span s)
         bump(&t->ring.dropped_spans); /* begun, never ends: lost */
     }
     leave_context(t, s);
+}
+
+WEFT_API weft_scope weft_span_activate(weft_span s)
+{
+    weft_scope sc = {0, 0, WEFT__SPAN_OFF};
+    if (!tracing_on())
+        return sc; /* its end returns inline (quiet.h) */
+    sc.flags = 0;
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return sc;
+    if (forged_flags(s.flags) || (s.flags & WEFT__SPAN_KNOWN) == WEFT__SPAN_OFF) {
+        if (forged_flags(s.flags))
+            bump(&t->noop);
+        s.trace = s.id = 0; /* a forged span, or one begun while tracing was off: no span */
+        s.home = s.flags = 0;
+    }
+    pop_ended(t);
+    uint64_t key = new_id(t);
+    uint32_t home = WEFT__HOME(t->slot, t->depth);
+    /* The entry keeps the activated span's own home, so that ending the span (anywhere)
+     * leaves the scope in place; OFF is dropped so its children get an entry of their own. */
+    if (!push_entry(t, key, s.trace, s.id, s.home, s.flags & WEFT__SPAN_SAMPLED_OUT, s.trace_lo)) {
+        weft__stat_add(dropped_depth, 1);
+        return sc;
+    }
+    sc.key = key;
+    sc.home = home;
+    return sc;
+}
+
+WEFT_API void weft_scope_end(weft_scope sc)
+{
+    if (!tracing_on())
+        return;
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return;
+    uint32_t d = WEFT__HOME_DEPTH(sc.home);
+    if (sc.key == 0 || sc.flags != 0 || WEFT__HOME_SLOT(sc.home) != t->slot || d >= WEFT__STACK_MAX) {
+        if (sc.flags != WEFT__SPAN_OFF)
+            bump(&t->noop);
+        return;
+    }
+    pop_ended(t);
+    if (d + 1 != t->depth || t->stack[d].key != sc.key) {
+        bump(&t->noop); /* out of order, twice, or not this thread's: the stack stays */
+        return;
+    }
+    t->depth = d;
+    pop_ended(t);
+}
+
+/* Text of a fixed-format JSON string written by json.h, without its quotes. */
+static void unquote(char *dst, const char *quoted, size_t quoted_len)
+{
+    memcpy(dst, quoted + 1, quoted_len - 2);
+    dst[quoted_len - 2] = '\0';
+}
+
+WEFT_API int weft_span_get_ids(weft_span s, weft_ids *out)
+{
+    if (!out || s.id == 0 || forged_flags(s.flags))
+        return WEFT_EINVAL;
+    if (!weft__rt.initialized)
+        return WEFT_ENOTINIT;
+    /* The same writers and derivation as the SGP encoder (encode.c): with lo the W3C trace
+     * id's low half (the salt in a trace begun here), uuid(id, lo), uuid(trace, lo),
+     * hex128(trace, lo), hex64(id). */
+    char q[WEFT__JSON_UUID_LEN];
+    uint64_t lo = s.trace_lo ^ weft__rt.salt_hi;
+    weft__json_uuid_at(q, s.trace, lo);
+    unquote(out->trace_id, q, WEFT__JSON_UUID_LEN);
+    weft__json_uuid_at(q, s.id, lo);
+    unquote(out->span_id, q, WEFT__JSON_UUID_LEN);
+    char h[WEFT__JSON_HEX128_LEN];
+    weft__json_hex128_at(h, s.trace, lo);
+    unquote(out->w3c_trace_id, h, WEFT__JSON_HEX128_LEN);
+    weft__json_hex64_at(h, s.id);
+    unquote(out->w3c_span_id, h, WEFT__JSON_HEX64_LEN);
+    return 0;
 }
 
 void *weft__event_reserve(weft__evw *w, weft_span s, unsigned kind, unsigned aux, size_t payload_len)
@@ -398,8 +525,10 @@ WEFT_API void weft_span_set_error(weft_span s, const char *type, const char *mes
     weft__ev_error *e = (weft__ev_error *)(p - sizeof(weft__ev));
     e->type_len = tk;
     e->msg_len = mk;
-    memcpy(e + 1, type, tk);
-    memcpy((char *)(e + 1) + tk, message, mk);
+    if (tk) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(e + 1, type, tk);
+    if (mk)
+        memcpy((char *)(e + 1) + tk, message, mk);
     weft__event_commit(&w);
 }
 
@@ -435,7 +564,7 @@ static inline weft__thread *attr_thread(weft_span s, weft_section sec, const cha
         return NULL;
     }
     if (__builtin_expect(!key || (unsigned)sec > WEFT_METADATA, 0)) {
-        count_noop((weft_span){0, 0, 0, 0, 0});
+        count_misuse();
         return NULL;
     }
     return weft__thread_get();
@@ -538,7 +667,8 @@ WEFT_API void weft_span_set_bool(weft_span s, weft_section sec, const char *key,
 static void set_field(weft_span s, unsigned field, const char *v)
 {
     if (!v) {
-        count_noop((weft_span){0, 0, 0, 0, 0});
+        if (tracing_on())
+            count_noop(s); /* a NULL id on a live span is misuse too */
         return;
     }
     size_t n = strlen(v);

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,9 +85,28 @@ int weft__threads_init(void)
     return 0;
 }
 
+/* The context stack and its ended[] marks: one anonymous mapping, reserved, not committed
+ * (MAP_NORESERVE; pages are touched only as deep as the thread nests). */
+#define STACK_BYTES ((size_t)WEFT__STACK_MAX * sizeof(weft__ctx))
+#define ENDED_OFF ((STACK_BYTES + 4095u) & ~(size_t)4095u)
+#define STACK_MAP_BYTES (ENDED_OFF + (size_t)WEFT__STACK_MAX * sizeof(uint64_t))
+
+static bool stack_map(weft__thread *t)
+{
+    void *m = mmap(NULL, STACK_MAP_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    t->stack = m;
+    t->ended = (_Atomic uint64_t *)(void *)((char *)m + ENDED_OFF);
+    return true;
+}
+
 static void thread_free(weft__thread *t)
 {
     weft__ring_fini(&t->ring);
+    if (t->stack)
+        munmap(t->stack, STACK_MAP_BYTES);
     free(t);
 }
 
@@ -192,8 +212,12 @@ static weft__thread *claim_state(uint32_t *slot_out)
         if (!t)
             return NULL;
         memset(t, 0, sizeof(*t));
-        if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
+        if (!stack_map(t)) {
             free(t);
+            return NULL;
+        }
+        if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
+            thread_free(t);
             return NULL;
         }
     }
@@ -217,8 +241,9 @@ weft__thread *weft__thread_register(void)
     atomic_store_explicit(&t->started, 0, memory_order_relaxed);
     atomic_store_explicit(&t->noop, 0, memory_order_relaxed);
     atomic_store_explicit(&t->sampled_out, 0, memory_order_relaxed);
-    for (int d = 0; d < WEFT__STACK_MAX; d++)
-        atomic_store_explicit(&t->ended[d], 0, memory_order_relaxed);
+    /* ended[] keeps whatever marks the last owner's entries got: every push clears its own,
+     * and an entry's key is fresh, so an old mark matches nothing. */
+    atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
     t->next_free = NULL;
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
     weft__rt.slots_hint = slot + 1;

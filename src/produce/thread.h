@@ -7,8 +7,10 @@
  * Invariants: only the owning thread writes the stack, rng and counters (other threads read
  * counters with relaxed loads); other threads only store into `ended[]` (cross-thread end of a
  * span that is on this stack) and the export thread only into the ring's consumer side.
- * States are never freed before weft_shutdown, so a late cross-thread end into a reused state
- * writes a mark no entry matches and does no harm; their ring buffers are (thread.c says when).
+ * States are never freed before weft_shutdown (their ring buffers are: thread.c says when),
+ * and every state has the same stack capacity, so a late cross-thread end into a reused state
+ * (or one of a forged handle, whose depth is checked against WEFT__STACK_MAX first) writes a
+ * mark no entry's key matches and does no harm.
  */
 #ifndef WEFT_THREAD_H
 #define WEFT_THREAD_H
@@ -20,10 +22,31 @@
 #include "runtime.h"
 #include "weft/weft.h"
 
-#define WEFT__STACK_MAX 128 /* nesting depth tracked per thread; deeper spans still get the
-                               right parent but do not become current themselves */
+/* The context stack. Every thread state owns room for WEFT__STACK_MAX entries, mapped once at
+ * registration (virtual memory: a page is only committed when the program nests that deep)
+ * and kept when the state is recycled. A span's handle names its entry by slot and depth
+ * (weft_span.home = slot << 16 | depth), so both fit 16 bits: max_threads is capped at 65536
+ * (config.c) and the deepest entry is WEFT__STACK_MAX - 1. A weft_span_begin at full depth
+ * records nothing (the span and everything begun under it are dropped, counted in
+ * weft_stats.dropped_depth): every span that is recorded keeps its right parent. */
+#define WEFT__STACK_MAX 65535u
+#define WEFT__HOME_NONE 0xffffu /* weft_span.home depth: on no stack */
+#define WEFT__HOME(slot, depth) (((uint32_t)(slot) << 16) | (uint32_t)(depth))
+#define WEFT__HOME_DEPTH(home) ((home) & 0xffffu)
+#define WEFT__HOME_SLOT(home) ((home) >> 16)
 /* weft_span.flags values (WEFT__SPAN_SAMPLED_OUT, WEFT__SPAN_OFF) are in weft/weft.h: the
- * inline wrappers there test them. */
+ * inline wrappers of weft/quiet.h test them. Any other bit marks a forged handle. */
+#define WEFT__SPAN_KNOWN (WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF | WEFT__SPAN_LOST)
+
+/* One context entry. Pushed by weft_span_begin (key == id, home == the entry itself) or by
+ * weft_span_activate (key: a fresh token only the scope handle knows; home: the activated
+ * span's own home, so that ending that span never takes the scope's entry away). */
+typedef struct weft__ctx {
+    uint64_t key;   /* what ended[d] holds once this entry ended elsewhere */
+    uint64_t trace, id; /* the span current while this entry is on top (id 0: no span) */
+    uint32_t home, flags;
+    uint64_t trace_lo;  /* weft_span.trace_lo of that span (a trace from another process) */
+} weft__ctx;
 
 typedef struct weft__thread {
     weft__ring ring;
@@ -31,13 +54,13 @@ typedef struct weft__thread {
     uint64_t rng[2];    /* xoroshiro128+ state, seeded from the OS */
     uint32_t slot;      /* index in weft__rt.slots */
     uint32_t depth;     /* entries in stack */
-    weft_span stack[WEFT__STACK_MAX];
-    uint32_t so_nest[WEFT__STACK_MAX]; /* sampled-out entries: nesting levels above the entry */
+    weft__ctx *stack;   /* WEFT__STACK_MAX entries (mapped with the state, see above) */
     _Atomic uint64_t started, noop, sampled_out; /* owner writes, anyone reads */
-    /* Written by other threads: ended[d] == stack[d].id means that entry ended elsewhere. */
-    _Alignas(64) _Atomic uint64_t ended[WEFT__STACK_MAX];
+    /* Written by other threads: ended[d] == stack[d].key means that entry ended elsewhere.
+     * WEFT__STACK_MAX entries, in the same mapping as stack, on pages of their own. */
+    _Atomic uint64_t *ended;
     /* Registry and export thread. */
-    _Atomic int exited;           /* the owning thread has gone; drain then recycle */
+    _Alignas(64) _Atomic int exited; /* the owning thread has gone; drain then recycle */
     struct weft__thread *next_free;
 } weft__thread;
 

@@ -225,7 +225,8 @@ Test(rag_consumer, omits_every_retrieval_field_left_unset, .init = setup, .fini 
     cr_assert_eq(json_object_size(v.sec[WEFT_INPUT]), 0);
     cr_assert_eq(json_object_size(v.sec[WEFT_METADATA]), 0, "latency_ms waits for the span's end");
     json_t *h = json_array_get(OUT(v, "hits"), 0);
-    cr_assert_eq(json_object_size(h), 1);
+    cr_assert_eq(json_object_size(h), 2, "doc_id and score: the DocumentHit model requires score");
+    cr_assert(json_is_number(json_object_get(h, "score")) && json_number_value(json_object_get(h, "score")) == 0.0);
     cr_assert_str_eq(str(json_object_get(h, "doc_id")), "only-id");
     cr_assert(r.needs_retrieval_latency);
     view_free(&v);
@@ -808,7 +809,7 @@ Test(rag_e2e, exports_only_the_required_fields_when_nothing_optional_is_set)
     cr_assert_eq(json_object_size(json_object_get(rr, "input")), 0);
     cr_assert_eq(json_object_size(json_object_get(rr, "output")), 1);
     json_t *h = json_array_get(wt_path(rr, "output.hits"), 0);
-    cr_assert_eq(json_object_size(h), 1);
+    cr_assert_eq(json_object_size(h), 2, "doc_id and score: the DocumentHit model requires score");
     cr_assert_str_eq(str(json_object_get(h, "doc_id")), "d-1");
     json_t *rm = json_object_get(rr, "metadata");
     cr_assert_eq(json_object_size(rm), 2, "latency_ms from the duration, and the root's trace_summary");

@@ -4,7 +4,9 @@
  * map: Snaipe/Criterion#274), so this program runs the same kind of work without it and
  * checks its results with the library's own counters and the in-memory exporter:
  * producers on several threads with spans handed between them, concurrent flushes, thread
- * churn, a ring overflowing while it is drained, and init/shutdown cycles.
+ * churn, a ring overflowing while it is drained, init/shutdown cycles, and pool threads
+ * activating spans of other threads (scopes ended in and out of order, the activated spans
+ * ended on the pool thread while their home thread keeps nesting).
  * Prints "N passed, M failed"; exits non-zero on any failure.
  */
 #include <pthread.h>
@@ -218,8 +220,99 @@ static void cycles(void)
     result("init and shutdown cycles with a live producer thread", ok);
 }
 
+/* ---- pool threads activating other threads' spans ------------------------------------ */
+
+#define JOBS 2000
+typedef struct job {
+    weft_span span;
+    int end_here; /* the pool thread ends the span (its home thread does not) */
+} job;
+
+static job jobs[2 * JOBS];
+static int jobs_in, jobs_out, requesters_done;
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic uint64_t out_of_order;
+
+static void *requester(void *p)
+{
+    (void)p;
+    for (int i = 0; i < JOBS; i++) {
+        weft_span r = weft_span_begin("request", WEFT_TYPE_TRACER);
+        pthread_mutex_lock(&jobs_lock);
+        jobs[jobs_in].span = r;
+        jobs[jobs_in].end_here = i & 1;
+        jobs_in++;
+        pthread_mutex_unlock(&jobs_lock);
+        if (!(i & 1))
+            weft_span_end(r); /* may race with the pool thread's activate: allowed */
+        if (i % 64 == 0)
+            sched_yield();
+    }
+    pthread_mutex_lock(&jobs_lock);
+    requesters_done++;
+    pthread_mutex_unlock(&jobs_lock);
+    return NULL;
+}
+
+static void *pool(void *p)
+{
+    (void)p;
+    for (uint64_t k = 0;; k++) {
+        pthread_mutex_lock(&jobs_lock);
+        int done = requesters_done == 2 && jobs_out == jobs_in;
+        job j = {{0, 0, 0, 0, 0}, 0};
+        int have = jobs_out < jobs_in;
+        if (have)
+            j = jobs[jobs_out++];
+        pthread_mutex_unlock(&jobs_lock);
+        if (done)
+            return NULL;
+        if (!have) {
+            sched_yield();
+            continue;
+        }
+        weft_scope sc = weft_span_activate(j.span);
+        weft_span a = weft_span_begin("pool work", WEFT_TYPE_CUSTOM);
+        weft_scope inner = weft_span_activate(a);
+        weft_span b = weft_span_begin("pool inner", WEFT_TYPE_CUSTOM);
+        if (k % 3 == 0) {
+            weft_scope_end(sc); /* out of order: a counted no-op */
+            atomic_fetch_add(&out_of_order, 1);
+        }
+        weft_span_end(b);
+        weft_scope_end(inner);
+        weft_span_end(a);
+        weft_scope_end(sc);
+        if (j.end_here)
+            weft_span_end(j.span); /* ends on the pool thread, marks the home stack */
+    }
+}
+
+static void activate_across_threads(void)
+{
+    int ok = 1;
+    CHECK(init_memory(64u << 20) == 0, "init");
+    pthread_t t[4];
+    pthread_create(&t[0], NULL, requester, NULL);
+    pthread_create(&t[1], NULL, requester, NULL);
+    pthread_create(&t[2], NULL, pool, NULL);
+    pthread_create(&t[3], NULL, pool, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    CHECK(weft_shutdown(10000) == 0, "shutdown");
+    weft_stats st;
+    weft_get_stats(&st);
+    size_t want = 2 * JOBS * 3; /* each request, its pool work and pool inner */
+    CHECK(st.exported == want, "exported %llu, want %zu", (unsigned long long)st.exported, want);
+    CHECK(st.noop_calls == atomic_load(&out_of_order), "noop %llu, out-of-order ends %llu",
+          (unsigned long long)st.noop_calls, (unsigned long long)atomic_load(&out_of_order));
+    CHECK(st.dropped_ring == 0 && st.internal_errors == 0, "drops %llu", (unsigned long long)st.dropped_ring);
+    result("pool threads activate other threads' spans, scopes end in and out of order", ok);
+}
+
 int main(void)
 {
+    activate_across_threads();
     handoff();
     churn();
     overflow();
