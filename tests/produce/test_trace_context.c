@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -312,4 +313,35 @@ Test(trace_context, the_span_begun_from_a_header_is_a_root_to_the_filter)
     cr_assert_eq(weft_shutdown(5000), 0);
     cr_expect_eq(roots_seen, 1);
     cr_expect_eq(children_seen, 1);
+}
+
+static void *child_under_activated(void *p)
+{
+    weft_span remote = *(weft_span *)p;
+    weft_scope sc = weft_span_activate(remote);
+    weft_span_end(weft_span_begin("on another thread", WEFT_TYPE_CUSTOM));
+    weft_scope_end(sc);
+    return NULL;
+}
+
+Test(trace_context, ids_and_activation_keep_the_remote_trace)
+{
+    cr_assert_eq(wt_init_memory(NULL), 0);
+    weft_span h = weft_span_begin_remote(HEADER, NULL, "handler", WEFT_TYPE_TRACER);
+    weft_ids ids;
+    cr_assert_eq(weft_span_get_ids(h, &ids), 0);
+    cr_expect_str_eq(ids.w3c_trace_id, TRACE_HEX);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, child_under_activated, &h), 0);
+    pthread_join(th, NULL);
+    weft_span_end(h);
+    json_t *recs = wt_records_after_shutdown();
+    json_t *rh = wt_find(recs, "handler"), *ro = wt_find(recs, "on another thread");
+    cr_assert(rh && ro);
+    cr_expect_str_eq(ids.trace_id, wt_str(rh, "trace_id"));
+    cr_expect_str_eq(ids.span_id, wt_str(rh, "id"));
+    cr_expect_str_eq(ids.w3c_span_id, wt_str(rh, "obs_span_id"));
+    expect_ids(ro, TRACE_HEX, wt_str(ro, "obs_span_id"));
+    cr_expect_str_eq(wt_str(ro, "parent_id"), wt_str(rh, "id"));
+    json_decref(recs);
 }
