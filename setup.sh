@@ -9,10 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 # openssl: the TLS test makes its own certificate for the loopback receiver.
+# chromium: the browser test of `weft view --html` (headless, no network).
 # protobuf-c-compiler, libprotobuf-c-dev, zlib1g-dev: the otlp exporter (code generated from proto/, gzip).
 PACKAGES=(build-essential cmake ninja-build pkg-config clang
           libuv1-dev libcurl4-openssl-dev libmsgpack-dev
-          libcriterion-dev libmicrohttpd-dev libjansson-dev openssl
+          libcriterion-dev libmicrohttpd-dev libjansson-dev openssl chromium
           protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
 
 missing=()

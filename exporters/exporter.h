@@ -11,6 +11,10 @@
  * exactly one weft__batch_done call by this exporter, now or later); at shutdown, drain is
  * called until it reports done or its deadline passes; then close frees.
  *
+ * An HTTP exporter leaves all of that to the delivery engine (src/deliver/engine.h): its ops
+ * forward to weft__engine_submit / _drain / _free, and the engine makes the one
+ * weft__batch_done call per batch.
+ *
  * The exporters weft knows are listed once, in registry.c; configuration validates
  * WEFT_EXPORTER against that list and the worker opens what it selects.
  */

@@ -430,7 +430,7 @@ static bool well_formed(const weft__ev *ev)
     case WEFT__EV_FIELD:
         return size >= sizeof(*ev) + 4 && *(const uint32_t *)(ev + 1) <= size - sizeof(*ev) - 4;
     default:
-        return true; /* STATUS has no payload; RAG payloads are checked by rag.c */
+        return true; /* STATUS has no payload; RAG payloads are checked by rag_map.c */
     }
 }
 

@@ -9,7 +9,7 @@
  * Invariants: every value handed to the record is valid JSON written with json.h (strings cut
  * at max_attr_bytes and marked, invalid UTF-8 repaired), so redaction (applied by
  * weft__rec_set/append) sees the same keys as for any other attribute. Token usage goes
- * through the same event and code as weft_span_set_usage (rag.c), so trace summaries count
+ * through the same event and code as weft_span_set_usage (rag_set.c, rag_map.c), so trace summaries count
  * it and the price table prices it. With content capture off, no text from a prompt, a
  * completion or a tool call's arguments reaches the record: roles, names, sizes and counts do.
  * Bodies that do not parse are reported (metadata.*_parse_error), never a crash; JSON is read
@@ -37,7 +37,7 @@
 
 typedef struct ctx {
     weft__rec *r;
-    weft__buf *scratch; /* for rag.c's usage path */
+    weft__buf *scratch; /* for rag_map.c's usage path */
     weft__buf b;        /* the value being built */
     bool capture;
     size_t max;
@@ -299,7 +299,7 @@ static void set_content(ctx *c, weft_section sec, const char *key, const char *k
     set_i64(c, sec, key_bytes, (int64_t)n);
 }
 
-/* ---- usage, through rag.c's own path ----------------------------------------------------- */
+/* ---- usage, through rag_map.c's own path ----------------------------------------------------- */
 
 static void apply_usage(ctx *c, const char *model, int64_t in_tok, int64_t out_tok)
 {

@@ -1,8 +1,8 @@
 /*
- * rag.h — the RAG and LLM vocabulary on the export side (DESIGN.md section 5). The producer
- * half (weft_span_set_retrieval, _generation, _usage, weft_span_add_message) serialises the
- * caller's structs into one ring event each; the consumer half below decodes those events into
- * the record's input/output/metadata entries. Export thread only.
+ * rag.h — the RAG and LLM vocabulary on the export side (DESIGN.md section 5), rag_map.c. The
+ * setters on the calling thread (produce/rag_set.c) serialise the caller's structs into one
+ * ring event each; the calls below decode those events into the record's input/output/metadata
+ * entries. Export thread only.
  */
 #ifndef WEFT_RAG_H
 #define WEFT_RAG_H

@@ -15,7 +15,8 @@
  *   span: {"k":"s", "q":seq, "t":trace, "i":id, "r":parent (0: a root), "o":flags, "j":json}
  *         seq numbers the file's span records 0, 1, 2, ... in the order written; flags bit 0:
  *         in progress (no end_timestamp), bit 1: still open at shutdown (final_open); json is
- *         the SGP item exactly as the exporter sends it (bin).
+ *         the item exactly as the exporter sends it (bin), in the spool's encoding (the SGP
+ *         item for the files named weft-<pid>-...; the field keeps its first name).
  *   ack:  {"k":"a", "q":first, "n":count}: span records first .. first+count-1 are finished
  *         (delivered, or refused by the server for good) and must not be sent again.
  *

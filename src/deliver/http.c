@@ -79,7 +79,7 @@ struct weft__http {
     uv_timer_t timer;
     struct curl_slist *headers;        /* the caller's headers */
     struct curl_slist *headers_no_expect; /* the same plus "Expect:" (no 100-continue) */
-    char *user_agent, *ca_bundle;
+    char *user_agent, *ca_bundle, *method;
     long connect_ms, total_ms;
     weft__http_xfer *active, *pool;
     size_t n_active, n_pool;
@@ -114,6 +114,7 @@ static void client_free_now(weft__http *c)
     curl_slist_free_all(c->headers_no_expect);
     free(c->user_agent);
     free(c->ca_bundle);
+    free(c->method);
     free(c);
 }
 
@@ -340,13 +341,15 @@ weft__http_err weft__http_err_of_curl(int code)
         return WEFT__HTTP_ECONNECT;
     case CURLE_OPERATION_TIMEDOUT:
         return WEFT__HTTP_ETIMEDOUT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
+    case CURLE_PEER_FAILED_VERIFICATION: /* unknown CA, host name mismatch (CURLE_SSL_CACERT
+                                            is the same code since 7.62) */
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
+        return WEFT__HTTP_ETLS_VERIFY;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
     case CURLE_SSL_SHUTDOWN_FAILED:
         return WEFT__HTTP_ETLS;
     case CURLE_ABORTED_BY_CALLBACK: /* a client's progress callback said stop */
@@ -419,6 +422,14 @@ static void finish(weft__http *c, weft__http_xfer *x, CURLcode rc)
 
     weft__http_result r = {0};
     r.err = weft__http_err_of_curl(rc);
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+        /* Also what curl says of an answer that is not HTTP ("Received HTTP/0.9 when not
+         * allowed"): once a connection was made the scheme was fine, and the answer is broken
+         * like a reset one. */
+        char *ip = NULL;
+        if (curl_easy_getinfo(x->easy, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip && *ip)
+            r.err = WEFT__HTTP_EIO;
+    }
     /* Without a complete answer the status (often 100 from an interim answer) means nothing. */
     r.status = r.err == WEFT__HTTP_OK ? (int)status : 0;
     r.err_text = rc == CURLE_OK ? "" : (x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
@@ -483,7 +494,9 @@ int weft__http_new(weft__http **out, struct uv_loop_s *loop, const weft__http_op
     long conns = opts->max_conns ? opts->max_conns : DEFAULT_CONNS;
     c->user_agent = dup_or_null(opts->user_agent);
     c->ca_bundle = dup_or_null(opts->ca_bundle);
-    if ((opts->user_agent && !c->user_agent) || (opts->ca_bundle && !c->ca_bundle))
+    c->method = opts->method && strcmp(opts->method, "PUT") != 0 ? strdup(opts->method) : NULL;
+    if ((opts->user_agent && !c->user_agent) || (opts->ca_bundle && !c->ca_bundle) ||
+        (opts->method && strcmp(opts->method, "PUT") != 0 && !c->method))
         goto oom;
     for (size_t i = 0; i < opts->n_headers; i++) {
         struct curl_slist *h = curl_slist_append(c->headers, opts->headers[i]);
@@ -551,6 +564,9 @@ static weft__http_xfer *xfer_new(weft__http *c)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     if (c->user_agent)
         curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
+    /* The body is uploaded as for PUT; another method only renames the request line. */
+    if (c->method)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
     /* No signals: the process is multi-threaded and the timeouts are curl's own. */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);

@@ -31,13 +31,17 @@ typedef enum weft__http_err {
     WEFT__HTTP_ECONNECT,   /* name lookup failed, connection refused or unreachable */
     WEFT__HTTP_ETIMEDOUT,  /* connect or total timeout */
     WEFT__HTTP_EIO,        /* reset, closed mid-request, empty or malformed answer */
-    WEFT__HTTP_ETLS,       /* TLS handshake or certificate verification failed */
+    WEFT__HTTP_ETLS,       /* TLS handshake failed (not the certificate: see ETLS_VERIFY) */
+    WEFT__HTTP_ETLS_VERIFY, /* the server's certificate was refused: unknown issuer, host name
+                              mismatch, pinned key, revoked — configuration, not transient */
     WEFT__HTTP_ECANCELED,  /* cancelled by the caller (never passed to on_done) */
     WEFT__HTTP_EFATAL      /* cannot work as configured: bad URL or scheme, CA file, memory */
 } weft__http_err;
 
-/* Response bytes kept for on_done (the server's `detail`); the rest is read and discarded. */
-#define WEFT__HTTP_BODY_KEEP 4096
+/* Response bytes kept for on_done (the server's `detail`); the rest is read and discarded.
+ * 64 KiB: a 422 names every refused item (FastAPI: ~150 bytes per item without pydantic's
+ * echo of the input), so 2 % of a 1000-item request fits many times over. */
+#define WEFT__HTTP_BODY_KEEP 65536
 /* Header values kept (Retry-After, retry-after-ms); longer values are cut, then fail parsing. */
 #define WEFT__HTTP_HEADER_KEEP 128
 /* Body pieces per request: prefix, slice, suffix. */
@@ -50,6 +54,7 @@ typedef struct weft__http_opts {
     const char *const *headers;  /* "Name: value" lines sent with every request; borrowed, copied */
     size_t n_headers;
     const char *user_agent;      /* borrowed, copied; NULL: curl sends none */
+    const char *method;          /* request method, borrowed, copied; NULL: PUT */
     const char *ca_bundle;       /* CA file (CURLOPT_CAINFO); NULL: the system's */
     uint32_t connect_timeout_ms; /* 0: 5000 */
     uint32_t request_timeout_ms; /* whole request, connect included; 0: 30000 */
@@ -98,7 +103,7 @@ weft__http_err weft__http_err_of_curl(int code);
 int weft__http_new(weft__http **out, struct uv_loop_s *loop, const weft__http_opts *opts);
 
 /*
- * Starts PUT url (borrowed, copied by curl) with the concatenation of parts as its body
+ * Starts a request (PUT, or the client's method) to url (borrowed, copied by curl) with the concatenation of parts as its body
  * (Content-Length set; the parts are read in place, never copied, and re-read from the start
  * when curl must resend on a reused connection that turned out dead). on_done(ud, result) runs
  * exactly once, later, on the loop — unless the request is cancelled. Returns the transfer, or

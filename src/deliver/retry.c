@@ -23,6 +23,10 @@ weft__verdict weft__retry_classify(int status, weft__http_err err)
          * is as likely to be a restarting proxy as a lasting fault, and the retry window bounds
          * how long we try. */
         return WEFT__V_RETRY;
+    case WEFT__HTTP_ETLS_VERIFY:
+        /* A certificate refused is configuration (a wrong host, a missing CA bundle): no
+         * retry fixes it, so it pauses like refused credentials and probes rarely. */
+        return WEFT__V_PAUSE;
     case WEFT__HTTP_ECANCELED:
     case WEFT__HTTP_EFATAL:
     default:

@@ -25,10 +25,10 @@
 /* What the exporter does with a request after an outcome. */
 typedef enum weft__verdict {
     WEFT__V_DONE = 0, /* 2xx: delivered */
-    WEFT__V_RETRY,    /* 408, 429, 5xx, connect/timeout/reset/TLS: same request again later */
+    WEFT__V_RETRY,    /* 408, 429, 5xx, connect/timeout/reset/TLS handshake: again later */
     WEFT__V_SPLIT,    /* 413: send the halves one after the other; shrink the byte budget */
     WEFT__V_BISECT,   /* 400, 409, 422: halve until the rejected records are alone, drop those */
-    WEFT__V_PAUSE,    /* 401, 403: credentials refused; stop sending, probe rarely */
+    WEFT__V_PAUSE,    /* 401, 403, certificate refused: stop sending, probe rarely */
     WEFT__V_DROP      /* anything else (3xx, 404, ...; a URL curl cannot use): will never work */
 } weft__verdict;
 

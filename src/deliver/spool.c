@@ -1,9 +1,10 @@
 /*
  * spool.c — the disk spool (see spool.h for the model, spool_format.h for the bytes).
  *
- * Owns (struct weft__spool, one per SGP exporter): the directory's descriptor, every file this
- * process holds (its own segments and the files it claimed from dead processes), each open and
- * flock'ed until it is finished or the spool closes, the write buffer and the read buffer.
+ * Owns (struct weft__spool, one per delivery engine, i.e. per HTTP exporter): the directory's
+ * descriptor, every file this process holds (its own segments and the files it claimed from
+ * dead processes), each open and flock'ed until it is finished or the spool closes, the write
+ * buffer and the read buffer.
  *
  * Invariants:
  *   - a file is in `files` exactly while this process holds its lock; another process's file
@@ -96,6 +97,8 @@ typedef struct inode {
 } inode;
 
 struct weft__spool {
+    weft__encoding enc; /* the bytes a record keeps (the exporter's encoding) */
+    char prefix[24];    /* file names start with it: "weft-", or "weft-<encoding>-" */
     int dirfd;
     char *dir;
     uint64_t max_bytes, seg_max;
@@ -138,29 +141,29 @@ static const char *err_text(int err, char *buf, size_t len)
     return strerror_r(err, buf, len);
 }
 
-static bool written(const weft__batch *b, size_t k)
+static bool written(const weft__spool *sp, const weft__batch *b, size_t k)
 {
     const weft__batch_item *it = &b->items[k];
     size_t len;
-    weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, k, &len);
+    weft__batch_item_bytes(b, sp->enc, k, &len);
     /* In-progress upserts are superseded by the span's completed record (or by its final_open
      * one); replaying one later would turn a finished span back to in progress. */
     return !(it->in_progress && !it->final_open) && len + 128 <= WEFT__SPOOL_MAX_PAYLOAD;
 }
 
-static uint64_t count_written(const weft__batch *b, size_t i, size_t j)
+static uint64_t count_written(const weft__spool *sp, const weft__batch *b, size_t i, size_t j)
 {
     uint64_t n = 0;
     for (size_t k = i; k < j; k++)
-        n += written(b, k);
+        n += written(sp, b, k);
     return n;
 }
 
-static uint64_t count_written_complete(const weft__batch *b, size_t i, size_t j)
+static uint64_t count_written_complete(const weft__spool *sp, const weft__batch *b, size_t i, size_t j)
 {
     uint64_t n = 0;
     for (size_t k = i; k < j; k++)
-        n += written(b, k) && !b->items[k].in_progress;
+        n += written(sp, b, k) && !b->items[k].in_progress;
     return n;
 }
 
@@ -584,14 +587,16 @@ static bool load_claimed(weft__spool *sp, sfile *f)
 }
 
 /* Parses weft-<pid>-<stamp>-<seg>.spool (or, tmp, .weft-<pid>-<stamp>-<seg>.tmp). */
-static bool parse_name(const char *s, long *pid, uint64_t *stamp, uint32_t *seg, bool *tmp)
+static bool parse_name(const weft__spool *sp, const char *s, long *pid, uint64_t *stamp, uint32_t *seg,
+                       bool *tmp)
 {
     *tmp = s[0] == '.';
     if (*tmp)
         s++;
-    if (strncmp(s, "weft-", 5) != 0)
+    size_t plen = strlen(sp->prefix);
+    if (strncmp(s, sp->prefix, plen) != 0)
         return false;
-    s += 5;
+    s += plen;
     uint64_t v[3];
     for (int k = 0; k < 3; k++) {
         if (*s < '0' || *s > '9')
@@ -630,7 +635,7 @@ static void look_at(weft__spool *sp, const char *name, uint64_t *others)
     uint64_t stamp;
     uint32_t seg;
     bool tmp;
-    if (strlen(name) >= NAME_LEN || !parse_name(name, &pid, &stamp, &seg, &tmp) ||
+    if (strlen(name) >= NAME_LEN || !parse_name(sp, name, &pid, &stamp, &seg, &tmp) ||
         held_by_us(sp, name))
         return;
     int fd = openat(sp->dirfd, name, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -717,9 +722,10 @@ static sfile *create_segment(weft__spool *sp)
 {
     char name[NAME_LEN], tmp[NAME_LEN + 8];
     uint32_t seg = sp->next_seg++;
-    snprintf(name, sizeof name, "weft-%ld-%llu-%u.spool", sp->pid, (unsigned long long)sp->stamp,
+    snprintf(name, sizeof name, "%s%ld-%llu-%u.spool", sp->prefix, sp->pid,
+             (unsigned long long)sp->stamp, seg);
+    snprintf(tmp, sizeof tmp, ".%s%ld-%llu-%u.tmp", sp->prefix, sp->pid, (unsigned long long)sp->stamp,
              seg);
-    snprintf(tmp, sizeof tmp, ".weft-%ld-%llu-%u.tmp", sp->pid, (unsigned long long)sp->stamp, seg);
     /* Created under a name no scan claims, locked, given its header, then renamed: a file with
      * the final name is always locked by a live owner or whole enough to read. */
     int fd = openat(sp->dirfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
@@ -806,7 +812,7 @@ static bool make_room(weft__spool *sp, uint64_t need)
 
 /* ---- API ----------------------------------------------------------------------------------- */
 
-weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes)
+weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes, weft__encoding enc)
 {
     char eb[128];
     if (!dir || !*dir)
@@ -846,6 +852,13 @@ weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes)
     }
     sp->rcap = READ_CHUNK;
     sp->dirfd = dfd;
+    sp->enc = enc;
+    /* The SGP encoding keeps the names of the first spools; another encoding's files carry
+     * its name, so that exporters sharing a directory never claim each other's records. */
+    if (enc == WEFT__ENC_SGP_JSON)
+        snprintf(sp->prefix, sizeof sp->prefix, "weft-");
+    else
+        snprintf(sp->prefix, sizeof sp->prefix, "weft-%s-", weft__encodings[enc].name);
     sp->max_bytes = max_bytes > MIN_CAP ? max_bytes : MIN_CAP;
     sp->seg_max = sp->max_bytes / SEGMENTS < MAX_SEGMENT ? sp->max_bytes / SEGMENTS : MAX_SEGMENT;
     sp->pid = (long)getpid();
@@ -922,11 +935,11 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
     weft__buf_reset(&sp->wbuf);
     uint64_t n = 0, complete = 0;
     for (size_t k = 0; k < b->n; k++) {
-        if (!written(b, k))
+        if (!written(sp, b, k))
             continue;
         const weft__batch_item *it = &b->items[k];
         size_t len;
-        const char *json = weft__batch_item_bytes(b, WEFT__ENC_SGP_JSON, k, &len);
+        const char *json = weft__batch_item_bytes(b, sp->enc, k, &len);
         unsigned flags = (it->in_progress ? WEFT__SPOOL_F_IN_PROGRESS : 0u) |
                          (it->final_open ? WEFT__SPOOL_F_FINAL_OPEN : 0u);
         weft__spool_put_span(&sp->wbuf, sp->next_seq + n, it->trace, it->id, it->parent, flags,
@@ -1014,10 +1027,10 @@ void weft__spool_ack(weft__spool *sp, const weft__spool_ref *ref, const weft__ba
         }
         weft__spool_put_ack(&sp->wbuf, lo, cnt);
     } else {
-        n = count_written(b, i, j);
+        n = count_written(sp, b, i, j);
         if (n == 0)
             return;
-        weft__spool_put_ack(&sp->wbuf, ref->seq0 + count_written(b, 0, i), n);
+        weft__spool_put_ack(&sp->wbuf, ref->seq0 + count_written(sp, b, 0, i), n);
     }
     f->live -= n <= f->live ? n : f->live;
     write_acks(sp, f);
@@ -1046,9 +1059,9 @@ size_t weft__spool_keep(weft__spool *sp, const weft__spool_ref *ref, const weft_
          * process replays them; this one counts them lost. */
         n = j - i;
     } else {
-        n = count_written(b, i, j);
-        uint64_t c = count_written_complete(b, i, j);
-        uint64_t lo = ref->seq0 + count_written(b, 0, i);
+        n = count_written(sp, b, i, j);
+        uint64_t c = count_written_complete(sp, b, i, j);
+        uint64_t lo = ref->seq0 + count_written(sp, b, 0, i);
         if (n > 0 && add_pending(f, lo, lo + n, ref->off0, c, &sp->pend_records))
             kept = c;
     }
@@ -1148,21 +1161,21 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         if (seeked || rec.seq < f->pend[k].lo)
             continue;
         prange *p = &f->pend[k];
-        if (b->n > 0 && (b->n >= max_items || b->enc[WEFT__ENC_SGP_JSON].bytes.len + rec.json_len + 1 > max_bytes)) {
+        if (b->n > 0 && (b->n >= max_items || b->enc[sp->enc].bytes.len + rec.json_len + 1 > max_bytes)) {
             lc = before_rec; /* the next pass reads this record, and what precedes it, again */
             break; /* full: p still starts at or before this record */
         }
-        size_t before = b->enc[WEFT__ENC_SGP_JSON].bytes.len;
-        weft__buf_append(&b->enc[WEFT__ENC_SGP_JSON].bytes, rec.json, rec.json_len);
+        size_t before = b->enc[sp->enc].bytes.len;
+        weft__buf_append(&b->enc[sp->enc].bytes, rec.json, rec.json_len);
         bool complete = !(rec.flags & WEFT__SPOOL_F_IN_PROGRESS);
         weft__batch_item it = {.trace = rec.trace,
                                .id = rec.id,
                                .parent = rec.parent,
                                .in_progress = (rec.flags & WEFT__SPOOL_F_IN_PROGRESS) != 0,
                                .final_open = (rec.flags & WEFT__SPOOL_F_FINAL_OPEN) != 0};
-        if (b->enc[WEFT__ENC_SGP_JSON].bytes.oom || !weft__batch_push(b, &it)) {
-            b->enc[WEFT__ENC_SGP_JSON].bytes.len = before;
-            b->enc[WEFT__ENC_SGP_JSON].bytes.oom = false;
+        if (b->enc[sp->enc].bytes.oom || !weft__batch_push(b, &it)) {
+            b->enc[sp->enc].bytes.len = before;
+            b->enc[sp->enc].bytes.oom = false;
             break;
         }
         locs[b->n - 1] = (weft__spool_loc){rec.seq, at};
@@ -1203,7 +1216,7 @@ weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_by
             f = nx;
             continue;
         }
-        weft__batch *b = weft__batch_new(1u << WEFT__ENC_SGP_JSON);
+        weft__batch *b = weft__batch_new(1u << sp->enc);
         size_t cap = max_items < f->pend_records ? max_items : (size_t)f->pend_records;
         weft__spool_loc *locs = malloc((cap ? cap : 1) * sizeof *locs);
         if (!b || !locs) {

@@ -1,10 +1,13 @@
 /*
- * spool.h — the disk spool (docs/spool.md): span records the SGP exporter has been handed, kept
- * on disk until the backend acknowledges them, so spans survive outages longer than the retry
+ * spool.h — the disk spool (docs/spool.md): span records an HTTP exporter's delivery engine
+ * (engine.h) has been handed, kept on disk, in the exporter's encoding, until the backend
+ * acknowledges them, so spans survive outages longer than the retry
  * window, a full export queue, shutdown with the backend down, and the process being killed.
  *
  * Model: the spool is a directory (mode 0700, owned by the user). Each process writes its own
- * files, named weft-<pid>-<start µs>-<segment>.spool (mode 0600): one file at a time, rolled
+ * files, named weft-<pid>-<start µs>-<segment>.spool (mode 0600; weft-<encoding>-<pid>-... for
+ * an encoding other than SGP JSON, so that exporters sharing the directory never claim each
+ * other's files): one file at a time, rolled
  * into a new segment every max_bytes / 8 so the oldest records can be dropped, and fully
  * acknowledged ones deleted, without rewriting anything. Every file a process holds is locked
  * with flock(LOCK_EX) for as long as it holds it; the kernel drops the lock when the process
@@ -60,13 +63,14 @@ typedef struct weft__spool_ref {
 
 /*
  * Opens the spool in dir (created 0700 when missing; borrowed) with a cap of max_bytes (at
- * least 16 KiB is used) and starts this process's first file. Claims nothing yet: the files of
+ * least 16 KiB is used), keeping each record's bytes in encoding enc (replay batches hold that
+ * encoding only), and starts this process's first file. Claims nothing yet: the files of
  * dead processes are read by weft__spool_rescan, which the exporter runs on the export thread so
  * that weft_init never waits for a large spool to be read. NULL when the spool is off: dir
  * unusable (group/world-writable, not ours, not a directory, a symbolic link, read-only), or
  * out of memory; logged once and counted in spool_errors.
  */
-weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes);
+weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes, weft__encoding enc);
 
 /* Closes every file (releasing its lock); files with nothing left to deliver are deleted,
  * the rest stay for a later process. NULL is fine. */
@@ -96,8 +100,8 @@ void weft__spool_ref_fini(weft__spool_ref *ref);
 
 /*
  * The next batch of pending records, oldest first (at most max_items records and about
- * max_bytes of JSON; at least one record), with *ref to finish them by; they are live from now
- * on. NULL when nothing is pending (or memory is short). The batch is the caller's
+ * max_bytes of the encoding's bytes; at least one record), with *ref to finish them by; they
+ * are live from now on. NULL when nothing is pending (or memory is short). The batch is the caller's
  * (weft__batch_free); its items carry trace, id, parent and the in-progress flags only.
  */
 weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_bytes,

@@ -1,6 +1,6 @@
 /*
  * producer.h — the producer-side entry for span calls that live outside span.c (the RAG and
- * LLM setters in rag.c): reserve an event on the calling thread's ring, fill it, commit.
+ * LLM setters in rag_set.c): reserve an event on the calling thread's ring, fill it, commit.
  * No lock, no allocation (after the thread's first span), never blocks.
  */
 #ifndef WEFT_PRODUCER_H

@@ -3,8 +3,8 @@
  * _GENERATION, _USAGE, _MESSAGE), split in plan and write so the setters in rag.c can reserve
  * exactly the right room in the ring, and tests can build events in a buffer of their own.
  *
- * Payload layouts (all fields native-endian, read back with memcpy; src/rag.c is the only
- * reader and writer, so the layout may change with it):
+ * Payload layouts (all fields native-endian, read back with memcpy; produce/rag_set.c writes
+ * them and assemble/rag_map.c reads them, so the layout may change with it):
  *
  *   string    u32 flags (1: present, 2: cut), u32 len, [u64 original length when cut], bytes
  *   RETRIEVAL u32 flags (1: has_similarity_threshold), i32 chunk_size, chunk_overlap, top_k,
@@ -85,5 +85,34 @@ void weft__rag_write_message(void *dst, const weft_message *msg, const weft__rag
 
 /* The role's enum value, or -1 for NULL and unknown names. */
 int weft__rag_role(const char *role);
+
+/* Flag bits of the payloads above, written by the setters (rag_set.c) and read by the
+ * export thread (assemble/rag_map.c). */
+#define STR_PRESENT 1u
+#define STR_CUT 2u
+
+#define RET_HAS_THRESHOLD 1u
+#define HIT_HAS_SPAN 1u
+#define HIT_HAS_RANK 2u
+#define CIT_HAS_SPAN 1u
+#define CIT_HAS_CONFIDENCE 2u
+#define CIT_HAS_RELEVANCE 4u
+#define USAGE_HAS_COST 1u
+#define GEN_HAS_FC 1u
+#define GEN_FC_COMPLETE 2u
+#define GEN_FC_REFUSAL 4u
+#define GEN_FC_CITES 8u
+/* Computed format types travel as a code in bits 4-5 instead of a string, so that a format
+ * check computed on the producer does not change the event's size. */
+#define GEN_FC_TYPE_SHIFT 4
+#define GEN_FC_TYPE_MASK (3u << GEN_FC_TYPE_SHIFT)
+/* The caller's format check left has_counts false and some count 0: the export thread
+ * computes those from the answer (weft.h, weft_format_check). */
+#define GEN_FC_COUNTS_UNSET 64u
+
+/* The roles of weft_message (enum weft__role order) and the computed format types (the codes
+ * of GEN_FC_TYPE_MASK), as both halves name them. */
+static const char *const weft__rag_role_names[] = {"system", "user", "assistant", "tool"};
+static const char *const weft__rag_fc_type_names[] = {NULL, "json", "markdown", "text"};
 
 #endif

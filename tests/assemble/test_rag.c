@@ -1,7 +1,8 @@
 /*
- * test_rag.c — the RAG and LLM setters (src/rag.c) field by field.
+ * test_rag.c — the RAG and LLM setters (src/produce/rag_set.c) and their mapping
+ * (src/assemble/rag_map.c), field by field.
  *
- * Two layers: the consumer half alone (an event encoded with rag.c's own plan/write into a
+ * Two layers: the consumer half alone (an event encoded with rag_set.c's own plan/write into a
  * buffer, applied to a hand-built record, the record's entries read back with jansson), which
  * pins the mapping of DESIGN.md section 5 and the fitting rules; and end to end (weft_init with
  * the memory exporter, real spans, the exported JSON lines), which pins what reaches an

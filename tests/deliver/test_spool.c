@@ -271,7 +271,7 @@ Test(spool, crc32_matches_the_standard_check_value_and_a_bitwise_reference)
 /* As the exporter does: open, then claim what dead processes left. */
 static weft__spool *open_spool(const char *dir, uint64_t cap)
 {
-    weft__spool *sp = weft__spool_open(dir, cap);
+    weft__spool *sp = weft__spool_open(dir, cap, WEFT__ENC_SGP_JSON);
     weft__spool_rescan(sp);
     return sp;
 }

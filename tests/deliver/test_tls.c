@@ -157,3 +157,38 @@ Test(tls, an_untrusted_certificate_stops_delivery_and_is_counted)
     weft_rx_stop(rx);
     drop_cert(&t);
 }
+
+Test(tls, a_certificate_for_another_host_pauses_export_instead_of_retrying, .timeout = 60)
+{
+    wt_log_reset();
+    tls_files t = make_cert(); /* names 127.0.0.1 only */
+    weft_rx_opts o = {.api_key = KEY, .tls_cert_pem = t.cert_pem, .tls_key_pem = t.key_pem};
+    weft_rx *rx = weft_rx_start(&o);
+    cr_assert_not_null(rx);
+
+    weft_config c = sgp_cfg(rx);
+    char url[64];
+    snprintf(url, sizeof url, "https://localhost:%u", weft_rx_port(rx)); /* not the name on it */
+    c.sgp_base_url = url;
+    c.ca_bundle = t.cert_path; /* trusted issuer: only the host name is wrong */
+    cr_assert_eq(weft_init(&c), 0);
+    make_spans(20);
+    for (int i = 0; i < 200 && wt_log_count("certificate was refused") == 0; i++)
+        usleep(50 * 1000);
+    cr_expect_eq(wt_log_count("certificate was refused"), 1, "no clear message for a refused certificate");
+    usleep(1500 * 1000); /* a transient-fault retry would have gone by now (backoff <= 1 s) */
+    weft_stats s;
+    weft_get_stats(&s);
+    cr_expect_eq(s.retried, 0, "a refused certificate was retried as if transient");
+    cr_expect_eq(s.requests, 1, "%llu requests while paused", (unsigned long long)s.requests);
+    int rc = weft_shutdown(500);
+    cr_expect(rc == WEFT_ETIMEDOUT || rc == WEFT_EEXPORT, "shutdown returned %d", rc);
+    weft_get_stats(&s);
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_eq(s.exported, 0);
+    cr_expect_eq(s.dropped_export + s.dropped_queue, 20, "every span counted as not delivered");
+    cr_expect_eq(weft_rx_requests(rx), 0, "a request got past the TLS handshake");
+    cr_expect_eq(wt_log_count(KEY), 0, "the API key reached the log");
+    weft_rx_stop(rx);
+    drop_cert(&t);
+}

@@ -11,11 +11,15 @@
  * the log. Every test ends with weft_shutdown and a stats check. No duration is asserted.
  */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <poll.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -616,4 +620,276 @@ Test(sgp, refuses_credentials_that_would_inject_headers)
     weft_stats s = stats();
     cr_expect_eq(s.dropped_ring, 0);
     cr_expect_eq(s.requests, 0);
+}
+
+/* ---- issue 10: what a hostile or strict server does to delivery ------------------------------ */
+
+#define TRACES 60
+#define PER_TRACE 50 /* a root and 49 children: 3000 spans, 3 full batches of 1000 */
+
+/* Begins TRACES traces of PER_TRACE spans (ids known, nothing sent yet), poisons child 7 of
+ * each when poison is set, then ends them all. Returns the poisoned count. */
+static size_t traces_with_poison(weft_rx *rx, bool poison)
+{
+    static weft_span sp[TRACES][PER_TRACE];
+    char name[64], id[40];
+    for (int t = 0; t < TRACES; t++) {
+        snprintf(name, sizeof name, "r%d", t);
+        sp[t][0] = weft_span_begin(name, WEFT_TYPE_AGENT_WORKFLOW);
+        for (int k = 1; k < PER_TRACE; k++) {
+            snprintf(name, sizeof name, "r%d-c%d", t, k);
+            sp[t][k] = weft_span_begin(name, WEFT_TYPE_COMPLETION);
+            weft_span_end(sp[t][k]);
+        }
+    }
+    size_t n = 0;
+    for (int t = 0; t < TRACES && poison; t++) {
+        span_uuid(sp[t][7], id);
+        weft_rx_poison(rx, id);
+        n++;
+    }
+    for (int t = 0; t < TRACES; t++)
+        weft_span_end(sp[t][0]);
+    return n;
+}
+
+Test(sgp, drops_exactly_the_spans_a_422_names_at_most_doubling_the_requests, .timeout = 120)
+{
+    wt_log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.flush_interval_ms = 60000;
+    c.inprogress_after_ms = WEFT_INPROGRESS_NEVER;
+
+    /* A clean run of the same workload, for the request count. */
+    cr_assert_eq(weft_init(&c), 0);
+    traces_with_poison(rx, false);
+    cr_expect_eq(weft_flush(30000), 0);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    size_t clean = weft_rx_requests(rx);
+    cr_expect_eq(weft_rx_completed(rx), TRACES * PER_TRACE);
+
+    weft_rx_reset(rx);
+    weft_rx_set_list_rejections(rx, true);
+    cr_assert_eq(weft_init(&c), 0);
+    size_t bad = traces_with_poison(rx, true); /* 60 of 3000: 2 % */
+    cr_expect_eq(weft_flush(30000), WEFT_EEXPORT);
+    cr_expect_eq(weft_shutdown(5000), WEFT_EEXPORT, "the run lost the rejected spans");
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_eq(weft_rx_completed(rx), TRACES * PER_TRACE - bad, "good spans were lost");
+    cr_expect_eq(s.rejected, bad);
+    cr_expect_eq(s.dropped_export, bad);
+    cr_expect_eq(s.exported, TRACES * PER_TRACE - bad);
+    cr_expect_eq(s.queued, 0);
+    cr_expect_leq(weft_rx_requests(rx), 2 * clean, "%zu requests against %zu for a clean run",
+                  weft_rx_requests(rx), clean);
+    cr_expect_geq(wt_log_count("rejected span"), 50);
+    check_log_clean();
+    weft_rx_stop(rx);
+}
+
+typedef struct seen_ctx {
+    size_t marked, children, root_has_payload;
+    char root[40];
+} seen_ctx;
+
+static void look_for_cut(const json_t *item, size_t upserts, bool completed, void *ud)
+{
+    seen_ctx *c = ud;
+    (void)upserts;
+    const char *id = json_string_value(json_object_get(item, "id"));
+    const char *parent = json_string_value(json_object_get(item, "parent_id"));
+    if (parent && !strcmp(parent, c->root) && completed)
+        c->children++;
+    if (id && !strcmp(id, c->root) && completed) {
+        const char *p = json_string_value(json_object_get(json_object_get(item, "input"), "payload"));
+        if (p) {
+            c->root_has_payload = 1;
+            c->marked = strstr(p, "\xE2\x80\xA6[truncated ") != NULL;
+        }
+    }
+}
+
+Test(sgp, sends_a_span_over_the_servers_limit_alone_with_its_largest_value_cut, .timeout = 120)
+{
+    wt_log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_rx_set_max_body(rx, 150000);
+    weft_config c = base_cfg(rx);
+    c.flush_interval_ms = 60000;
+    c.max_attr_bytes = 4u << 20;
+    c.ring_bytes = 32u << 20;
+    cr_assert_eq(weft_init(&c), 0);
+    size_t big = 3u << 20;
+    char *attr = malloc(big + 1);
+    memset(attr, 'v', big);
+    attr[big] = '\0';
+    weft_span root = weft_span_begin("big", WEFT_TYPE_AGENT_WORKFLOW);
+    weft_span_set_str(root, WEFT_INPUT, "payload", attr);
+    free(attr);
+    for (int k = 0; k < 5; k++) {
+        weft_span ch = weft_span_begin("child", WEFT_TYPE_COMPLETION);
+        weft_span_end(ch);
+    }
+    weft_span_end(root);
+    cr_expect_eq(weft_flush(60000), 0);
+    seen_ctx sc = {0};
+    span_uuid(root, sc.root);
+    weft_rx_foreach(rx, look_for_cut, &sc);
+    cr_expect(sc.root_has_payload, "the big span did not arrive");
+    cr_expect(sc.marked, "the cut value carries no truncation marker");
+    cr_expect_eq(sc.children, 5);
+    cr_expect_geq(weft_rx_status_count(rx, 413), 1);
+    cr_expect_leq(weft_rx_max_body_seen(rx), (size_t)150000 + 8u * 1024 * 1024);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_eq(s.exported, 6);
+    cr_expect_eq(s.dropped_export + s.rejected, 0);
+    cr_expect_eq(s.queued, 0);
+    weft_rx_stop(rx);
+}
+
+Test(sgp, waits_out_an_absurd_retry_after_up_to_the_retry_window, .timeout = 60)
+{
+    wt_log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.retry_window_ms = 2000;
+    cr_assert_eq(weft_init(&c), 0);
+    weft_rx_fail_next(rx, 503, 1, "100000");
+    make_spans("ra", 5, NULL, 0);
+    cr_expect_eq(weft_flush(20000), 0);
+    cr_expect_eq(weft_rx_completed(rx), 5);
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_eq(s.retried, 1);
+    cr_expect_eq(s.exported, 5);
+    cr_expect_eq(s.dropped_export, 0);
+    weft_rx_stop(rx);
+}
+
+static size_t most_upserts;
+
+static void count_upserts(const json_t *item, size_t upserts, bool completed, void *ud)
+{
+    (void)item, (void)completed, (void)ud;
+    if (upserts > most_upserts)
+        most_upserts = upserts;
+}
+
+Test(sgp, sends_one_record_per_span_id_in_a_request_the_completed_one)
+{
+    wt_log_reset();
+    weft_rx *rx = rx_start(KEY);
+    weft_config c = base_cfg(rx);
+    c.flush_interval_ms = 60000;
+    c.inprogress_after_ms = WEFT_INPROGRESS_NEVER;
+    cr_assert_eq(weft_init(&c), 0);
+    /* Each child ends before its parent: the parent's in-progress record goes first (parents
+     * first), and its completed record follows in the same batch. */
+    for (int t = 0; t < 20; t++) {
+        weft_span root = weft_span_begin("parent", WEFT_TYPE_AGENT_WORKFLOW);
+        weft_span ch = weft_span_begin("child", WEFT_TYPE_COMPLETION);
+        weft_span_end(ch);
+        weft_span_end(root);
+    }
+    cr_expect_eq(weft_flush(10000), 0);
+    cr_expect_eq(weft_rx_completed(rx), 40);
+    most_upserts = 0;
+    weft_rx_foreach(rx, count_upserts, NULL);
+    cr_expect_eq(weft_rx_requests(rx), 1, "the spans did not go in one request");
+    cr_expect_eq(most_upserts, 1, "a request carried two records of one span");
+    cr_expect_eq(weft_shutdown(5000), 0);
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_eq(s.exported, 40);
+    cr_expect_eq(s.dropped_export + s.rejected, 0);
+    weft_rx_stop(rx);
+}
+
+/* A loopback stand-in that answers every connection with bytes that are not HTTP. */
+typedef struct not_http {
+    int fd;
+    unsigned port;
+    atomic_bool stop;
+    atomic_int answered;
+    pthread_t th;
+} not_http;
+
+static void *not_http_run(void *arg)
+{
+    not_http *n = arg;
+    while (!atomic_load(&n->stop)) {
+        struct pollfd p = {.fd = n->fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        int c = accept(n->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        /* The whole request (it is small: read until the client pauses), then the junk, then
+         * the end of the stream, so curl reads an answer rather than a reset. */
+        char buf[65536];
+        struct pollfd q = {.fd = c, .events = POLLIN};
+        while (poll(&q, 1, 100) > 0 && read(c, buf, sizeof buf) > 0)
+            ;
+        static const char junk[] = "hello, this is not HTTP\r\n";
+        (void)!write(c, junk, sizeof junk - 1);
+        shutdown(c, SHUT_WR);
+        while (poll(&q, 1, 1000) > 0 && read(c, buf, sizeof buf) > 0)
+            ;
+        atomic_fetch_add(&n->answered, 1);
+        close(c);
+    }
+    return NULL;
+}
+
+static void not_http_start(not_http *n)
+{
+    n->fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(n->fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(n->fd, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(n->fd, 16), 0);
+    cr_assert_eq(getsockname(n->fd, (struct sockaddr *)&a, &len), 0);
+    n->port = ntohs(a.sin_port);
+    atomic_init(&n->stop, false);
+    atomic_init(&n->answered, 0);
+    cr_assert_eq(pthread_create(&n->th, NULL, not_http_run, n), 0);
+}
+
+static void not_http_stop(not_http *n)
+{
+    atomic_store(&n->stop, true);
+    pthread_join(n->th, NULL);
+    close(n->fd);
+}
+
+Test(sgp, retries_an_answer_that_is_not_http_like_a_reset, .timeout = 60)
+{
+    wt_log_reset();
+    not_http n;
+    not_http_start(&n);
+    weft_config c = base_cfg(NULL);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u", n.port);
+    c.sgp_base_url = url;
+    c.retry_window_ms = 1500;
+    cr_assert_eq(weft_init(&c), 0);
+    make_spans("junk", 10, NULL, 0);
+    cr_expect_eq(weft_flush(20000), WEFT_EEXPORT);
+    cr_expect_eq(weft_shutdown(5000), WEFT_EEXPORT, "the run lost its spans");
+    weft_stats s = stats();
+    cr_expect_eq(s.dropped_ring, 0);
+    cr_expect_geq(s.retried, 1, "a broken answer was not retried");
+    cr_expect_geq(atomic_load(&n.answered), 2);
+    cr_expect_eq(s.dropped_export, 10, "given up only after the retry window");
+    cr_expect_eq(s.exported, 0);
+    cr_expect_geq(wt_log_count("retrying"), 1);
+    cr_expect_geq(wt_log_count("HTTP/0.9"), 1, "curl did not see an HTTP/0.9 answer");
+    check_log_clean();
+    not_http_stop(&n);
 }

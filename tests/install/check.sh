@@ -29,4 +29,9 @@ if nm "$prefix/notrace" | grep -q ' U weft'; then
   echo "the WEFT_NO_TRACING program needs weft symbols"; exit 1
 fi
 "$prefix/notrace"
-echo "install check: pkg-config, find_package(weft) with weft::weft and weft::weft_static, and WEFT_NO_TRACING without libweft all work"
+# The command-line tool lands in bin/ (when built) and runs from there.
+if [ -f "$build/tools/weft" ]; then
+  "$prefix/bin/weft" --version
+  "$prefix/bin/weft" traces list --help >/dev/null
+fi
+echo "install check: pkg-config, find_package(weft) with weft::weft and weft::weft_static, WEFT_NO_TRACING without libweft, and bin/weft all work"

@@ -104,6 +104,7 @@ struct weft_rx {
     size_t max_body;
     char **poison;
     size_t npoison;
+    bool list_rejections; /* poisoned batches answered with FastAPI's error list */
     unsigned delay_ms;
     int drop_count;
     unsigned capacity;
@@ -501,6 +502,7 @@ static span_entry *store_upsert(weft_rx *rx, json_t *item)
 typedef struct verdict {
     int status; /* 0: accepted */
     char detail[DETAIL_MAX];
+    json_t *list; /* when set, the answer's detail is this FastAPI error list (owned) */
 } verdict;
 
 /* Replaces each byte that does not start a valid UTF-8 sequence with '?': details quote ids
@@ -709,6 +711,19 @@ static void check_batch(weft_rx *rx, json_t *items, verdict *v)
         if (in_list(opt_str(it, "id"), (const char *const *)rx->poison, rx->npoison)) {
             reject(v, 422, "%s: rejected by the server (poisoned span)",
                    item_label(it, i, label, sizeof label));
+            if (!rx->list_rejections)
+                return;
+            /* FastAPI's validation error: one entry per offending item, located by index. */
+            v->list = json_array();
+            for (size_t k = i; k < n && v->list; k++) {
+                const json_t *x = json_array_get(items, k);
+                const char *id = opt_str(x, "id");
+                if (in_list(id, (const char *const *)rx->poison, rx->npoison))
+                    json_array_append_new(v->list, json_pack("{s:s,s:[s,s,I,s],s:s,s:s}", "type",
+                                                             "value_error", "loc", "body", "items",
+                                                             (json_int_t)k, "id", "msg",
+                                                             "Value error, poisoned span", "input", id));
+            }
             return;
         }
     }
@@ -880,11 +895,11 @@ static enum MHD_Result send_json(struct MHD_Connection *conn, int status, char *
 }
 
 /* A {"detail": ...} answer, counted and remembered as the last detail. */
-static enum MHD_Result send_detail(weft_rx *rx, struct MHD_Connection *conn, int status,
-                                   const char *detail, const char *retry_after,
-                                   unsigned retry_after_ms)
+static enum MHD_Result send_detail_list(weft_rx *rx, struct MHD_Connection *conn, int status,
+                                        const char *detail, json_t *list, const char *retry_after,
+                                        unsigned retry_after_ms)
 {
-    json_t *obj = json_pack("{s:s}", "detail", detail);
+    json_t *obj = list ? json_pack("{s:o}", "detail", list) : json_pack("{s:s}", "detail", detail);
     char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
     pthread_mutex_lock(&rx->mu);
@@ -895,6 +910,13 @@ static enum MHD_Result send_detail(weft_rx *rx, struct MHD_Connection *conn, int
     if (!text)
         return MHD_NO;
     return send_json(conn, status, text, retry_after, retry_after_ms);
+}
+
+static enum MHD_Result send_detail(weft_rx *rx, struct MHD_Connection *conn, int status,
+                                   const char *detail, const char *retry_after,
+                                   unsigned retry_after_ms)
+{
+    return send_detail_list(rx, conn, status, detail, NULL, retry_after, retry_after_ms);
 }
 
 /* Waits `ms` unless the receiver is stopping; mu held. */
@@ -954,7 +976,7 @@ static enum MHD_Result answer_batch(weft_rx *rx, struct MHD_Connection *conn, re
     json_decref(root);
     if (v.status) {
         json_decref(echo);
-        return send_detail(rx, conn, v.status, v.detail, NULL, 0);
+        return send_detail_list(rx, conn, v.status, v.detail, v.list, NULL, 0);
     }
     /* Dumped without the lock: the echo holds its own references to immutable items. */
     json_t *reply = json_pack("{s:o}", "items", echo ? echo : json_array());
@@ -1750,6 +1772,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void clear_faults(weft_rx *rx)
 {
     rx->fail_status = rx->fail_count = 0;
+    rx->list_rejections = false;
     free(rx->fail_retry_after);
     rx->fail_retry_after = NULL;
     rx->retry_after_ms = 0;
@@ -2097,5 +2120,12 @@ void weft_rx_cut_next(weft_rx *rx, int count)
 {
     pthread_mutex_lock(&rx->mu);
     rx->cut_count = count > 0 ? count : 0;
+    pthread_mutex_unlock(&rx->mu);
+}
+
+void weft_rx_set_list_rejections(weft_rx *rx, bool on)
+{
+    pthread_mutex_lock(&rx->mu);
+    rx->list_rejections = on;
     pthread_mutex_unlock(&rx->mu);
 }

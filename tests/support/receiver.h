@@ -179,6 +179,14 @@ void weft_rx_set_max_body(weft_rx *rx, size_t bytes);
  */
 void weft_rx_poison(weft_rx *rx, const char *span_id);
 
+/*
+ * When on, a batch holding poisoned spans is answered 422 with FastAPI's validation-error list
+ * naming every one of them by position, as SGP's OpenAPI declares for 422:
+ * {"detail":[{"type":"value_error","loc":["body","items",I,"id"],"msg":"...","input":ID},...]}.
+ * Off (the default): {"detail":"items[I] (id '...'): ... (poisoned span)"}, naming the first.
+ */
+void weft_rx_set_list_rejections(weft_rx *rx, bool on);
+
 /* Every answer waits `ms` first (a slow server); 0: none. weft_rx_stop cuts the wait short. */
 void weft_rx_set_delay_ms(weft_rx *rx, unsigned ms);
 

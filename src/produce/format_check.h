@@ -3,7 +3,7 @@
  * weft_span_set_generation gives none (DESIGN.md section 5, output.format_check).
  *
  * Owns nothing: pure functions of their arguments, no I/O, no allocation, no global state, so
- * they may run on any thread (rag.c calls them on the export thread, and on the producer only
+ * they may run on any thread (rag_map.c calls them on the export thread, and rag_set.c on the producer only
  * when an answer too large for the ring must be cut, so that the check describes the whole
  * answer). Input text is raw bytes that may be invalid UTF-8; an invalid byte counts as one
  * character, as in weft__utf8_count.
