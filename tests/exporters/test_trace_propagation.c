@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "otlp_receiver.h"
 #include "receiver.h"
 #include "weft/weft.h"
 
@@ -178,5 +179,65 @@ Test(trace_propagation, a_traceparent_header_joins_two_weft_processes_into_one_s
     cr_expect_eq(st.bad_traceparent, 0);
     cr_expect_eq(st.exported, 2);
     cr_expect_eq(st.dropped_export, 0);
+    weft_rx_stop(rx);
+}
+
+Test(trace_propagation, the_same_trace_arrives_in_otlp_from_both_processes)
+{
+    weft_rx_opts ro = {.api_key = KEY};
+    weft_rx *rx = weft_rx_start(&ro);
+    weft_orx *orx = weft_orx_start();
+    cr_assert(rx && orx);
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", weft_orx_url(orx), 1);
+    weft_config c = {0};
+    c.exporters = "sgp,otlp";
+    c.sgp_base_url = weft_rx_url(rx);
+    c.sgp_api_key = KEY;
+    c.flush_interval_ms = 20;
+    c.no_atexit = true;
+    c.inprogress_after_ms = WEFT_INPROGRESS_NEVER;
+    cr_assert_eq(weft_init(&c), 0);
+    char url[64];
+    struct MHD_Daemon *svc = service_start(url, sizeof url);
+    char base[96], otel[96], tp[80];
+    snprintf(base, sizeof base, "SGP_CLIENT_BASE_URL=%s", weft_rx_url(rx));
+    snprintf(otel, sizeof otel, "OTEL_EXPORTER_OTLP_ENDPOINT=%s", weft_orx_url(orx));
+    const char *env[] = {"WEFT_EXPORTER=sgp,otlp", "SGP_API_KEY=" KEY, base, otel, "OTEL_SERVICE_NAME=caller",
+                         "WEFT_FLUSH_INTERVAL_MS=20", "WEFT_INPROGRESS_AFTER_MS=-1", NULL};
+    cr_assert_eq(run_peer(url, env, tp, sizeof tp), 0, "the peer process failed");
+    MHD_stop_daemon(svc);
+    cr_assert_eq(weft_shutdown(20000), 0);
+
+    cr_assert_eq(weft_orx_span_count(orx), 4);
+    weft_orx_span s[4];
+    char trace[4][33], id[4][17], parent[4][17];
+    for (int i = 0; i < 4; i++) {
+        cr_assert(weft_orx_find(orx, NAMES[i], &s[i]), "\"%s\" did not reach the collector", NAMES[i]);
+        weft_orx_hex(&s[i].span->trace_id, trace[i]);
+        weft_orx_hex(&s[i].span->span_id, id[i]);
+        weft_orx_hex(&s[i].span->parent_span_id, parent[i]);
+    }
+    for (int i = 1; i < 4; i++)
+        cr_expect_str_eq(trace[i], trace[0], "%s is in the caller's trace", NAMES[i]);
+    cr_expect_eq(strncmp(tp + 3, trace[0], 32), 0);
+    cr_expect_str_eq(parent[0], "");
+    cr_expect_str_eq(parent[1], id[0]);
+    cr_expect_str_eq(parent[2], id[1], "the service's span names the caller's span as its parent");
+    cr_expect_str_eq(parent[3], id[2]);
+    cr_expect_str_eq(s[2].span->trace_state, "rojo=00f067aa0ba902b7");
+    /* Each process says who it is. */
+    const weft_orx_pb_value *a = weft_orx_attr(s[0].resource->attributes, s[0].resource->n_attributes, "service.name");
+    cr_expect_str_eq(a->string_value, "caller");
+    /* SGP got the same trace. */
+    found f = {{0}};
+    weft_rx_foreach(rx, collect, &f);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_not_null(f.by_name[i]);
+        cr_expect_str_eq(str(f.by_name[i], "obs_trace_id"), trace[i]);
+        cr_expect_str_eq(str(f.by_name[i], "obs_span_id"), id[i]);
+        json_decref(f.by_name[i]);
+        weft_orx_span_free(&s[i]);
+    }
+    weft_orx_stop(orx);
     weft_rx_stop(rx);
 }
