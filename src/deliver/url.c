@@ -18,6 +18,8 @@
 
 bool weft__url_parse(const char *url, weft__url *out)
 {
+    if (!out)
+        return false;
     memset(out, 0, sizeof *out);
     if (!url)
         return false;
@@ -50,15 +52,19 @@ bool weft__url_parse(const char *url, weft__url *out)
         out->host_len = colon ? (size_t)(colon - host) : hlen;
     }
     out->port = out->https ? 443 : 80;
-    const char *after = out->host + out->host_len + (out->ipv6 ? 1 : 0);
-    if (after < rest + alen && *after == ':') {
+    /* After the host: the end of the authority, or ':' and a port (empty: the default). */
+    const char *after = out->host + out->host_len + (out->ipv6 ? 1 : 0), *end = rest + alen;
+    if (after < end) {
+        if (*after != ':')
+            return false;
         unsigned p = 0;
         const char *d = after + 1;
-        for (; d < rest + alen && *d >= '0' && *d <= '9' && p <= 65535; d++)
+        for (; d < end && *d >= '0' && *d <= '9' && p <= 65535; d++)
             p = p * 10 + (unsigned)(*d - '0');
-        if (d != rest + alen || d == after + 1 || p > 65535)
-            return false; /* a port that is not a number */
-        out->port = p;
+        if (d != end || p > 65535 || (d > after + 1 && p == 0))
+            return false; /* a port that is not a number from 1 to 65535 */
+        if (d > after + 1)
+            out->port = p;
     }
     return out->host_len > 0;
 }

@@ -758,7 +758,9 @@ Test(rag_e2e, exports_retrieval_and_generation_fields_on_real_spans)
     cr_assert_null(wt_path(rr, "input.similarity_threshold"));
     cr_assert_str_eq(str(wt_path(rr, "metadata.retriever")), "bm25");
     cr_assert_null(wt_path(rr, "metadata.embedding_model"));
-    cr_assert_geq(num(wt_path(rr, "metadata.latency_ms")), 0.0, "taken from the span's duration");
+    cr_assert_float_eq(num(wt_path(rr, "metadata.latency_ms")), wt_span_ms(rr), 0.001,
+                       "taken from the span's duration: %f, timestamps %f", num(wt_path(rr, "metadata.latency_ms")),
+                       wt_span_ms(rr));
     json_t *hits = wt_path(rr, "output.hits");
     cr_assert_eq(json_array_size(hits), 2);
     cr_assert_str_eq(str(json_object_get(json_object_get(json_array_get(hits, 0), "metadata"), "source")), "wiki");

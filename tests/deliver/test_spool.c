@@ -744,7 +744,7 @@ Test(spool, turns_itself_off_in_a_read_only_directory)
             tdir_remove(&d);
             cr_skip_test("cannot mount a read-only tmpfs here, and root ignores file modes");
         }
-        cr_log_warn("no mount namespace: a mode 0500 directory stands in for a read-only one");
+        cr_log_info("no mount namespace: a mode 0500 directory stands in for a read-only one");
         chmod(d.spool, 0500);
     }
     cr_expect_null(open_spool(d.spool, 1u << 20));
@@ -763,7 +763,7 @@ Test(spool, survives_a_full_disk_and_keeps_every_whole_record)
     weft__spool *sp = open_spool(d.spool, 4u << 20); /* the cap is not what stops it */
     cr_assert(sp);
     if (!real) {
-        cr_log_warn("no mount namespace: the write-failure hook stands in for a full disk");
+        cr_log_info("no mount namespace: the write-failure hook stands in for a full disk");
         weft__spool_fail_writes(sp, ENOSPC, 60u << 10);
     }
     size_t appended = 0, kept = 0, k;
@@ -1155,7 +1155,7 @@ Test(spool_e2e, a_full_disk_turns_the_spool_off_not_delivery, .timeout = 120)
     tdir_make(&d);
     if (!tdir_mount_tmpfs(&d, 64u << 10, false)) {
         /* Without a small file system, the per-process file size limit fills "the disk". */
-        cr_log_warn("no mount namespace: RLIMIT_FSIZE stands in for a full disk");
+        cr_log_info("no mount namespace: RLIMIT_FSIZE stands in for a full disk");
         signal(SIGXFSZ, SIG_IGN);
         struct rlimit rl = {64u << 10, 64u << 10};
         cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);

@@ -5,7 +5,9 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "json.h"
@@ -165,6 +167,26 @@ void wt_check_item(json_t *it)
     cr_assert(json_is_object(json_object_get(it, "metadata")));
     cr_assert(is_hex(wt_str(it, "obs_trace_id"), 32));
     cr_assert(is_hex(wt_str(it, "obs_span_id"), 16));
+}
+
+/* Microseconds since the epoch of a checked timestamp (2026-11-22T00:08:00.123456Z). */
+static int64_t ts_us(const char *s)
+{
+    cr_assert(is_ts(s), "bad timestamp %s", s ? s : "(none)");
+    struct tm tm = {0};
+    tm.tm_year = atoi(s) - 1900;
+    tm.tm_mon = atoi(s + 5) - 1;
+    tm.tm_mday = atoi(s + 8);
+    tm.tm_hour = atoi(s + 11);
+    tm.tm_min = atoi(s + 14);
+    tm.tm_sec = atoi(s + 17);
+    return (int64_t)timegm(&tm) * 1000000 + atoi(s + 20);
+}
+
+double wt_span_ms(json_t *item)
+{
+    int64_t start = ts_us(wt_str(item, "start_timestamp")), end = ts_us(wt_str(item, "end_timestamp"));
+    return (double)(end - start) / 1000.0;
 }
 
 const char *wt_show(const char *s, size_t len)

@@ -34,6 +34,9 @@ const char *wt_str(json_t *obj, const char *key);
 json_t *wt_path(json_t *obj, const char *dotted);
 /* Checks the fixed-format fields every item must have (ids, timestamps, sections). */
 void wt_check_item(json_t *item);
+/* The item's end_timestamp less its start_timestamp in ms (both have microseconds, so the
+ * result is within 0.001 ms of the span's true duration); asserts both are present. */
+double wt_span_ms(json_t *item);
 /* Printable form of arbitrary bytes for failure messages (one of four rotating static buffers:
  * Criterion runs each test in its own single-threaded process). */
 const char *wt_show(const char *s, size_t len);
