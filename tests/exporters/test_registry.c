@@ -62,7 +62,7 @@ Test(registry, lists_every_name_and_none_for_messages)
 {
     char buf[128];
     weft__exporter_names(buf, sizeof buf);
-    cr_assert_str_eq(buf, "jsonl, stdout, memory, sgp, discard, none");
+    cr_assert_str_eq(buf, "jsonl, stdout, memory, sgp, otlp, discard, discard_otlp, none");
     char small[12];
     memset(small, 'x', sizeof small);
     weft__exporter_names(small, sizeof small);
@@ -101,9 +101,9 @@ Test(registry, refuses_an_unknown_word_and_names_it)
     cr_assert_eq(sel(list, out, &bad, &bad_len), -1);
     cr_assert_eq(bad, list + 6);
     cr_assert_eq(bad_len, 5);
-    cr_assert_eq(sel("memory otlp", out, &bad, &bad_len), -1);
-    cr_assert_eq(bad_len, 4);
-    cr_assert_eq(strncmp(bad, "otlp", 4), 0);
+    cr_assert_eq(sel("memory zipkin", out, &bad, &bad_len), -1);
+    cr_assert_eq(bad_len, 6);
+    cr_assert_eq(strncmp(bad, "zipkin", 6), 0);
     cr_assert_eq(sel("nonesuch", out, &bad, &bad_len), -1);
     cr_assert_eq(bad_len, 8);
 }
