@@ -10,9 +10,11 @@ cd "$(dirname "$0")"
 
 # openssl: the TLS test makes its own certificate for the loopback receiver.
 # chromium: the browser test of `weft view --html` (headless, no network).
+# protobuf-c-compiler, libprotobuf-c-dev, zlib1g-dev: the otlp exporter (code generated from proto/, gzip).
 PACKAGES=(build-essential cmake ninja-build pkg-config clang
           libuv1-dev libcurl4-openssl-dev libmsgpack-dev
-          libcriterion-dev libmicrohttpd-dev libjansson-dev openssl chromium)
+          libcriterion-dev libmicrohttpd-dev libjansson-dev openssl chromium
+          protobuf-c-compiler libprotobuf-c-dev zlib1g-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -8,7 +8,8 @@
  * is the process's CPU time less the producer thread's own (CLOCK_THREAD_CPUTIME_ID), and the
  * figure is spans assembled and encoded per CPU-second of the export thread. Each span has
  * two short string attributes and an integer, like a typical LLM step. Median of 5 runs of
- * 2,000,000 spans. Run: ./build/bench/bench_consumer
+ * 2,000,000 spans, once with the SGP item encoding (discard) and once with the OTLP Span
+ * encoding (discard_otlp), each in its own weft_init. Run: ./build/bench/bench_consumer
  */
 #include <stdint.h>
 #include <sys/resource.h>
@@ -26,11 +27,13 @@ static double cpu_ns(clockid_t id)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-int main(void)
+/* Spans assembled and encoded per CPU-second of the export thread, median of RUNS, with
+ * exporter `exporter` (discard: SGP JSON; discard_otlp: OTLP protobuf). */
+static double measure(const char *exporter, weft_stats *out)
 {
-    weft_config c = {.exporters = "discard", .no_atexit = true};
+    weft_config c = {.exporters = exporter, .no_atexit = true};
     if (weft_init(&c) != 0)
-        return 1;
+        return 0;
     double v[RUNS];
     uint64_t ended0 = 0;
     for (int r = 0; r < RUNS; r++) {
@@ -52,11 +55,23 @@ int main(void)
         v[r] = (double)(st.ended - ended0) / (consumer / 1e9);
         ended0 = st.ended;
     }
-    weft_stats st;
-    weft_get_stats(&st);
+    weft_get_stats(out);
     weft_shutdown(10000);
-    bench_report("export thread: drain + assemble + JSON encode", bench_median(v, RUNS), "spans/s", 2000000, 0);
+    return bench_median(v, RUNS);
+}
+
+int main(void)
+{
+    weft_stats st;
+    double sgp = measure("discard", &st);
+    bench_report("export thread: drain + assemble + JSON encode", sgp, "spans/s", 2000000, 0);
     printf("%-58s %llu / %llu / %llu\n", "  spans started / ended / events dropped in the ring",
            (unsigned long long)st.started, (unsigned long long)st.ended, (unsigned long long)st.dropped_ring);
+    double otlp = measure("discard_otlp", &st);
+    bench_report("export thread: drain + assemble + OTLP protobuf encode", otlp, "spans/s", 0, 0);
+    printf("%-58s %llu / %llu / %llu\n", "  spans started / ended / events dropped in the ring",
+           (unsigned long long)st.started, (unsigned long long)st.ended, (unsigned long long)st.dropped_ring);
+    printf("%-58s %.0f ns (sgp) / %.0f ns (otlp)\n", "  export-thread CPU per span", sgp > 0 ? 1e9 / sgp : 0,
+           otlp > 0 ? 1e9 / otlp : 0);
     return 0;
 }

@@ -15,10 +15,12 @@ extern const weft__exporter_ops weft__exporter_stdout;
 extern const weft__exporter_ops weft__exporter_memory;
 extern const weft__exporter_ops weft__exporter_discard;
 extern const weft__exporter_ops weft__exporter_stratix;
+extern const weft__exporter_ops weft__exporter_otlp;
+extern const weft__exporter_ops weft__exporter_discard_otlp;
 
 static const weft__exporter_ops *const table[] = {
     &weft__exporter_jsonl, &weft__exporter_stdout, &weft__exporter_memory, &weft__exporter_sgp,
-    &weft__exporter_discard, &weft__exporter_stratix,
+    &weft__exporter_otlp, &weft__exporter_discard, &weft__exporter_discard_otlp, &weft__exporter_stratix,
 };
 #define N_TABLE (sizeof(table) / sizeof(table[0]))
 _Static_assert(N_TABLE <= WEFT__MAX_EXPORTERS, "raise WEFT__MAX_EXPORTERS");

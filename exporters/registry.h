@@ -14,7 +14,7 @@
 #include "exporter.h"
 
 /* How many exporters can be selected at once (every known one). */
-#define WEFT__MAX_EXPORTERS 8
+#define WEFT__MAX_EXPORTERS 16
 
 /* The exporter selected by the word name[0..len) (case-insensitive), or NULL. "none" is no
  * exporter and is not in the table. */

@@ -44,14 +44,27 @@ WEFT_NT_ void weft_get_stats_sized(weft_stats *out, size_t n)
     for (size_t k = 0; k < n; k++)
         ((unsigned char *)out)[k] = 0;
 }
-WEFT_NT_ weft_span weft__span_begin_site(const weft_site *site) { (void)site; weft_span s = {0, 0, 0, 0}; return s; }
-WEFT_NT_ weft_span weft_nt_zero_(void) { weft_span s = {0, 0, 0, 0}; return s; }
+WEFT_NT_ weft_span weft__span_begin_site(const weft_site *site) { (void)site; weft_span s = {0, 0, 0, 0, 0}; return s; }
+WEFT_NT_ weft_span weft_nt_zero_(void) { weft_span s = {0, 0, 0, 0, 0}; return s; }
 WEFT_NT_ weft_span weft_span_begin(const char *n, weft_span_type t) { (void)n; (void)t; return weft_nt_zero_(); }
 WEFT_NT_ weft_span weft_span_begin_child(weft_span p, const char *n, weft_span_type t)
 {
     (void)p; (void)n; (void)t;
     return weft_nt_zero_();
 }
+WEFT_NT_ weft_span weft_span_begin_remote(const char *tp, const char *ts, const char *n, weft_span_type t)
+{
+    (void)tp; (void)ts; (void)n; (void)t;
+    return weft_nt_zero_();
+}
+WEFT_NT_ int weft_traceparent_format(weft_span s, char *buf, size_t len)
+{
+    (void)s;
+    if (buf && len)
+        buf[0] = '\0';
+    return WEFT_EINVAL;
+}
+WEFT_NT_ int weft_traceparent_header(weft_span s, char *buf, size_t len) { return weft_traceparent_format(s, buf, len); }
 WEFT_NT_ void weft_span_end(weft_span s) { (void)s; }
 WEFT_NT_ weft_span weft_current_span(void) { return weft_nt_zero_(); }
 WEFT_NT_ bool weft_span_is_valid(weft_span s) { (void)s; return false; }

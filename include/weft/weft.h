@@ -111,10 +111,12 @@ typedef enum weft_section { WEFT_INPUT = 0, WEFT_OUTPUT = 1, WEFT_METADATA = 2 }
  * before it writes anything, so a handle that is stale, forged, uninitialised or from another
  * process is a counted no-op (weft_stats.noop_calls), never a write out of bounds. */
 typedef struct weft_span {
-    uint64_t trace; /* private: low 64 bits of the trace id */
-    uint64_t id;    /* private: the span id; 0 for the zero span */
-    uint32_t home;  /* private: slot of the thread whose context stack holds it << 16, and depth */
-    uint32_t flags; /* private: WEFT__SPAN_* below */
+    uint64_t trace;    /* private: high 64 bits of the W3C trace id */
+    uint64_t id;       /* private: the span id (the W3C span id); 0 for the zero span */
+    uint32_t home;     /* private: slot of the thread whose context stack holds it << 16, and depth */
+    uint32_t flags;    /* private: WEFT__SPAN_* below */
+    uint64_t trace_lo; /* private: low 64 bits of the W3C trace id XOR the process's salt; 0
+                          for every trace begun in this process (weft_span_begin_remote) */
 } weft_span;
 
 #define WEFT__SPAN_SAMPLED_OUT 1u /* private: part of a trace that head sampling dropped */
@@ -371,6 +373,8 @@ typedef struct weft_stats {
                                    spans that ended more than stratix_grace_ms after the root
                                    was sent (each such span is counted in dropped_export), or a
                                    trace written without its root because memory ran short */
+    uint64_t bad_traceparent;  /* weft_span_begin_remote calls given a malformed traceparent
+                                  (each started a new trace instead) */
 } weft_stats;
 
 /* ---------------------------------------------------------------------------------------
@@ -462,6 +466,34 @@ WEFT_API void weft_scope_end(weft_scope scope);
  * forged handle or out NULL; WEFT_ENOTINIT before weft_init. A sampled-out span has ids too
  * (nothing is exported under them). Any thread; out is borrowed. */
 WEFT_API int weft_span_get_ids(weft_span span, weft_ids *out);
+/* ---------------------------------------------------------------------------------------
+ * Trace context across processes (W3C Trace Context; README, "Trace context across
+ * processes"). Any thread.
+ * -------------------------------------------------------------------------------------- */
+
+/* Begins a span whose parent is the remote span named by a W3C `traceparent` header value
+ * (e.g. "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01") and makes it current, like
+ * weft_span_begin. The span joins the remote trace: its W3C trace id is the header's, and
+ * every backend links it to the remote parent (SGP parent_id, OTLP parent_span_id). The
+ * sampled flag is honoured: flags without bit 0 give a span that records nothing (like a
+ * trace dropped by head sampling), bit 0 set records it whatever sample_ratio says.
+ * traceparent NULL or "" starts a new trace root; a malformed one (bad or ff version,
+ * upper-case hex, all-zero ids, wrong lengths) does too and is counted in
+ * weft_stats.bad_traceparent. tracestate (may be NULL): kept verbatim on the span (OTLP
+ * trace_state) when valid and at most 1024 bytes, otherwise ignored. All strings borrowed. */
+WEFT_API weft_span weft_span_begin_remote(const char *traceparent, const char *tracestate, const char *name,
+                                          weft_span_type type);
+
+/* The traceparent header value naming span as a parent: "00-<32 hex>-<16 hex>-<2 hex>",
+ * flags 01 (sampled) or 00 (a span of a trace that is not recorded), NUL-terminated into buf
+ * (borrowed, len >= 56). Returns 55, or WEFT_EINVAL for the zero span, a NULL buf or a len
+ * too small (buf then holds "" when len > 0). */
+WEFT_API int weft_traceparent_format(weft_span span, char *buf, size_t len);
+
+/* The same as a whole header line, "traceparent: 00-...", into buf (len >= 69): for
+ * curl_slist_append or any HTTP client's header list. Returns 68 or WEFT_EINVAL. See also
+ * weft/curl_traceparent.h. */
+WEFT_API int weft_traceparent_header(weft_span span, char *buf, size_t len);
 
 /* True when calls on span are recorded: not the zero span and not in a sampled-out trace
  * (it may still have ended). Use it to skip work that only feeds attributes. */

@@ -42,14 +42,14 @@ class Span {
     Span(const Span &) = delete;
     Span &operator=(const Span &) = delete;
     Span(Span &&o) noexcept
-        : s_(std::exchange(o.s_, weft_span{0, 0, 0, 0})), exceptions_(o.exceptions_), status_set_(o.status_set_)
+        : s_(std::exchange(o.s_, weft_span{0, 0, 0, 0, 0})), exceptions_(o.exceptions_), status_set_(o.status_set_)
     {
     }
     Span &operator=(Span &&o) noexcept
     {
         if (this != &o) {
             end();
-            s_ = std::exchange(o.s_, weft_span{0, 0, 0, 0});
+            s_ = std::exchange(o.s_, weft_span{0, 0, 0, 0, 0});
             exceptions_ = o.exceptions_;
             status_set_ = o.status_set_;
         }
@@ -70,7 +70,7 @@ class Span {
     {
         if (!WEFT__SPAN_GONE_(s_) && s_.id)
             weft_span_end(s_);
-        s_ = weft_span{0, 0, 0, 0};
+        s_ = weft_span{0, 0, 0, 0, 0};
     }
     weft_span get() const noexcept { return s_; }
     operator weft_span() const noexcept { return s_; }

@@ -229,10 +229,30 @@ static void on_begin(weft__asm *a, const weft__ev_begin *e)
     r->parent = e->parent;
     r->type = e->type < WEFT_TYPE_COUNT_ ? e->type : WEFT_TYPE_CUSTOM;
     r->start_ns = weft__clock_to_unix_ns(a->clock, e->ticks);
+    const char *p = (const char *)(e + 1);
+    if (e->flags & (WEFT__EVF_TRACE_LO | WEFT__EVF_REMOTE)) {
+        /* A trace from another process (event.h); remote_trace even when trace_lo XOR the
+         * salt happened to be 0 (then it is the salt). */
+        uint64_t x = 0;
+        if (e->flags & WEFT__EVF_TRACE_LO) {
+            memcpy(&x, p, 8);
+            p += 8;
+        }
+        r->remote_trace = true;
+        r->trace_lo = x ^ weft__rt.salt_hi;
+        if (e->flags & WEFT__EVF_REMOTE) {
+            uint32_t ts_len;
+            memcpy(&ts_len, p, 4);
+            weft__buf_append(&r->tracestate, p + 8, ts_len);
+            p += 8 + ts_len;
+            r->remote_parent = r->parent;
+            r->parent = 0;
+        }
+    }
     if (e->flags & WEFT__EVF_SITE)
         weft__buf_append(&r->name, e->site->name, e->site->name_len);
     else
-        weft__buf_append(&r->name, (const char *)(e + 1), e->name_len);
+        weft__buf_append(&r->name, p, e->name_len);
     weft__stat_add(open_spans, 1);
     if (r->parent == 0)
         weft__summary_root_begin(a->summaries, r);
@@ -378,7 +398,24 @@ static bool well_formed(const weft__ev *ev)
     switch (ev->kind) {
     case WEFT__EV_BEGIN: {
         const weft__ev_begin *e = (const weft__ev_begin *)ev;
-        return size >= sizeof(*e) && ((e->flags & WEFT__EVF_SITE) || e->name_len <= size - sizeof(*e));
+        if (size < sizeof(*e))
+            return false;
+        uint64_t room = size - sizeof(*e); /* bytes after the struct: blocks, then the name */
+        if (e->flags & WEFT__EVF_TRACE_LO) {
+            if (room < 8)
+                return false;
+            room -= 8;
+        }
+        if (e->flags & WEFT__EVF_REMOTE) {
+            uint32_t ts_len;
+            if (room < 8)
+                return false;
+            memcpy(&ts_len, (const char *)(e + 1) + (size - sizeof(*e) - room), 4);
+            if (ts_len > room - 8)
+                return false;
+            room -= 8 + (uint64_t)ts_len;
+        }
+        return (e->flags & WEFT__EVF_SITE) || e->name_len <= room;
     }
     case WEFT__EV_END:
         return size >= sizeof(weft__ev_end);

@@ -19,6 +19,7 @@ void weft__rec_init(weft__rec *r)
     weft__buf_init(&r->attrs);
     for (int i = 0; i < 3; i++)
         weft__buf_init(&r->fields[i]);
+    weft__buf_init(&r->tracestate);
 }
 
 void weft__rec_fini(weft__rec *r)
@@ -27,12 +28,16 @@ void weft__rec_fini(weft__rec *r)
     weft__buf_fini(&r->attrs);
     for (int i = 0; i < 3; i++)
         weft__buf_fini(&r->fields[i]);
+    weft__buf_fini(&r->tracestate);
 }
 
 void weft__rec_reset(weft__rec *r)
 {
     weft__buf name = r->name, attrs = r->attrs, f0 = r->fields[0], f1 = r->fields[1], f2 = r->fields[2];
+    weft__buf ts = r->tracestate;
     memset(r, 0, sizeof(*r));
+    r->tracestate = ts;
+    weft__buf_reset(&r->tracestate);
     r->name = name;
     r->attrs = attrs;
     r->fields[0] = f0;

@@ -39,7 +39,25 @@ typedef struct weft__rec {
     bool has_usage, has_cost;
     int64_t input_tokens, output_tokens;
     double cost_usd;
+    /* Trace context from another process (weft_span_begin_remote; README, "Trace context
+     * across processes"). remote_trace: the W3C trace id is trace : trace_lo; otherwise it is
+     * trace : the process's salt (weft__rec_trace_lo gives the low half either way).
+     * remote_parent: the parent span's id in the other process, on the span begun with the
+     * header (parent is then 0: the record is this process's root of the trace). */
+    bool remote_trace;
+    uint64_t trace_lo;
+    uint64_t remote_parent;
+    weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
 } weft__rec;
+
+/* The low half of r's W3C trace id, given the process's salt. */
+static inline uint64_t weft__rec_trace_lo(const weft__rec *r, uint64_t salt)
+{
+    return r->remote_trace ? r->trace_lo : salt;
+}
+
+/* The parent id the backends link r to: the local parent, else the remote one (0: none). */
+static inline uint64_t weft__rec_parent(const weft__rec *r) { return r->parent ? r->parent : r->remote_parent; }
 
 void weft__rec_init(weft__rec *r);
 void weft__rec_fini(weft__rec *r);

@@ -25,7 +25,7 @@ struct weft__thread;
 struct weft__worker;
 
 /* Slots of exporter_kept: at least as many as the registry lists (checked there). */
-#define WEFT__KEPT_SLOTS 8
+#define WEFT__KEPT_SLOTS 16
 
 /* Statistic fields of weft_stats, in one list, so the atomic mirror cannot drift from it. */
 #define WEFT__STATS_MAP(XX)                                                                  \
@@ -34,7 +34,7 @@ struct weft__worker;
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
     XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
     XX(dropped_no_slot) XX(filtered) XX(redacted) XX(spool_written) XX(spool_errors)          \
-    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(dropped_depth) XX(incomplete_traces)
+    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(dropped_depth) XX(incomplete_traces) XX(bad_traceparent)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;

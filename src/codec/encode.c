@@ -288,17 +288,22 @@ WEFT_SPAN_TYPE_MAP(WEFT_TYPE_FITS_)
 unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_opts *o)
 {
     unsigned flags = 0;
-    /* The ids, at most 3 UUIDs and their keys. */
+    /* The ids, at most 3 UUIDs and their keys. Every one is derived from the W3C ids alone
+     * (trace id hi:lo, span id), so that processes joined by a traceparent header agree:
+     * trace_id is the UUID of the 128-bit trace id, a span's id the UUID of span id : the
+     * trace id's low half (README, "Trace context across processes"). For a trace begun in
+     * this process lo is the salt, which keeps the ids weft wrote before. */
+    uint64_t lo = weft__rec_trace_lo(r, o->salt), parent = weft__rec_parent(r);
     if (!weft__buf_reserve(b, 3 * WEFT__JSON_UUID_LEN + 48))
         return 0;
     char *p = b->data + b->len;
     PUT(p, "{\"id\":");
-    p = weft__json_uuid_at(p, r->id, o->salt);
+    p = weft__json_uuid_at(p, r->id, lo);
     PUT(p, ",\"trace_id\":");
-    p = weft__json_uuid_at(p, r->trace, o->salt);
-    if (r->parent) {
+    p = weft__json_uuid_at(p, r->trace, lo);
+    if (parent) {
         PUT(p, ",\"parent_id\":");
-        p = weft__json_uuid_at(p, r->parent, o->salt);
+        p = weft__json_uuid_at(p, parent, lo);
     }
     PUT(p, ",\"name\":");
     b->len = (size_t)(p - b->data);
@@ -365,7 +370,7 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
         return flags;
     p = b->data + b->len;
     PUT(p, ",\"obs_trace_id\":");
-    p = weft__json_hex128_at(p, r->trace, o->salt);
+    p = weft__json_hex128_at(p, r->trace, lo);
     PUT(p, ",\"obs_span_id\":");
     p = weft__json_hex64_at(p, r->id);
     b->len = (size_t)(p - b->data);

@@ -18,6 +18,7 @@
 typedef enum weft__encoding {
     WEFT__ENC_SGP_JSON = 0, /* the SGP span item (encode.c): sgp, jsonl, memory, spool */
     WEFT__ENC_TEXT_LINE,    /* one human-readable line (text_line.c): stdout */
+    WEFT__ENC_OTLP,         /* one packed OTLP Span message (otlp.c): otlp */
     WEFT__ENC_COUNT
 } weft__encoding;
 

@@ -39,8 +39,11 @@ struct uv_loop_s;
 
 typedef struct weft__engine weft__engine;
 
-/* Framing bytes around one request's slice are at most this long each. */
-#define WEFT__ENGINE_FRAME_MAX 64
+/* Framing bytes around one request's slice are at most this long each. 512: OTLP's suffix is
+ * the packed resource (service.name, telemetry.sdk.*, the user's OTEL_RESOURCE_ATTRIBUTES:
+ * about 100 bytes with a short service name) and its prefix holds the scope and schema URL
+ * (about 70); SGP's framing is 12 bytes. */
+#define WEFT__ENGINE_FRAME_MAX 512
 
 /* The bytes a request body carries before and after its items' slice. */
 typedef struct weft__engine_frame {

@@ -428,7 +428,7 @@ static bool start(llm_ctx *c, CURL *easy, const weft_llm_call *call)
             provider_len = (size_t)(colon - provider);
     }
 
-    weft_span parent = call ? call->parent : (weft_span){0, 0, 0, 0};
+    weft_span parent = call ? call->parent : (weft_span){0, 0, 0, 0, 0};
     if (parent.id == 0)
         parent = weft_current_span();
     const char *name = call && call->span_name && *call->span_name ? call->span_name : opname;

@@ -44,6 +44,13 @@ enum weft__vtype {
 
 /* weft__ev_begin.flags and weft__ev_attr.flags */
 #define WEFT__EVF_SITE 1u      /* begin: the name is a static weft_site pointer */
+/* begin, in a trace that came from another process (weft_span_begin_remote): blocks between
+ * the struct and the name, in this order, only when their flag is set:
+ *   TRACE_LO: uint64 weft_span.trace_lo (the W3C trace id's low half XOR the salt);
+ *   REMOTE:   uint32 tracestate length, uint32 0, the tracestate bytes; the
+ *             event's parent is then the remote span's id (the record is a local root). */
+#define WEFT__EVF_TRACE_LO 2u
+#define WEFT__EVF_REMOTE 4u
 #define WEFT__EVF_TRUNCATED 1u /* attr: the producer cut the value to fit the ring */
 
 /* Per-span id fields (WEFT__EV_FIELD aux). */

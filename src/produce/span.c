@@ -28,6 +28,7 @@
 #include "producer.h"
 #include "runtime.h"
 #include "thread.h"
+#include "traceparent.h"
 
 #define NOT_ENDED UINT64_MAX             /* ended[] value no live key equals */
 #define NAME_MAX_BYTES 4096u             /* longest span name kept (cut at a char boundary) */
@@ -77,16 +78,16 @@ static inline weft_span current(weft__thread *t)
     pop_ended(t);
     if (t->depth) {
         const weft__ctx *c = &t->stack[t->depth - 1];
-        weft_span s = {c->trace, c->id, c->home, c->flags};
+        weft_span s = {c->trace, c->id, c->home, c->flags, c->trace_lo};
         return s;
     }
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     return zero;
 }
 
 /* Pushes an entry; false when the stack is full. */
 static inline bool push_entry(weft__thread *t, uint64_t key, uint64_t trace, uint64_t id, uint32_t home,
-                              uint32_t flags)
+                              uint32_t flags, uint64_t trace_lo)
 {
     uint32_t d = t->depth;
     if (__builtin_expect(d >= WEFT__STACK_MAX, 0))
@@ -98,6 +99,7 @@ static inline bool push_entry(weft__thread *t, uint64_t key, uint64_t trace, uin
     c->id = id;
     c->home = home;
     c->flags = flags;
+    c->trace_lo = trace_lo;
     t->depth = d + 1;
     return true;
 }
@@ -106,7 +108,7 @@ static inline bool push_entry(weft__thread *t, uint64_t key, uint64_t trace, uin
 static inline void push(weft__thread *t, weft_span *s)
 {
     uint32_t home = WEFT__HOME(t->slot, t->depth);
-    if (__builtin_expect(push_entry(t, s->id, s->trace, s->id, home, s->flags), 1))
+    if (__builtin_expect(push_entry(t, s->id, s->trace, s->id, home, s->flags, s->trace_lo), 1))
         s->home = home;
 }
 
@@ -117,14 +119,22 @@ static inline uint64_t new_id(weft__thread *t)
     return (id && id != UINT64_MAX) ? id : 1;
 }
 
-/* The common body of every begin. site != NULL: name by pointer; else name/name_len copied. */
+/* What weft_span_begin_remote adds to a begin: parent is then the remote span. */
+typedef struct remote_in {
+    const char *tracestate; /* valid tracestate to keep, or NULL */
+    uint32_t ts_len;
+} remote_in;
+
+/* The common body of every begin. site != NULL: name by pointer; else name/name_len copied.
+ * remote != NULL: parent is a span of another process (event.h, WEFT__EVF_REMOTE). */
 static inline weft_span begin(weft__thread *t, weft_span parent, bool make_current, const weft_site *site,
-                              const char *name, size_t name_len, uint32_t type)
+                              const char *name, size_t name_len, uint32_t type, const remote_in *remote)
 {
     weft_span s;
     s.id = new_id(t);
     s.home = WEFT__HOME_NONE;
     s.flags = 0;
+    s.trace_lo = parent.trace_lo; /* 0 in a trace begun in this process */
     if (__builtin_expect(make_current && t->depth >= WEFT__STACK_MAX, 0)) {
         /* No room to make it current: record nothing under it rather than give its children
          * the wrong parent. */
@@ -155,6 +165,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
         s.trace = parent.trace;
     } else {
         s.trace = new_id(t);
+        s.trace_lo = 0;
         if (__builtin_expect(s.trace >= weft__rt.hot.sample_below, 0)) {
             bump(&t->sampled_out);
             s.flags = WEFT__SPAN_SAMPLED_OUT;
@@ -165,8 +176,9 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
             return s;
         }
     }
-    uint32_t size = site ? (uint32_t)sizeof(weft__ev_begin)
-                         : weft__ev_round(sizeof(weft__ev_begin) + name_len);
+    /* Blocks for a trace from another process (0 bytes in every other trace). */
+    size_t extra = (s.trace_lo ? 8u : 0u) + (remote ? 8u + remote->ts_len : 0u);
+    uint32_t size = weft__ev_round(sizeof(weft__ev_begin) + extra + (site ? 0 : name_len));
     weft__ev_begin *e = weft__ring_reserve(&t->ring, size);
     if (__builtin_expect(e != NULL, 1)) {
         e->h.size = size;
@@ -177,15 +189,32 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
         e->parent = parent.id;
         e->type = type;
         e->ticks = weft__clock_ticks();
+        uint32_t flags = 0;
+        char *p = (char *)(e + 1);
+        if (__builtin_expect(extra != 0, 0)) {
+            if (s.trace_lo) {
+                flags |= WEFT__EVF_TRACE_LO;
+                memcpy(p, &s.trace_lo, 8);
+                p += 8;
+            }
+            if (remote) {
+                flags |= WEFT__EVF_REMOTE;
+                uint32_t hdr[2] = {remote->ts_len, 0};
+                memcpy(p, hdr, 8);
+                if (remote->ts_len)
+                    memcpy(p + 8, remote->tracestate, remote->ts_len);
+                p += 8 + remote->ts_len;
+            }
+        }
         if (site) {
-            e->flags = WEFT__EVF_SITE;
+            e->flags = flags | WEFT__EVF_SITE;
             e->site = site;
             e->name_len = site->name_len;
         } else {
-            e->flags = 0;
+            e->flags = flags;
             e->site = NULL;
             e->name_len = (uint32_t)name_len;
-            memcpy(e + 1, name, name_len);
+            memcpy(p, name, name_len);
         }
         weft__ring_commit(&t->ring, size);
     } else {
@@ -216,16 +245,16 @@ static inline size_t name_len_of(const char **name)
 static inline weft_span begin_call(const weft_span *parent, const weft_site *site, const char *name,
                                    uint32_t type)
 {
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     if (!tracing_on()) {
-        weft_span off = {0, 0, 0, WEFT__SPAN_OFF}; /* calls on it return inline (quiet.h) */
+        weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0}; /* calls on it return inline (quiet.h) */
         return off;
     }
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return zero;
     size_t n = site ? 0 : name_len_of(&name);
-    return begin(t, parent ? *parent : current(t), parent == NULL, site, name, n, type);
+    return begin(t, parent ? *parent : current(t), parent == NULL, site, name, n, type, NULL);
 }
 
 WEFT_API weft_span weft__span_begin_site(const weft_site *site) { return begin_call(NULL, site, NULL, site->type); }
@@ -240,9 +269,47 @@ WEFT_API weft_span weft_span_begin_child(weft_span parent, const char *name, wef
     return begin_call(&parent, NULL, name, (uint32_t)type);
 }
 
+#define TRACESTATE_MAX_BYTES 1024u /* longest tracestate kept (the W3C text asks for at least 512) */
+
+WEFT_API weft_span weft_span_begin_remote(const char *traceparent, const char *tracestate, const char *name,
+                                          weft_span_type type)
+{
+    weft_span zero = {0, 0, 0, 0, 0};
+    if (!tracing_on()) {
+        weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0};
+        return off;
+    }
+    weft__thread *t = weft__thread_get();
+    if (__builtin_expect(!t, 0))
+        return zero;
+    size_t n = name_len_of(&name);
+    weft__traceparent tp;
+    if (!traceparent || !traceparent[0] || !weft__traceparent_parse(traceparent, strlen(traceparent), &tp)) {
+        if (traceparent && traceparent[0])
+            weft__stat_add(bad_traceparent, 1);
+        return begin(t, zero, true, NULL, name, n, type, NULL); /* a new root */
+    }
+    /* The remote span as a parent handle: its trace id halves and span id. */
+    weft_span parent = {tp.trace_hi, tp.span_id, 0, 0, tp.trace_lo ^ weft__rt.salt_hi};
+    if (!(tp.flags & WEFT__TRACEPARENT_SAMPLED)) {
+        /* The caller did not record this trace: neither does this process. The span is begun
+         * as a child of a sampled-out parent: an id and a stack entry, nothing recorded. */
+        bump(&t->sampled_out);
+        parent.flags = WEFT__SPAN_SAMPLED_OUT;
+        return begin(t, parent, true, NULL, name, n, type, NULL);
+    }
+    remote_in r = {NULL, 0};
+    size_t tl = tracestate ? strlen(tracestate) : 0;
+    if (tl && tl <= TRACESTATE_MAX_BYTES && weft__tracestate_valid(tracestate, tl, NULL)) {
+        r.tracestate = tracestate;
+        r.ts_len = (uint32_t)tl;
+    }
+    return begin(t, parent, true, NULL, name, n, type, &r);
+}
+
 WEFT_API weft_span weft_current_span(void)
 {
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     if (!tracing_on())
         return zero;
     weft__thread *t = weft__tls;
@@ -337,7 +404,7 @@ WEFT_API weft_scope weft_span_activate(weft_span s)
     uint32_t home = WEFT__HOME(t->slot, t->depth);
     /* The entry keeps the activated span's own home, so that ending the span (anywhere)
      * leaves the scope in place; OFF is dropped so its children get an entry of their own. */
-    if (!push_entry(t, key, s.trace, s.id, s.home, s.flags & WEFT__SPAN_SAMPLED_OUT)) {
+    if (!push_entry(t, key, s.trace, s.id, s.home, s.flags & WEFT__SPAN_SAMPLED_OUT, s.trace_lo)) {
         weft__stat_add(dropped_depth, 1);
         return sc;
     }
@@ -381,16 +448,17 @@ WEFT_API int weft_span_get_ids(weft_span s, weft_ids *out)
         return WEFT_EINVAL;
     if (!weft__rt.initialized)
         return WEFT_ENOTINIT;
-    /* The same writers and the same salt as the SGP encoder (encode.c): uuid(id, salt),
-     * uuid(trace, salt), hex128(trace, salt), hex64(id). */
+    /* The same writers and derivation as the SGP encoder (encode.c): with lo the W3C trace
+     * id's low half (the salt in a trace begun here), uuid(id, lo), uuid(trace, lo),
+     * hex128(trace, lo), hex64(id). */
     char q[WEFT__JSON_UUID_LEN];
-    uint64_t salt = weft__rt.salt_hi;
-    weft__json_uuid_at(q, s.trace, salt);
+    uint64_t lo = s.trace_lo ^ weft__rt.salt_hi;
+    weft__json_uuid_at(q, s.trace, lo);
     unquote(out->trace_id, q, WEFT__JSON_UUID_LEN);
-    weft__json_uuid_at(q, s.id, salt);
+    weft__json_uuid_at(q, s.id, lo);
     unquote(out->span_id, q, WEFT__JSON_UUID_LEN);
     char h[WEFT__JSON_HEX128_LEN];
-    weft__json_hex128_at(h, s.trace, salt);
+    weft__json_hex128_at(h, s.trace, lo);
     unquote(out->w3c_trace_id, h, WEFT__JSON_HEX128_LEN);
     weft__json_hex64_at(h, s.id);
     unquote(out->w3c_span_id, h, WEFT__JSON_HEX64_LEN);

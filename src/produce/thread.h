@@ -45,6 +45,7 @@ typedef struct weft__ctx {
     uint64_t key;   /* what ended[d] holds once this entry ended elsewhere */
     uint64_t trace, id; /* the span current while this entry is on top (id 0: no span) */
     uint32_t home, flags;
+    uint64_t trace_lo;  /* weft_span.trace_lo of that span (a trace from another process) */
 } weft__ctx;
 
 typedef struct weft__thread {

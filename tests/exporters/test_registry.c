@@ -12,7 +12,7 @@
 #include "runtime.h"
 #include "weft/weft.h"
 
-static const char *const names[] = {"jsonl", "stdout", "memory", "sgp", "discard", "stratix"};
+static const char *const names[] = {"jsonl", "stdout", "memory", "sgp", "otlp", "discard", "discard_otlp", "stratix"};
 #define N_NAMES (sizeof names / sizeof names[0])
 
 Test(registry, finds_every_exporter_by_its_name_in_any_case)
@@ -62,7 +62,7 @@ Test(registry, lists_every_name_and_none_for_messages)
 {
     char buf[128];
     weft__exporter_names(buf, sizeof buf);
-    cr_assert_str_eq(buf, "jsonl, stdout, memory, sgp, discard, stratix, none");
+    cr_assert_str_eq(buf, "jsonl, stdout, memory, sgp, otlp, discard, discard_otlp, stratix, none");
     char small[12];
     memset(small, 'x', sizeof small);
     weft__exporter_names(small, sizeof small);
@@ -86,7 +86,7 @@ Test(registry, selects_a_list_in_table_order_each_once)
     cr_assert_str_eq(out[0]->name, "jsonl", "table order, not list order");
     cr_assert_str_eq(out[1]->name, "memory");
     cr_assert_null(bad, "nothing refused");
-    cr_assert_eq(sel("stratix discard sgp stdout jsonl memory", out, &bad, &bad_len), (int)N_NAMES);
+    cr_assert_eq(sel("stratix discard_otlp discard otlp sgp stdout jsonl memory", out, &bad, &bad_len), (int)N_NAMES);
     for (size_t i = 0; i < N_NAMES; i++)
         cr_assert_str_eq(out[i]->name, names[i]);
     cr_assert_eq(sel("  sgp  ", NULL, &bad, &bad_len), 1, "out may be NULL to count");
@@ -101,9 +101,9 @@ Test(registry, refuses_an_unknown_word_and_names_it)
     cr_assert_eq(sel(list, out, &bad, &bad_len), -1);
     cr_assert_eq(bad, list + 6);
     cr_assert_eq(bad_len, 5);
-    cr_assert_eq(sel("memory otlp", out, &bad, &bad_len), -1);
-    cr_assert_eq(bad_len, 4);
-    cr_assert_eq(strncmp(bad, "otlp", 4), 0);
+    cr_assert_eq(sel("memory zipkin", out, &bad, &bad_len), -1);
+    cr_assert_eq(bad_len, 6);
+    cr_assert_eq(strncmp(bad, "zipkin", 6), 0);
     cr_assert_eq(sel("nonesuch", out, &bad, &bad_len), -1);
     cr_assert_eq(bad_len, 8);
 }

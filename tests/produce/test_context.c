@@ -150,7 +150,7 @@ Test(context, sampled_out_spans_ended_on_another_thread_leave_both_stacks_right)
     end_elsewhere(&kid); /* before a, the child begun after it, ends */
     cr_assert(same_span(weft_current_span(), a));
     /* A begin_child of the sampled-out root made and ended on another thread. */
-    kid_job j = {root, {0, 0, 0, 0}};
+    kid_job j = {root, {0, 0, 0, 0, 0}};
     pthread_t t;
     cr_assert_eq(pthread_create(&t, NULL, begin_child_and_end_on_thread, &j), 0);
     pthread_join(t, NULL);
@@ -338,7 +338,7 @@ static void *end_scope_here(void *p)
 Test(context, a_scope_outlives_its_span_and_cannot_end_on_another_thread)
 {
     cr_assert_eq(wt_init_memory(NULL), 0);
-    weft_span parent = weft_span_begin_child((weft_span){0, 0, 0, 0}, "parent", WEFT_TYPE_TRACER);
+    weft_span parent = weft_span_begin_child((weft_span){0, 0, 0, 0, 0}, "parent", WEFT_TYPE_TRACER);
     weft_scope sc = weft_span_activate(parent);
     weft_span_end(parent); /* ending the span does not end the scope */
     cr_assert(same_span(weft_current_span(), parent));
@@ -350,7 +350,7 @@ Test(context, a_scope_outlives_its_span_and_cannot_end_on_another_thread)
     cr_assert_eq(weft_current_span().id, 0);
     /* The zero span opens a scope of no span: spans begin as roots in it. */
     weft_span outer = weft_span_begin("outer", WEFT_TYPE_TRACER);
-    weft_scope none = weft_span_activate((weft_span){0, 0, 0, 0});
+    weft_scope none = weft_span_activate((weft_span){0, 0, 0, 0, 0});
     weft_span loose = weft_span_begin("loose", WEFT_TYPE_TRACER);
     weft_span_end(loose);
     weft_scope_end(none);
@@ -366,7 +366,7 @@ Test(context, a_sampled_out_span_activated_elsewhere_keeps_its_children_out)
 {
     cr_assert_eq(wt_init_memory(NULL), 0);
     sample_none();
-    weft_span root = weft_span_begin_child((weft_span){0, 0, 0, 0}, "dropped", WEFT_TYPE_TRACER);
+    weft_span root = weft_span_begin_child((weft_span){0, 0, 0, 0, 0}, "dropped", WEFT_TYPE_TRACER);
     sample_all();
     weft_scope sc = weft_span_activate(root);
     weft_span kid = weft_span_begin("dropped kid", WEFT_TYPE_CUSTOM);
@@ -390,7 +390,7 @@ Test(context, get_ids_match_the_exported_record)
 {
     cr_assert_eq(wt_init_memory(NULL), 0);
     weft_ids ids;
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     cr_assert_eq(weft_span_get_ids(zero, &ids), WEFT_EINVAL);
     weft_span root = weft_span_begin("root", WEFT_TYPE_TRACER);
     weft_span kid = weft_span_begin("kid", WEFT_TYPE_CUSTOM);
@@ -469,7 +469,8 @@ Test(context, forged_handles_of_random_bytes_are_counted_noops_through_every_cal
     weft_span mine = weft_span_begin("mine", WEFT_TYPE_TRACER);
     for (int i = 0; i < 2000; i++) {
         weft_span f;
-        uint64_t w[3] = {next_rand(), next_rand(), next_rand()};
+        uint64_t w[4] = {next_rand(), next_rand(), next_rand(), next_rand()};
+        _Static_assert(sizeof f <= sizeof w, "a forged handle is made of random words");
         memcpy(&f, w, sizeof f);
         if (i % 4 == 1)
             f.flags = 0; /* known flags, random home */
@@ -581,7 +582,7 @@ Test(context, a_span_of_an_exited_thread_ends_without_touching_the_slots_next_ow
     cr_assert_null(atomic_load(&weft__rt.slots[slot]), "the exited thread's state was never recycled");
     pthread_barrier_t bar;
     pthread_barrier_init(&bar, NULL, 2);
-    holder h = {&bar, {0, 0, 0, 0}, {0, 0, 0, 0}, false};
+    holder h = {&bar, {0, 0, 0, 0, 0}, {0, 0, 0, 0, 0}, false};
     cr_assert_eq(pthread_create(&t, NULL, hold_a_span, &h), 0);
     pthread_barrier_wait(&bar);
     cr_assert_eq(WEFT__HOME_SLOT(h.held.home), WEFT__HOME_SLOT(j.s.home), "the slot was reused");

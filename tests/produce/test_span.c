@@ -172,7 +172,7 @@ Test(span, double_end_and_zero_span_calls_are_counted_noops)
     weft_span s = weft_span_begin("once", WEFT_TYPE_CUSTOM);
     weft_span_end(s);
     weft_span_end(s);
-    weft_span zero = {0, 0, 0, 0};
+    weft_span zero = {0, 0, 0, 0, 0};
     weft_span_end(zero);
     weft_span_set_str(zero, WEFT_INPUT, "k", "v");
     weft_span_set_status(zero, WEFT_STATUS_ERROR);

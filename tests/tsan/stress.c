@@ -260,7 +260,7 @@ static void *pool(void *p)
     for (uint64_t k = 0;; k++) {
         pthread_mutex_lock(&jobs_lock);
         int done = requesters_done == 2 && jobs_out == jobs_in;
-        job j = {{0, 0, 0, 0}, 0};
+        job j = {{0, 0, 0, 0, 0}, 0};
         int have = jobs_out < jobs_in;
         if (have)
             j = jobs[jobs_out++];
