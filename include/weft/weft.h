@@ -389,6 +389,9 @@ typedef struct weft_stats {
  * library does not know are written as 0. Binaries built before the sized calls existed call
  * the exported functions weft_init / weft_get_stats, which take the struct as weft 0.1 laid it
  * out (up to filter_user / spool_bad_files). `(weft_init)(cfg)` still reaches that function.
+ * weft_span itself grew in 0.2 (trace_lo, for traces joined from another process); before 1.0
+ * the library's soname carries the minor version (libweft.so.0.2), so a program built against
+ * 0.1 is refused by the loader rather than run with the wrong span layout.
  * -------------------------------------------------------------------------------------- */
 
 #ifndef WEFT_NO_TRACING
