@@ -210,17 +210,8 @@ static bool trace_from(json_t *o, weft_stratix_trace *t, bool *oom)
 
 /* ---- get, get_many, delete, sources ---------------------------------------------------------- */
 
-static int bad_arg(weft_stratix_error *err, const char *what)
-{
-    set_err(err, WEFT_EINVAL, 0, 0, "%s", what);
-    return WEFT_EINVAL;
-}
-
-static int oom_err(weft_stratix_error *err)
-{
-    set_err(err, WEFT_ENOMEM, 0, 0, "out of memory");
-    return WEFT_ENOMEM;
-}
+#define bad_arg weft__stratix_bad_arg
+#define oom_err weft__stratix_oom
 
 int weft_stratix_get(weft_stratix_client *c, const char *id, weft_stratix_trace **out, weft_stratix_error *err)
 {

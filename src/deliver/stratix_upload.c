@@ -696,17 +696,20 @@ int weft__stratix_string_list(json_t *d, const char *key, char ***items, size_t 
 }
 
 
-static int bad_arg(weft_stratix_error *err, const char *what)
+int weft__stratix_bad_arg(weft_stratix_error *err, const char *what)
 {
     set_err(err, WEFT_EINVAL, 0, 0, "%s", what);
     return WEFT_EINVAL;
 }
 
-static int oom_err(weft_stratix_error *err)
+int weft__stratix_oom(weft_stratix_error *err)
 {
     set_err(err, WEFT_ENOMEM, 0, 0, "out of memory");
     return WEFT_ENOMEM;
 }
+
+#define bad_arg weft__stratix_bad_arg
+#define oom_err weft__stratix_oom
 
 /* ---- upload -------------------------------------------------------------------------------- */
 

@@ -72,6 +72,9 @@ int weft__stratix_string_list(json_t *d, const char *key, char ***items, size_t 
 /* Fills err (may be NULL) with code, status, step and one printable line. */
 void weft__stratix_set_err(weft_stratix_error *err, int code, int status, weft_stratix_step step, const char *fmt,
                            ...) __attribute__((format(printf, 5, 6)));
+/* set_err with WEFT_EINVAL and the text what, or with WEFT_ENOMEM; each returns its code. */
+int weft__stratix_bad_arg(weft_stratix_error *err, const char *what);
+int weft__stratix_oom(weft_stratix_error *err);
 
 /* The file checks of an upload alone (a .json / .jsonl regular file, readable, not empty, at
  * most WEFT_STRATIX_MAX_UPLOAD_BYTES). 0 or WEFT_EINVAL (err says why, err->sent false). */
