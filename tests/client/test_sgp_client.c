@@ -805,6 +805,29 @@ Test(sgp_client, retries_a_connection_closed_mid_answer)
     weft_rx_stop(rx);
 }
 
+Test(sgp_client, reports_a_refused_connection_and_a_timeout_as_io_errors)
+{
+    weft_sgp_options o = {.api_key = KEY, .base_url = "http://127.0.0.1:1", .max_retries = 1};
+    weft_sgp_client *c = NULL;
+    weft_sgp_error e;
+    cr_assert_eq(weft_sgp_client_new(&o, &c, &e), 0);
+    cr_expect_eq(simple_search(c, &e), WEFT_EIO);
+    cr_expect_eq(e.attempts, 2, "a refused connection was not retried");
+    cr_expect_eq(e.http_status, 0);
+    cr_expect(strstr(e.message, "cannot connect"), "%s", e.message);
+    weft_sgp_client_free(c);
+
+    weft_rx *rx = rx_start();
+    weft_rx_set_delay_ms(rx, 3000);
+    weft_sgp_options slow = {.api_key = KEY, .base_url = weft_rx_url(rx), .max_retries = -1,
+                             .request_timeout_ms = 200};
+    cr_assert_eq(weft_sgp_client_new(&slow, &c, &e), 0);
+    cr_expect_eq(simple_search(c, &e), WEFT_EIO);
+    cr_expect(strstr(e.message, "timed out"), "%s", e.message);
+    weft_sgp_client_free(c);
+    weft_rx_stop(rx);
+}
+
 Test(sgp_client, reports_a_malformed_json_answer_clearly)
 {
     weft_rx *rx = rx_start();
