@@ -6,9 +6,9 @@
 
 #include <stdlib.h>
 
-#define FOR_EACH_ENC(b, e) \
-    for (unsigned e = 0; e < WEFT__ENC_COUNT; e++) \
-        if ((b)->enc_mask & (1u << e))
+/* The encodings of b, lowest first: one iteration per set bit of enc_mask. */
+#define FOR_EACH_ENC(b, e)                                                                  \
+    for (unsigned m_ = (b)->enc_mask, e; m_ && (e = (unsigned)__builtin_ctz(m_), 1); m_ &= m_ - 1)
 
 weft__batch *weft__batch_new(unsigned enc_mask)
 {
@@ -69,7 +69,7 @@ static bool unwind(weft__batch *b)
     return false;
 }
 
-bool weft__batch_push(weft__batch *b, const weft__batch_item *it)
+bool weft__batch_push_slow(weft__batch *b, const weft__batch_item *it)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap * 2;

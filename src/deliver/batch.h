@@ -75,8 +75,31 @@ void weft__batch_free(weft__batch *b);
 void weft__batch_reset(weft__batch *b);
 /* Appends the item just written at the end of every encoding's bytes (the caller wrote each
  * after its last offset); adds the separators and offsets. False when memory is short (the
- * item is removed from every encoding). */
-bool weft__batch_push(weft__batch *b, const weft__batch_item *it);
+ * item is removed from every encoding). Inline for the common case, a batch with room in
+ * its arrays and its buffers; weft__batch_push_slow does the rest. */
+bool weft__batch_push_slow(weft__batch *b, const weft__batch_item *it);
+static inline bool weft__batch_push(weft__batch *b, const weft__batch_item *it)
+{
+    if (__builtin_expect(b->n == b->cap, 0))
+        return weft__batch_push_slow(b, it);
+    for (unsigned m = b->enc_mask; m; m &= m - 1) {
+        weft__batch_enc *x = &b->enc[__builtin_ctz(m)];
+        if (__builtin_expect(x->bytes.oom || x->bytes.len + 1 > x->bytes.cap, 0))
+            return weft__batch_push_slow(b, it);
+    }
+    b->items[b->n] = *it;
+    b->n++;
+    for (unsigned m = b->enc_mask; m; m &= m - 1) {
+        unsigned e = (unsigned)__builtin_ctz(m);
+        weft__batch_enc *x = &b->enc[e];
+        char sep = weft__encodings[e].sep;
+        if (sep)
+            x->bytes.data[x->bytes.len++] = sep;
+        x->off[b->n] = x->bytes.len;
+    }
+    b->n_complete += !it->in_progress;
+    return true;
+}
 
 /* Completed items among [i, j). */
 size_t weft__batch_count_complete(const weft__batch *b, size_t i, size_t j);

@@ -124,9 +124,11 @@ void weft__batch_done(weft__batch *b, size_t dropped_complete)
 static size_t largest_encoding(const weft__worker *w, const weft__batch *b)
 {
     size_t n = 0;
-    for (unsigned e = 0; e < WEFT__ENC_COUNT; e++)
-        if ((w->enc_mask & (1u << e)) && b->enc[e].bytes.len > n)
+    for (unsigned m = w->enc_mask; m; m &= m - 1) {
+        unsigned e = (unsigned)__builtin_ctz(m);
+        if (b->enc[e].bytes.len > n)
             n = b->enc[e].bytes.len;
+    }
     return n;
 }
 
@@ -148,24 +150,27 @@ static void on_emit(void *ctx, weft__rec *r, bool final_open)
         return;
     }
     weft__batch *b = w->cur;
-    /* Once per encoding in use; exporters reading the same encoding share the bytes. */
-    for (unsigned e = 0; e < WEFT__ENC_COUNT; e++) {
-        if (!(w->enc_mask & (1u << e)))
-            continue;
+    /* Once per encoding in use (the set bits of enc_mask, lowest first); exporters reading
+     * the same encoding share the bytes. Repairs are counted once a record, from its first
+     * encoding. */
+    bool first = true;
+    for (unsigned m = w->enc_mask; m; m &= m - 1, first = false) {
+        unsigned e = (unsigned)__builtin_ctz(m);
         weft__buf *out = &b->enc[e].bytes;
         unsigned f = weft__encodings[e].encode(out, r, &w->enc);
-        if (out->oom) {
+        if (__builtin_expect(out->oom, 0)) {
             /* Take back this record's bytes from every encoding written so far. */
-            for (unsigned k = 0; k <= e; k++)
-                if (w->enc_mask & (1u << k)) {
-                    b->enc[k].bytes.len = b->enc[k].off[b->n];
-                    b->enc[k].bytes.oom = false;
-                }
+            for (unsigned k = w->enc_mask; k; k &= k - 1) {
+                unsigned x = (unsigned)__builtin_ctz(k);
+                b->enc[x].bytes.len = b->enc[x].off[b->n];
+                b->enc[x].bytes.oom = false;
+                if (x == e)
+                    break;
+            }
             weft__stat_add(dropped_export, 1);
             return;
         }
-        /* Repairs are counted once a record, from its first encoding. */
-        if ((f & WEFT__JSON_REPAIRED) && e == (unsigned)__builtin_ctz(w->enc_mask))
+        if ((f & WEFT__JSON_REPAIRED) && first)
             weft__stat_add(repaired_utf8, 1);
     }
     weft__batch_item it = {r->trace, r->id,     r->parent,   r->start_ns,
