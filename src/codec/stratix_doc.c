@@ -210,6 +210,31 @@ static int fail(weft__stratix_doc_info *info, int rc, const char *why)
 
 /* ---- the document -------------------------------------------------------------------------- */
 
+/* Writes top and, depth first in start order, every span below it not written yet; returns
+ * how many. stack has room for every span; children of span i are csr[csr_start[i] ..
+ * csr_start[i + 1]). before: spans already in the array (for the separators). */
+static size_t write_tree(weft__buf *b, const span *all, size_t top, size_t *stack, bool *visited, const size_t *csr,
+                         const size_t *csr_start, size_t before)
+{
+    size_t sp = 0, n = 0;
+    stack[sp++] = top;
+    visited[top] = true;
+    while (sp) {
+        size_t cur = stack[--sp];
+        if (before + n++)
+            weft__buf_putc(b, ',');
+        write_span(b, &all[cur]);
+        for (size_t c = csr_start[cur + 1]; c-- > csr_start[cur];) {
+            size_t ch = csr[c];
+            if (!visited[ch]) {
+                visited[ch] = true;
+                stack[sp++] = ch;
+            }
+        }
+    }
+    return n;
+}
+
 int weft__stratix_doc_write(weft__buf *b, const json_t *const *items, size_t n, weft__stratix_doc_info *info)
 {
     if (info)
@@ -382,47 +407,19 @@ int weft__stratix_doc_write(weft__buf *b, const json_t *const *items, size_t n, 
              * parent chain is a cycle, which the last pass below breaks. */
             continue;
         }
-        size_t sp = 0;
-        stack[sp++] = top;
-        visited[top] = true;
-        while (sp) {
-            size_t cur = stack[--sp];
-            if (written++)
-                weft__buf_putc(b, ',');
-            write_span(b, &all[cur]);
-            if (k > 0)
-                detached++;
-            for (size_t c = csr_start[cur + 1]; c-- > csr_start[cur];) {
-                size_t ch = csr[c];
-                if (!visited[ch]) {
-                    visited[ch] = true;
-                    stack[sp++] = ch;
-                }
-            }
-        }
+        size_t w = write_tree(b, all, top, stack, visited, csr, csr_start, written);
+        written += w;
+        if (k > 0)
+            detached += w;
     }
     /* Cycles not reached from any root: each written from its earliest span. */
     for (size_t k = 0; k < m; k++) {
         size_t top = order[k];
         if (visited[top])
             continue;
-        size_t sp = 0;
-        stack[sp++] = top;
-        visited[top] = true;
-        while (sp) {
-            size_t cur = stack[--sp];
-            if (written++)
-                weft__buf_putc(b, ',');
-            write_span(b, &all[cur]);
-            detached++;
-            for (size_t c = csr_start[cur + 1]; c-- > csr_start[cur];) {
-                size_t ch = csr[c];
-                if (!visited[ch]) {
-                    visited[ch] = true;
-                    stack[sp++] = ch;
-                }
-            }
-        }
+        size_t w = write_tree(b, all, top, stack, visited, csr, csr_start, written);
+        written += w;
+        detached += w;
     }
     weft__buf_lit(b, "]}");
     if (b->oom) {
