@@ -3,7 +3,8 @@
  * (tests/support/otlp_receiver.h): configuration by the OTEL_* variables, every field of what
  * arrives decoded with the generated code, the same W3C ids in SGP and OTLP when both are
  * selected, OTLP's retry rules (503 and 429 with Retry-After, a dropped connection), 400 and
- * partial success counted as rejected and logged, and header secrets kept off plain http to
+ * partial success counted as rejected and logged, gzip bodies (OTEL_EXPORTER_OTLP_COMPRESSION)
+ * intact and smaller on the wire, and header secrets kept off plain http to
  * other hosts. Every test ends with weft_shutdown and a stats check.
  */
 #include <criterion/criterion.h>
