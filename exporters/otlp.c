@@ -4,7 +4,7 @@
  * OTLP's and nothing else: the configuration from the standard OTEL_* variables, the resource,
  * the protocol description the delivery engine (src/deliver/engine.h) drives — framing of a
  * slice of encoded spans into an ExportTraceServiceRequest, OTLP's retry rules, partial
- * success — and the ops table. Jobs, retries, splits, pauses, the queue, the spool and the
+ * success, gzip bodies (OTEL_EXPORTER_OTLP_COMPRESSION) — and the ops table. Jobs, retries, splits, pauses, the queue, the spool and the
  * drain are the engine's.
  *
  * Owns (ex->state): an otlp struct (the engine, the resource, the framing). Export thread
@@ -32,6 +32,8 @@ typedef struct otlp {
     weft__engine *engine;
     weft__otlp_resource *res;
     unsigned partial_logs;
+    bool gzip;         /* OTEL_EXPORTER_OTLP_(TRACES_)COMPRESSION=gzip */
+    bool logged_gzip;  /* a gzip failure was logged (the body then goes uncompressed) */
 } otlp;
 
 /* ---- the protocol ---------------------------------------------------------------------------- */
@@ -86,6 +88,47 @@ static size_t partial(void *ctx, const weft__http_result *r, size_t n_items)
     return refused;
 }
 
+/* OTEL_EXPORTER_OTLP_COMPRESSION=gzip: each attempt's body, gzip-compressed from the framed
+ * parts in place (Content-Encoding: gzip). A zlib or memory failure sends it uncompressed. */
+static bool encode_body(void *ctx, const weft__http_part *parts, size_t n_parts, weft__buf *out,
+                        const char **content_encoding)
+{
+    otlp *o = ctx;
+    if (!o->gzip || n_parts > WEFT__HTTP_MAX_PARTS)
+        return false;
+    const void *in[WEFT__HTTP_MAX_PARTS];
+    size_t n[WEFT__HTTP_MAX_PARTS];
+    for (size_t i = 0; i < n_parts; i++) {
+        in[i] = parts[i].data;
+        n[i] = parts[i].len;
+    }
+    if (!weft__otlp_gzipv(out, in, n, n_parts)) {
+        if (!o->logged_gzip) {
+            o->logged_gzip = true;
+            weft__log(WEFT_LOG_WARN, "OTLP: gzip failed (out of memory?); sending the body uncompressed");
+        }
+        return false;
+    }
+    *content_encoding = "gzip";
+    return true;
+}
+
+/* The words of an answer for the engine's log lines: a 2xx's partial_success.error_message
+ * (its body is protobuf, not text); any other answer's body as text (collectors answer errors
+ * as a google.rpc.Status, whose message is readable as text in practice). */
+static void detail(void *ctx, const weft__http_result *r, char *out, size_t cap)
+{
+    (void)ctx;
+    int64_t rejected;
+    if (r->err == WEFT__HTTP_OK && r->status >= 200 && r->status < 300 &&
+        weft__otlp_response_parse(r->body, r->body_len, &rejected, out, cap)) {
+        if (cap && !out[0])
+            snprintf(out, cap, "no message");
+        return;
+    }
+    weft__retry_detail(r->body, r->body_len, out, cap);
+}
+
 /* Log ids: the W3C span id and the trace id's high half (the low half is not in the item). */
 static void ids(void *ctx, const weft__batch_item *it, char id[48], char trace[48])
 {
@@ -104,6 +147,8 @@ static const weft__engine_proto otlp_proto = {
     .partial = partial,
     .shrink = NULL,
     .ids = ids,
+    .encode_body = encode_body,
+    .detail = detail,
     .credentials_hint = "check OTEL_EXPORTER_OTLP_HEADERS",
 };
 
@@ -242,12 +287,15 @@ static int otlp_open(weft__exporter *ex)
     const char *comp = env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
     if (!comp)
         comp = env("OTEL_EXPORTER_OTLP_COMPRESSION");
-    if (rc == 0 && comp && strcasecmp(comp, "none") != 0)
-        weft__log(WEFT_LOG_WARN, "OTEL_EXPORTER_OTLP_COMPRESSION=%s: weft sends OTLP bodies uncompressed",
-                  strcasecmp(comp, "gzip") == 0 ? "gzip" : "(unknown)");
+    bool gzip = comp && strcasecmp(comp, "gzip") == 0;
+    if (rc == 0 && comp && !gzip && strcasecmp(comp, "none") != 0)
+        weft__log(WEFT_LOG_WARN, "OTEL_EXPORTER_OTLP_COMPRESSION: unknown value (gzip or none); sending "
+                                 "OTLP bodies uncompressed");
     otlp *o = rc == 0 ? calloc(1, sizeof *o) : NULL;
     if (rc == 0 && !o)
         rc = WEFT_ENOMEM;
+    if (o)
+        o->gzip = gzip;
     if (o) {
         size_t bad_res = 0;
         o->res = weft__otlp_resource_new(env("OTEL_SERVICE_NAME"), env("OTEL_RESOURCE_ATTRIBUTES"), &bad_res);
@@ -281,7 +329,8 @@ static int otlp_open(weft__exporter *ex)
         rc = weft__engine_new(&o->engine, ex->loop, &eo);
         if (rc == 0) {
             ex->state = o;
-            weft__log(WEFT_LOG_INFO, "OTLP exporter: service.name %s", weft__otlp_resource_service(o->res));
+            weft__log(WEFT_LOG_INFO, "OTLP exporter: service.name %s%s", weft__otlp_resource_service(o->res),
+                      o->gzip ? ", gzip bodies" : "");
         }
     }
     if (rc < 0 && o) {

@@ -74,6 +74,9 @@ size_t weft__otlp_frame(const weft__otlp_resource *res, size_t slice_len, uint8_
 
 /* Appends the gzip (RFC 1952) form of in[0..n) to out. False on a zlib or memory failure. */
 bool weft__otlp_gzip(weft__buf *out, const void *in, size_t n);
+/* The same for the concatenation of count pieces in[k][0..n[k]) (a request's prefix, items and
+ * suffix), read in place. */
+bool weft__otlp_gzipv(weft__buf *out, const void *const *in, const size_t *n, size_t count);
 
 /* Reads an ExportTraceServiceResponse body: *rejected gets partial_success.rejected_spans
  * (0 when absent) and msg its error_message (NUL-terminated, cut to msg_len - 1; "" when

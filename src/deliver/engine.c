@@ -108,6 +108,7 @@ typedef struct job {
     size_t n_sent;     /* items in the request in flight (or last answered) */
     size_t sent_bytes; /* its body's length */
     weft__buf body;    /* the body's items when they are not one slice of the batch */
+    weft__buf wire;    /* the attempt's body as the protocol's encode_body made it (gzip) */
     weft__engine_frame frame;
     weft__http_xfer *xfer; /* while in flight */
     struct job *prev, *next;
@@ -150,6 +151,18 @@ struct weft__engine {
 static void pump(weft__engine *e);
 static void on_done(void *ud, const weft__http_result *r);
 static void hold(weft__engine *e, weft__batch *b, weft__spool_ref *ref, bool replay);
+
+/* The server's words of an answer, for log lines: the protocol's reading, else the body's. */
+static void answer_detail(const weft__engine *e, const weft__http_result *r, char *out, size_t cap)
+{
+    if (e->p->detail) {
+        if (cap)
+            out[0] = '\0';
+        e->p->detail(e->ctx, r, out, cap);
+    } else {
+        weft__retry_detail(r->body, r->body_len, out, cap);
+    }
+}
 
 /* ---- time, sizes and live items --------------------------------------------------------- */
 
@@ -323,6 +336,7 @@ static job *job_new(weft__engine *e, held *h, uint64_t seq)
     j->h = h;
     j->seq = seq;
     weft__buf_init(&j->body);
+    weft__buf_init(&j->wire);
     h->jobs++;
     return j;
 }
@@ -331,6 +345,7 @@ static void job_free(weft__engine *e, job *j)
 {
     held *h = j->h;
     weft__buf_fini(&j->body);
+    weft__buf_fini(&j->wire);
     free(j);
     if (--h->jobs == 0)
         held_release(e, h);
@@ -640,7 +655,23 @@ static void start(weft__engine *e, job *j, uint64_t now)
     supersede(h, j->ranges[j->n_ranges - 1]);
     weft__http_part parts[3];
     size_t n = build(e, j, parts);
-    j->xfer = n ? weft__http_put(e->http, e->url, parts, n, on_done, j) : NULL;
+    char line[64];
+    const char *extra = NULL;
+    if (n && e->p->encode_body) {
+        /* The encoded body lives in the job, which outlives the transfer (on_done or cancel
+         * come first); its room is reused by the next attempt. */
+        const char *enc = NULL;
+        weft__buf_reset(&j->wire);
+        if (e->p->encode_body(e->ctx, parts, n, &j->wire, &enc) && !j->wire.oom && enc &&
+            (size_t)snprintf(line, sizeof line, "Content-Encoding: %s", enc) < sizeof line) {
+            parts[0] = (weft__http_part){j->wire.data, j->wire.len};
+            n = 1;
+            extra = line;
+        }
+        j->wire.oom = false;
+    }
+    j->xfer = n ? weft__http_put_h(e->http, e->url, parts, n, extra ? &extra : NULL, extra ? 1 : 0, on_done, j)
+                : NULL;
     if (j->xfer == NULL) {
         /* Out of memory (logged by http.c): try again after a backoff, like a failed request. */
         j->due_ms = now + weft__retry_backoff_ms(j->attempt++, weft__retry_rand(&e->rng));
@@ -824,7 +855,7 @@ static void delivered(weft__engine *e, job *j, const weft__http_result *r, uint6
         h->dropped_complete += refused;
         if (e->reject_logs < MAX_REJECT_LOGS) {
             char detail[256];
-            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            answer_detail(e, r, detail, sizeof detail);
             e->reject_logs++;
             weft__log(WEFT_LOG_WARN, "%s accepted part of a request: %zu span records refused (%s)",
                       e->p->name, refused, detail);
@@ -940,7 +971,7 @@ static void too_large(weft__engine *e, job *j, const weft__http_result *r, uint6
             }
         } else {
             char detail[256];
-            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            answer_detail(e, r, detail, sizeof detail);
             uint32_t k = top.i;
             while (k < top.j && !is_live(j->h, k))
                 k++;
@@ -957,7 +988,7 @@ static void too_large(weft__engine *e, job *j, const weft__http_result *r, uint6
 static void refused(weft__engine *e, job *j, const weft__http_result *r, uint64_t now)
 {
     char detail[256];
-    weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+    answer_detail(e, r, detail, sizeof detail);
     /* Exactly the items the server names, in one round trip; bisection only when it names
      * none: 400/409/422 fail the whole request for one bad record. */
     if (!reject_named(e, j, r, detail)) {
@@ -995,7 +1026,7 @@ static void pause_export(weft__engine *e, job *j, const weft__http_result *r, ui
                       e->p->name, r->err_text, (unsigned)(wait / 1000));
         } else {
             char detail[256];
-            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            answer_detail(e, r, detail, sizeof detail);
             weft__log(WEFT_LOG_ERROR, "%s refused the credentials (HTTP %d: %s)%s%s. Export "
                                       "paused, spans kept up to max_queue_bytes; trying again "
                                       "every %u s",
@@ -1057,7 +1088,7 @@ static void on_done(void *ud, const weft__http_result *r)
         if (!e->logged_dropped_status) {
             e->logged_dropped_status = true;
             char detail[256];
-            weft__retry_detail(r->body, r->body_len, detail, sizeof detail);
+            answer_detail(e, r, detail, sizeof detail);
             if (r->err != WEFT__HTTP_OK)
                 weft__log(WEFT_LOG_ERROR, "%s request cannot work (%s); dropping its spans", e->p->name,
                           r->err_text);

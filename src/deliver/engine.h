@@ -94,6 +94,21 @@ typedef struct weft__engine_proto {
     /* Writes the ids of an item as the server knows them, for log lines (NUL-terminated, at
      * most 47 characters each). NULL: the 64-bit ids in hex. */
     void (*ids)(void *ctx, const weft__batch_item *it, char id[48], char trace[48]);
+    /*
+     * Transforms a request body, compression say: called once for each attempt (retries
+     * included), with the parts of the body as framed (prefix, items, suffix). Appends the body
+     * to send to out (empty on entry, the engine's: it lives until the attempt's answer or
+     * cancellation), sets *content_encoding to the token of its "Content-Encoding" header
+     * (static, "gzip") and returns true; false sends the parts as they are (what the hook
+     * should do when it fails). Sizes (the byte budget, 413 halving) stay those of the parts.
+     * NULL: bodies go as framed.
+     */
+    bool (*encode_body)(void *ctx, const weft__http_part *parts, size_t n_parts, weft__buf *out,
+                        const char **content_encoding);
+    /* Writes the server's own words of an answer (NUL-terminated, printable, at most cap
+     * bytes, "" for none) for log lines: OTLP's partial_success.error_message out of a
+     * protobuf body. NULL: weft__retry_detail of the body (text or JSON). */
+    void (*detail)(void *ctx, const weft__http_result *r, char *out, size_t cap);
     /* Appended to the log line of a 401/403 pause: "check SGP_API_KEY and SGP_ACCOUNT_ID". */
     const char *credentials_hint;
 } weft__engine_proto;

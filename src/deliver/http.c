@@ -58,6 +58,7 @@ struct weft__http_xfer {
     curl_off_t total;
     weft__http_done_fn on_done;
     void *ud;
+    struct curl_slist *own_headers; /* the client's headers plus this request's; NULL: none */
     struct weft__http_xfer *prev, *next;
     size_t ra_len, ram_len, body_len;
     bool has_ra, has_ram;
@@ -403,6 +404,8 @@ static void xfer_release(weft__http *c, weft__http_xfer *x)
 {
     x->on_done = NULL;
     x->ud = NULL;
+    curl_slist_free_all(x->own_headers); /* x is out of the multi: curl no longer reads it */
+    x->own_headers = NULL;
     if (c->n_pool < POOL_MAX && !c->closing) {
         xfer_push(&c->pool, x);
         c->n_pool++;
@@ -592,8 +595,37 @@ static weft__http_xfer *xfer_new(weft__http *c)
     return x;
 }
 
+/* The client's list h followed by the extra lines, as a new list; NULL when memory is short. */
+static struct curl_slist *headers_plus(const struct curl_slist *h, const char *const *extra, size_t n_extra)
+{
+    struct curl_slist *out = NULL;
+    for (; h; h = h->next) {
+        struct curl_slist *t = curl_slist_append(out, h->data);
+        if (t == NULL)
+            goto fail;
+        out = t;
+    }
+    for (size_t i = 0; i < n_extra; i++) {
+        struct curl_slist *t = curl_slist_append(out, extra[i]);
+        if (t == NULL)
+            goto fail;
+        out = t;
+    }
+    return out;
+fail:
+    curl_slist_free_all(out);
+    return NULL;
+}
+
 weft__http_xfer *weft__http_put(weft__http *c, const char *url, const weft__http_part *parts,
                                 size_t n_parts, weft__http_done_fn on_done, void *ud)
+{
+    return weft__http_put_h(c, url, parts, n_parts, NULL, 0, on_done, ud);
+}
+
+weft__http_xfer *weft__http_put_h(weft__http *c, const char *url, const weft__http_part *parts,
+                                  size_t n_parts, const char *const *headers, size_t n_headers,
+                                  weft__http_done_fn on_done, void *ud)
 {
     if (c->closing || n_parts > WEFT__HTTP_MAX_PARTS)
         return NULL;
@@ -618,6 +650,15 @@ weft__http_xfer *weft__http_put(weft__http *c, const char *url, const weft__http
     x->body_len = 0;
     x->errbuf[0] = '\0';
     struct curl_slist *h = x->total >= EXPECT_MIN_BODY ? c->headers : c->headers_no_expect;
+    if (n_headers > 0) {
+        x->own_headers = headers_plus(h, headers, n_headers);
+        if (x->own_headers == NULL) {
+            weft__log(WEFT_LOG_ERROR, "out of memory starting an HTTP request");
+            xfer_release(c, x);
+            return NULL;
+        }
+        h = x->own_headers;
+    }
     /* Plain http:// to loopback is the one case where weft lets an API key travel unencrypted:
      * such requests never go through a proxy, whatever the environment says (url.h). "" turns
      * proxies off for the transfer; NULL gives the environment back (pooled handles serve

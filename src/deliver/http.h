@@ -112,6 +112,15 @@ int weft__http_new(weft__http **out, struct uv_loop_s *loop, const weft__http_op
 weft__http_xfer *weft__http_put(weft__http *c, const char *url, const weft__http_part *parts,
                                 size_t n_parts, weft__http_done_fn on_done, void *ud);
 
+/*
+ * weft__http_put with extra "Name: value" lines (borrowed, copied for the transfer's life) sent
+ * with this request only, after the client's headers: a body's Content-Encoding, say. n_headers
+ * 0: exactly weft__http_put. Same returns and callbacks.
+ */
+weft__http_xfer *weft__http_put_h(weft__http *c, const char *url, const weft__http_part *parts,
+                                  size_t n_parts, const char *const *headers, size_t n_headers,
+                                  weft__http_done_fn on_done, void *ud);
+
 /* Stops a transfer that has not finished; its on_done will not run. x must be live. */
 void weft__http_cancel(weft__http *c, weft__http_xfer *x);
 

@@ -6,6 +6,8 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -465,4 +467,43 @@ Test(otlp, reads_partial_success_from_a_response)
     cr_expect_str_eq(msg, "");
     static const uint8_t garbage[] = {0x0a, 0x7f, 0x01};
     cr_expect_not(weft__otlp_response_parse(garbage, sizeof garbage, &rej, msg, sizeof msg));
+}
+
+Test(otlp, gzip_of_pieces_inflates_to_their_concatenation)
+{
+    /* A prefix, an empty piece, 300 KiB of varied bytes and a suffix: one gzip stream. */
+    size_t big = 300u << 10;
+    char *mid = malloc(big);
+    cr_assert(mid);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < big; i++) {
+        x = x * 1103515245u + 12345u;
+        mid[i] = (char)(i % 7 ? 'a' + (x >> 24) % 5 : (x >> 16));
+    }
+    const void *in[4] = {"prefix", "", mid, "suffix"};
+    size_t n[4] = {6, 0, big, 6};
+    weft__buf gz;
+    weft__buf_init(&gz);
+    weft__buf_append(&gz, "keep", 4); /* appended after what out held */
+    cr_assert(weft__otlp_gzipv(&gz, in, n, 4));
+    cr_expect_eq(memcmp(gz.data, "keep", 4), 0);
+    size_t want = 6 + big + 6;
+    char *out = malloc(want + 16);
+    cr_assert(out);
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    cr_assert_eq(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+    z.next_in = (Bytef *)gz.data + 4;
+    z.avail_in = (uInt)(gz.len - 4);
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)(want + 16);
+    cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+    cr_expect_eq(z.total_out, want);
+    cr_expect_eq(memcmp(out, "prefix", 6), 0);
+    cr_expect_eq(memcmp(out + 6, mid, big), 0);
+    cr_expect_eq(memcmp(out + 6 + big, "suffix", 6), 0);
+    inflateEnd(&z);
+    free(out);
+    free(mid);
+    weft__buf_fini(&gz);
 }

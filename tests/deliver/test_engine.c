@@ -37,12 +37,14 @@ typedef struct srv {
     char stored[8192];       /* accepted lines, each followed by '\n', in arrival order */
     size_t stored_len, lines;
     int requests, bad_frames, bad_methods, rejections;
+    int reversed;            /* requests that came with Content-Encoding: x-reverse */
     int active, peak;        /* requests being answered now, and the most at once */
 } srv;
 
 typedef struct req {
     char *body;
     size_t len, cap;
+    bool reversed; /* Content-Encoding: x-reverse (the body's bytes in reverse order) */
 } req;
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, const char *body)
@@ -65,6 +67,16 @@ static enum MHD_Result serve(srv *s, struct MHD_Connection *c, const char *metho
     if (delay)
         usleep(delay * 1000u);
 
+    if (r->reversed) {
+        for (size_t i = 0, j = r->len; j-- > i; i++) {
+            char t = r->body[i];
+            r->body[i] = r->body[j];
+            r->body[j] = t;
+        }
+        pthread_mutex_lock(&s->mu);
+        s->reversed++;
+        pthread_mutex_unlock(&s->mu);
+    }
     char reply[256] = "reject:";
     unsigned status = 200;
     size_t n = 0;
@@ -114,7 +126,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)url, (void)version;
     req *r = *con_cls;
     if (r == NULL) {
-        *con_cls = calloc(1, sizeof(req));
+        *con_cls = r = calloc(1, sizeof(req));
+        const char *ce = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+        r->reversed = ce && strcmp(ce, "x-reverse") == 0;
         return MHD_YES;
     }
     if (*data_size > 0) {
@@ -206,6 +220,30 @@ static const weft__engine_proto lines_many = {
     .rejected = lines_rejected,
 };
 
+/* An encode_body of the test's own: the framed body's bytes in reverse order, announced as
+ * Content-Encoding: x-reverse (the server turns them back before reading the frame). */
+static int encoded_bodies;
+static bool reverse_body(void *ctx, const weft__http_part *parts, size_t n_parts, weft__buf *out,
+                         const char **content_encoding)
+{
+    (void)ctx;
+    for (size_t k = n_parts; k-- > 0;)
+        for (size_t i = parts[k].len; i-- > 0;)
+            weft__buf_putc(out, parts[k].data[i]);
+    *content_encoding = "x-reverse";
+    encoded_bodies++;
+    return true;
+}
+
+static const weft__engine_proto lines4_reversed = {
+    .name = "lines",
+    .encoding = WEFT__ENC_TEXT_LINE,
+    .max_items = 4,
+    .frame = lines_frame,
+    .rejected = lines_rejected,
+    .encode_body = reverse_body,
+};
+
 /* ---- driving the engine ----------------------------------------------------------------------- */
 
 /* A batch of lines; item k has id k + 1 and parent parents[k] (0: a root; parents NULL: all
@@ -280,6 +318,40 @@ Test(engine, drives_a_protocol_of_its_own_with_its_method_framing_and_item_limit
     cr_expect_eq(s->lines, 10);
     cr_expect_str_eq(s->stored, "l0\nl1\nl2\nl3\nl4\nl5\nl6\nl7\nl8\nl9\n");
     cr_expect_eq(weft__stat_get(requests), 3);
+    srv_stop(s);
+}
+
+Test(engine, sends_the_body_the_protocol_encodes_with_its_content_encoding)
+{
+    srv *s = srv_start();
+    s->name_rejections = true;
+    encoded_bodies = 0;
+    /* A rejection makes a second attempt of the first request: each attempt is encoded anew. */
+    const char *lines[10] = {"l0", "bad1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9"};
+    size_t dropped = deliver(s, &lines4_reversed, lines_batch(lines, 10, NULL));
+    cr_expect_eq(dropped, 1);
+    cr_expect_eq(s->requests, 4, "3 requests and the resend without bad1: %d", s->requests);
+    cr_expect_eq(s->reversed, 4, "every request came encoded: %d of %d", s->reversed, s->requests);
+    cr_expect_eq(encoded_bodies, 4);
+    cr_expect_eq(s->bad_frames, 0, "an encoded body did not turn back into its frame");
+    cr_expect_eq(s->lines, 9);
+    for (size_t k = 0; k < 10; k++) {
+        char want[16];
+        snprintf(want, sizeof want, "%s\n", lines[k]);
+        cr_expect_eq(count_of(s->stored, want), k == 1 ? 0 : 1, "%s arrived %zu times", lines[k],
+                     count_of(s->stored, want));
+    }
+    srv_stop(s);
+}
+
+Test(engine, sends_bodies_as_framed_without_an_encode_hook)
+{
+    srv *s = srv_start();
+    const char *lines[3] = {"a", "b", "c"};
+    cr_expect_eq(deliver(s, &lines4, lines_batch(lines, 3, NULL)), 0);
+    cr_expect_eq(s->requests, 1);
+    cr_expect_eq(s->reversed, 0, "no Content-Encoding without the hook");
+    cr_expect_str_eq(s->stored, "a\nb\nc\n");
     srv_stop(s);
 }
 

@@ -39,6 +39,7 @@ struct weft_orx {
     stored *spans;
     size_t n, cap;
     size_t requests, gzip_requests;
+    size_t last_wire, last_decoded; /* body bytes of the last request decoded: as sent, inflated */
     size_t status_counts[600];
     header_kv *hdrs;
     size_t nhdrs;
@@ -275,6 +276,8 @@ static enum MHD_Result finish(weft_orx *rx, struct MHD_Connection *conn, request
     }
     if (rq->gzip)
         rx->gzip_requests++;
+    rx->last_wire = rq->len;
+    rx->last_decoded = len;
     store_request(rx, req, skip);
     count_status(rx, 200);
     pthread_mutex_unlock(&rx->mu);
@@ -390,6 +393,7 @@ static void clear(weft_orx *rx)
     rx->spans = NULL;
     rx->n = rx->cap = 0;
     rx->requests = rx->gzip_requests = 0;
+    rx->last_wire = rx->last_decoded = 0;
     memset(rx->status_counts, 0, sizeof rx->status_counts);
     headers_free(rx);
     rx->fail_status = rx->fail_count = 0;
@@ -511,6 +515,14 @@ bool weft_orx_last_header(weft_orx *rx, const char *name, char *out, size_t outl
     }
     pthread_mutex_unlock(&rx->mu);
     return found && whole;
+}
+
+void weft_orx_last_body_len(weft_orx *rx, size_t *wire, size_t *decoded)
+{
+    pthread_mutex_lock(&rx->mu);
+    *wire = rx->last_wire;
+    *decoded = rx->last_decoded;
+    pthread_mutex_unlock(&rx->mu);
 }
 
 void weft_orx_reset(weft_orx *rx)

@@ -81,6 +81,10 @@ void weft_orx_hex(const ProtobufCBinaryData *id, char *out);
  * (NUL-terminated, cut to outlen - 1). False when absent (out is "") or cut. */
 bool weft_orx_last_header(weft_orx *rx, const char *name, char *out, size_t outlen);
 
+/* The body of the last request that decoded as an ExportTraceServiceRequest: its bytes on the
+ * wire (compressed when it came gzip-encoded) and decoded (inflated). 0 and 0 before any. */
+void weft_orx_last_body_len(weft_orx *rx, size_t *wire, size_t *decoded);
+
 /* Forgets stored spans, counters, headers and faults. */
 void weft_orx_reset(weft_orx *rx);
 
