@@ -1135,11 +1135,3 @@ Test(cli, doctor_fails_with_1_and_says_what_to_do_on_401_down_and_insecure_urls)
     cr_expect(strstr(r.out, "SGP: not configured"), "%s", r.out);
     run_free(&r);
 }
-
-Test(cli, stratix_is_reported_as_not_in_this_build)
-{
-    run r = weft(NULL, "stratix", "list", NULL);
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "stratix"), "%s", r.err);
-    run_free(&r);
-}
