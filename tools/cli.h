@@ -32,6 +32,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_view(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_stratix(int argc, char **argv);
 
 /* ---- messages ------------------------------------------------------------------------------ */
 

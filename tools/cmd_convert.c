@@ -7,7 +7,8 @@
  * whole traces).
  *
  *   jsonl    one span item per line, what the jsonl exporter writes
- *   stratix  one Stratix trace document per line (convert_stratix.c)
+ *   stratix  one Stratix trace document per line: weft__stratix_doc_text (stratix_doc.h), the
+ *            same document the stratix exporter writes for the same spans
  *   chrome   Chrome trace-event JSON {"traceEvents": [...]}: one "X" event per span (ts and dur
  *            in microseconds since the epoch; pid and tid numbered by trace, named by a
  *            process_name event), args holding the span's fields; Perfetto and
@@ -26,6 +27,7 @@
 #include "cli.h"
 #include "convert.h"
 #include "span_reader.h"
+#include "stratix_doc.h"
 
 static const char help[] =
     "Usage: weft convert IN --to jsonl|stratix|chrome OUT\n"
@@ -272,9 +274,11 @@ int cmd_convert(int argc, char **argv)
     }
     if (w.to == TO_STRATIX) {
         for (size_t i = 0; i < json_array_size(w.groups); i++) {
-            char *doc = convert_stratix_doc(json_array_get(w.groups, i));
-            if (!doc) {
-                cli_err(cmd, "out of memory");
+            char *doc = NULL;
+            weft__stratix_doc_info di = {0};
+            int drc = weft__stratix_doc_text(json_array_get(w.groups, i), &doc, &di);
+            if (drc != 0) {
+                cli_err(cmd, "a trace document cannot be written: %s", di.error ? di.error : weft_strerror(drc));
                 rc = CLI_FAIL;
                 break;
             }

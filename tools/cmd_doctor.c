@@ -8,6 +8,8 @@
  *            and authentication with a cheap call (a span search with limit 1)
  *   jsonl    the output file can be created or appended to
  *   spool    the spool directory exists or can be created, and is writable
+ *   stratix  when LAYERLENS_STRATIX_API_KEY is set: the client accepts the URL and key, and
+ *            GET /organizations answers (weft_stratix_client_ids: the organization and project)
  *
  * Exit 1 when a check failed. libcurl is used here only for the TLS handshake (CONNECT_ONLY).
  */
@@ -28,6 +30,7 @@
 #include "cli.h"
 #include "config.h"
 #include "url.h"
+#include "weft/stratix.h"
 
 static const char help[] =
     "Usage: weft doctor\n"
@@ -35,7 +38,9 @@ static const char help[] =
     "Prints the effective configuration (environment and defaults; the API key only as set or\n"
     "not set) and checks each configured backend: for SGP the URL, DNS, a TCP connection, the\n"
     "TLS handshake and authentication (a search with limit 1); for the jsonl exporter and the\n"
-    "spool that their paths are writable. One line per check, with what to do when it fails.\n"
+    "spool that their paths are writable; for Stratix (when LAYERLENS_STRATIX_API_KEY is set)\n"
+    "that it answers GET /organizations with the key. One line per check, with what to do\n"
+    "when it fails.\n"
     "Exit status: 0 every check passed, 1 a check failed, 2 usage.\n";
 
 typedef struct doctor {
@@ -284,6 +289,36 @@ static void check_spool(doctor *d, const char *dir)
     free(copy);
 }
 
+static void check_stratix(doctor *d)
+{
+    printf("\nStratix\n");
+    weft_sgp_options so;
+    cli_sgp_options(&so);
+    weft_stratix_opts o = {.ca_bundle = so.ca_bundle,
+                           .connect_timeout_ms = so.connect_timeout_ms,
+                           .request_timeout_ms = so.request_timeout_ms,
+                           .max_retries = so.max_retries};
+    weft_stratix_client *c = NULL;
+    weft_stratix_error e = {0};
+    int rc = weft_stratix_client_new(&c, &o, &e);
+    if (rc != 0) {
+        check(d, false, "url", "%s%s", e.message,
+              rc == WEFT_EINSECURE ? ": use https:// (plain http only to a loopback host)" : "");
+        return;
+    }
+    const char *org = NULL, *project = NULL;
+    rc = weft_stratix_client_ids(c, &org, &project, &e);
+    if (rc == 0)
+        check(d, true, "auth", "GET /organizations: organization %s, project %s", org, project);
+    else if (e.http_status == 401 || e.http_status == 403)
+        check(d, false, "auth", "HTTP %d: %s: check LAYERLENS_STRATIX_API_KEY", e.http_status, e.message);
+    else if (rc == WEFT_EIO)
+        check(d, false, "connect", "%s: is the server up, and is LAYERLENS_STRATIX_BASE_URL right?", e.message);
+    else
+        check(d, false, "auth", "%s", e.message);
+    weft_stratix_client_free(c);
+}
+
 static const char *or_dash(const char *s)
 {
     return s && s[0] ? s : "-";
@@ -318,6 +353,10 @@ int cmd_doctor(int argc, char **argv)
     printf("  %-28s %s\n", "SGP_CLIENT_BASE_URL", cfg.sgp_base_url);
     printf("  %-28s %s\n", "SGP_API_KEY", has_key ? "set (hidden)" : "not set");
     printf("  %-28s %s\n", "SGP_ACCOUNT_ID", or_dash(cfg.sgp_account_id));
+    const char *sx_key = getenv("LAYERLENS_STRATIX_API_KEY"), *sx_url = getenv("LAYERLENS_STRATIX_BASE_URL");
+    bool has_sx = sx_key && sx_key[0];
+    printf("  %-28s %s\n", "LAYERLENS_STRATIX_BASE_URL", sx_url && sx_url[0] ? sx_url : WEFT_STRATIX_DEFAULT_BASE_URL);
+    printf("  %-28s %s\n", "LAYERLENS_STRATIX_API_KEY", has_sx ? "set (hidden)" : "not set");
     printf("  %-28s %s\n", "WEFT_JSONL_PATH", cfg.jsonl_path);
     printf("  %-28s %s\n", "WEFT_SPOOL_DIR", cfg.spool_dir ? cfg.spool_dir : "off");
     printf("  %-28s %s\n", "WEFT_CA_BUNDLE", cfg.ca_bundle ? cfg.ca_bundle : "the system's");
@@ -337,6 +376,8 @@ int cmd_doctor(int argc, char **argv)
         check_jsonl(&d, cfg.jsonl_path);
     if (cfg.spool_dir)
         check_spool(&d, cfg.spool_dir);
+    if (has_sx)
+        check_stratix(&d);
     if (!sgp)
         printf("\nSGP: not configured (set SGP_API_KEY, and SGP_CLIENT_BASE_URL for another server)\n");
     printf("\n%s\n", d.failed ? "some checks failed" : "every check passed");

@@ -23,9 +23,12 @@ static const char usage[] =
     "  view [--sgp | FILE...]         a trace as a waterfall, in the terminal or as HTML\n"
     "  convert IN --to jsonl|stratix|chrome OUT\n"
     "                                 spool to JSONL, spans to trace documents or Chrome trace events\n"
+    "  stratix upload|list|get|delete|sources\n"
+    "                                 LayerLens Stratix traces: upload files, list, get, delete\n"
     "  doctor                         the configuration, and whether each backend answers\n"
     "\n"
-    "SGP is configured by SGP_API_KEY, SGP_ACCOUNT_ID and SGP_CLIENT_BASE_URL.\n"
+    "SGP is configured by SGP_API_KEY, SGP_ACCOUNT_ID and SGP_CLIENT_BASE_URL; Stratix by\n"
+    "LAYERLENS_STRATIX_API_KEY and LAYERLENS_STRATIX_BASE_URL.\n"
     "'weft COMMAND --help' describes a command. Exit status: 0 done, 1 failed, 2 usage error.\n";
 
 int main(int argc, char **argv)
@@ -51,15 +54,11 @@ int main(int argc, char **argv)
         int (*run)(int, char **);
     } cmds[] = {
         {"upload", cmd_upload}, {"spans", cmd_spans}, {"traces", cmd_traces}, {"eval", cmd_eval},
-        {"view", cmd_view},     {"convert", cmd_convert}, {"doctor", cmd_doctor},
+        {"view", cmd_view},     {"convert", cmd_convert}, {"doctor", cmd_doctor}, {"stratix", cmd_stratix},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(c, cmds[i].name))
             return cmds[i].run(argc - 1, argv + 1);
-    if (!strcmp(c, "stratix")) {
-        fputs("weft: stratix: not available in this build (the Stratix client is not part of it yet)\n", stderr);
-        return CLI_USAGE;
-    }
     fprintf(stderr, "weft: unknown command '%s'\n\n%s", c, usage);
     return CLI_USAGE;
 }

@@ -22,6 +22,9 @@
 
 #include "../client/scenario.h"
 #include "receiver.h"
+#include "stratix_doc.h"
+#include "stratix_receiver.h"
+#include "weft/stratix.h"
 #include "weft/traces.h"
 #include "weft/weft.h"
 
@@ -116,7 +119,7 @@ static char **make_env(const char *const *extra)
     for (char **e = environ; *e; e++) {
         if (!strncmp(*e, "SGP_", 4) || !strncmp(*e, "WEFT_", 5) || !strncmp(*e, "NO_COLOR=", 9) ||
             !strncmp(*e, "COLUMNS=", 8) || !strncmp(*e, "LC_ALL=", 7) || !strncmp(*e, "LANG=", 5) ||
-            !strncmp(*e, "DISABLE_SCALE", 13))
+            !strncmp(*e, "DISABLE_SCALE", 13) || !strncmp(*e, "LAYERLENS_", 10))
             continue;
         env[o++] = *e;
     }
@@ -1049,6 +1052,35 @@ Test(cli, convert_to_stratix_writes_one_trace_document_per_line)
     }
     cr_expect_eq(spans, 10);
     cr_expect_eq(rag, 2);
+    /* Each line is byte for byte the document the stratix exporter's codec writes for the
+     * trace's items (grouped from the input file, in its order). */
+    free(text);
+    text = slurp(out);
+    char *in = slurp(f);
+    json_t *groups = json_object();
+    for (char *line = strtok(in, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *it = json_loads(line, 0, NULL);
+        cr_assert(it);
+        const char *tid = json_string_value(json_object_get(it, "trace_id"));
+        if (!json_object_get(groups, tid))
+            json_object_set_new(groups, tid, json_array());
+        json_array_append_new(json_object_get(groups, tid), it);
+    }
+    size_t checked = 0;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        json_t *d = json_loads(line, 0, NULL);
+        json_t *items = json_object_get(groups, json_string_value(json_object_get(d, "trace_id")));
+        cr_assert(items);
+        char *want = NULL;
+        cr_assert_eq(weft__stratix_doc_text(items, &want, NULL), 0);
+        cr_expect_str_eq(line, want, "the exporter's document");
+        free(want);
+        json_decref(d);
+        checked++;
+    }
+    cr_expect_eq(checked, 4);
+    json_decref(groups);
+    free(in);
     /* What the trace queries read back from the documents is the same list. */
     run a = weft(NULL, "traces", "list", f, "--json", NULL);
     run b = weft(NULL, "traces", "list", out, "--json", NULL);
@@ -1136,10 +1168,296 @@ Test(cli, doctor_fails_with_1_and_says_what_to_do_on_401_down_and_insecure_urls)
     run_free(&r);
 }
 
-Test(cli, stratix_is_reported_as_not_in_this_build)
+/* ---- stratix ------------------------------------------------------------------------------- */
+
+#define SXKEY "sx-secret-key-41c2"
+
+static const char **sx_env(weft_srx *s, const char *key)
 {
-    run r = weft(NULL, "stratix", "list", NULL);
-    cr_expect_eq(r.status, 2);
-    cr_expect(strstr(r.err, "stratix"), "%s", r.err);
+    static char url[160], k[128];
+    static const char *env[3];
+    snprintf(url, sizeof url, "LAYERLENS_STRATIX_BASE_URL=%s", weft_srx_base_url(s));
+    snprintf(k, sizeof k, "LAYERLENS_STRATIX_API_KEY=%s", key);
+    env[0] = url, env[1] = k, env[2] = NULL;
+    return env;
+}
+
+static void sx_seed(weft_srx *s, const char *id, const char *source, const char *judge, bool passed)
+{
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:{s:s}}", "id", id, "source", source, "filename", "f.jsonl", "data",
+                            "trace_id", id);
+    if (judge)
+        json_object_set_new(rec, "evaluations",
+                            json_pack("[{s:s, s:s, s:i, s:b}]", "judge_id", judge, "judge_name", "J", "judge_version", 1,
+                                      "passed", passed));
+    cr_assert(weft_srx_seed(s, rec));
+    json_decref(rec);
+}
+
+Test(cli, stratix_upload_sends_converted_documents_and_prints_the_trace_ids)
+{
+    weft_srx *s = weft_srx_start(&(weft_srx_opts){.api_key = SXKEY});
+    cr_assert(s);
+    char *f = path_in("run.jsonl"), *out = path_in("docs.jsonl");
+    record(f, 1);
+    run c = weft(NULL, "convert", f, "--to", "stratix", out, NULL);
+    cr_assert_eq(c.status, 0, "%s", c.err);
+    run r = weft(sx_env(s, SXKEY), "stratix", "upload", out, NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(count_lines(r.out), 3, "one trace id per document: %s", r.out);
+    cr_expect_eq(weft_srx_trace_count(s), 3);
+    cr_expect(strstr(r.err, "1 of 1 file uploaded, 3 traces created"), "%s", r.err);
+    cr_expect(!strstr(r.err, "\r"), "no bar when stderr is not a terminal");
+    cr_expect(!strstr(r.out, SXKEY) && !strstr(r.err, SXKEY));
+    char *text = slurp(out);
+    size_t len;
+    char *sent = weft_srx_last_upload(s, &len);
+    cr_expect(sent && len == strlen(text) && !memcmp(sent, text, len), "the file's bytes were PUT");
+    free(sent);
+    /* --json: one object per file. */
     run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "upload", "--json", out, NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert(o, "%s", r.out);
+    cr_expect_str_eq(json_string_value(json_object_get(o, "filename")), "docs.jsonl");
+    cr_expect_eq(json_integer_value(json_object_get(o, "bytes")), (json_int_t)strlen(text));
+    cr_expect_eq(json_array_size(json_object_get(o, "trace_ids")), 3);
+    json_decref(o);
+    /* On a terminal: a progress bar. */
+    const char *args[] = {"stratix", "upload", out, NULL};
+    run p = weft_pty(sx_env(s, SXKEY), 100, args);
+    cr_expect_eq(p.status, 0, "%s", p.out);
+    cr_expect(strstr(p.out, "100%") && strstr(p.out, "\r["), "%s", p.out);
+    run_free(&p), run_free(&r), run_free(&c);
+    free(text), free(f), free(out);
+    weft_srx_stop(s);
+}
+
+Test(cli, stratix_upload_refuses_a_missing_a_wrong_or_a_too_big_file_before_any_request)
+{
+    weft_srx *s = weft_srx_start(&(weft_srx_opts){.api_key = SXKEY});
+    cr_assert(s);
+    char *ok = path_in("ok.jsonl"), *big = path_in("big.jsonl"), *txt = path_in("notes.txt"),
+         *missing = path_in("absent.jsonl");
+    write_file(ok, "{\"trace_id\":\"t\"}\n");
+    write_file(txt, "x");
+    FILE *fb = fopen(big, "w");
+    cr_assert(fb);
+    cr_assert_eq(ftruncate(fileno(fb), (off_t)WEFT_STRATIX_MAX_UPLOAD_BYTES + 1), 0);
+    fclose(fb);
+    struct {
+        const char *file, *says;
+    } cases[] = {{missing, "No such file"}, {big, "more than the 50 MB"}, {txt, ".json or .jsonl"}};
+    for (size_t i = 0; i < 3; i++) {
+        run r = weft(sx_env(s, SXKEY), "stratix", "upload", ok, cases[i].file, NULL);
+        cr_expect_eq(r.status, 1, "case %zu: %s", i, r.err);
+        cr_expect(strstr(r.err, cases[i].says), "case %zu: %s", i, r.err);
+        run_free(&r);
+    }
+    cr_expect_eq(weft_srx_count(s, WEFT_SRX_ANY), 0, "nothing was sent, not even the good file");
+    free(ok), free(big), free(txt), free(missing);
+    weft_srx_stop(s);
+}
+
+Test(cli, stratix_commands_fail_with_1_when_the_server_is_down_or_refuses_the_key)
+{
+    weft_srx *s = weft_srx_start(&(weft_srx_opts){.api_key = SXKEY});
+    cr_assert(s);
+    char *ok = path_in("ok.jsonl");
+    write_file(ok, "{\"trace_id\":\"t\"}\n");
+    const char *subs[][3] = {{"list", NULL}, {"get", "x"}, {"delete", "x"}, {"sources", NULL}, {"upload", ok}};
+    for (size_t i = 0; i < 5; i++) {
+        const char *args[] = {"stratix", subs[i][0], subs[i][1], NULL};
+        run r = run_v(sx_env(s, "wrong-key"), args);
+        cr_expect_eq(r.status, 1, "%s: %s", subs[i][0], r.err);
+        cr_expect(strstr(r.err, "check LAYERLENS_STRATIX_API_KEY"), "%s: %s", subs[i][0], r.err);
+        cr_expect(!strstr(r.err, "wrong-key") && !strstr(r.out, "wrong-key"));
+        run_free(&r);
+    }
+    char down[160];
+    snprintf(down, sizeof down, "LAYERLENS_STRATIX_BASE_URL=%s", weft_srx_base_url(s));
+    weft_srx_stop(s);
+    const char *denv[] = {down, "LAYERLENS_STRATIX_API_KEY=" SXKEY, NULL};
+    for (size_t i = 0; i < 5; i++) {
+        const char *args[] = {"stratix", subs[i][0], subs[i][1], NULL};
+        run r = run_v(denv, args);
+        cr_expect_eq(r.status, 1, "%s: %s", subs[i][0], r.err);
+        cr_expect(strstr(r.err, "is the server up"), "%s: %s", subs[i][0], r.err);
+        run_free(&r);
+    }
+    run r = weft(NULL, "stratix", "list", NULL);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "LAYERLENS_STRATIX_API_KEY"), "no key: %s", r.err);
+    run_free(&r);
+    free(ok);
+}
+
+Test(cli, stratix_list_json_is_the_traces_response_and_filters_reach_the_server)
+{
+    weft_srx *s = weft_srx_start(&(weft_srx_opts){.api_key = SXKEY});
+    cr_assert(s);
+    sx_seed(s, "tr-a", "upload", "judge-1", true);
+    sx_seed(s, "tr-b", "upload", "judge-2", false);
+    sx_seed(s, "tr-c", "sdk", NULL, false);
+    run r = weft(sx_env(s, SXKEY), "stratix", "list", "--json", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert(o, "%s", r.out);
+    cr_expect_eq(json_object_size(o), 3);
+    cr_expect_eq(json_array_size(json_object_get(o, "traces")), 3);
+    cr_expect_eq(json_integer_value(json_object_get(o, "count")), 3);
+    cr_expect_eq(json_integer_value(json_object_get(o, "total_count")), 3);
+    json_t *t0 = json_array_get(json_object_get(o, "traces"), 0);
+    cr_expect(json_object_get(t0, "evaluations_count") && json_is_array(json_object_get(t0, "last_evaluations")));
+    json_decref(o);
+    run_free(&r);
+    struct {
+        const char *args[8];
+        const char *ids; /* expected ids in order, space-separated */
+        int total;
+    } cases[] = {
+        {{"--source", "sdk", NULL}, "tr-c", 1},
+        {{"--judge-id", "judge-2", NULL}, "tr-b", 1},
+        {{"--status", "passed", NULL}, "tr-a", 1},
+        {{"--search", "TR-B", NULL}, "tr-b", 1},
+        {{"--sort-by", "id", "--sort-order", "asc", NULL}, "tr-a tr-b tr-c", 3},
+        {{"--sort-by", "id", "--sort-order", "asc", "--page", "2", "--page-size", "2"}, "tr-c", 3},
+        {{"--time-range", "7d", "--sort-by", "id", "--sort-order", "desc", NULL}, "tr-c tr-b tr-a", 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *args[12] = {"stratix", "list", "--json"};
+        size_t n = 3;
+        for (size_t k = 0; k < 8 && cases[i].args[k]; k++)
+            args[n++] = cases[i].args[k];
+        args[n] = NULL;
+        run l = run_v(sx_env(s, SXKEY), args);
+        cr_expect_eq(l.status, 0, "case %zu: %s", i, l.err);
+        json_t *j = json_loads(l.out, 0, NULL);
+        cr_assert(j, "case %zu: %s", i, l.out);
+        char got[128] = "";
+        json_t *tr;
+        size_t k;
+        json_array_foreach(json_object_get(j, "traces"), k, tr)
+        {
+            if (k)
+                strcat(got, " ");
+            strcat(got, json_string_value(json_object_get(tr, "id")));
+        }
+        cr_expect_str_eq(got, cases[i].ids, "case %zu", i);
+        cr_expect_eq(json_integer_value(json_object_get(j, "total_count")), cases[i].total, "case %zu", i);
+        json_decref(j);
+        run_free(&l);
+    }
+    /* The table for people. */
+    r = weft(sx_env(s, SXKEY), "stratix", "list", "--sort-by", "id", "--sort-order", "asc", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "ID") && strstr(r.out, "LAST EVALUATIONS"), "%s", r.out);
+    cr_expect(strstr(r.out, "1 passed, 0 failed") && strstr(r.out, "0 passed, 1 failed"), "%s", r.out);
+    cr_expect(strstr(r.out, "page 1: 3 traces of 3"), "%s", r.out);
+    cr_expect(strstr(r.out, "tr-a") < strstr(r.out, "tr-b"));
+    run_free(&r);
+    /* A time range the server does not know: 1; a bad sort order or page size: 2, nothing sent. */
+    r = weft(sx_env(s, SXKEY), "stratix", "list", "--time-range", "forever", NULL);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    run_free(&r);
+    size_t before = weft_srx_count(s, WEFT_SRX_LIST);
+    r = weft(sx_env(s, SXKEY), "stratix", "list", "--sort-order", "up", NULL);
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "--sort-order"), "%s", r.err);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "list", "--page-size", "501", NULL);
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "--page-size"), "%s", r.err);
+    run_free(&r);
+    cr_expect_eq(weft_srx_count(s, WEFT_SRX_LIST), before);
+    weft_srx_stop(s);
+}
+
+Test(cli, stratix_get_delete_and_sources_and_a_missing_trace_fails_with_1)
+{
+    weft_srx *s = weft_srx_start(&(weft_srx_opts){.api_key = SXKEY});
+    cr_assert(s);
+    sx_seed(s, "tr-a", "upload", NULL, false);
+    sx_seed(s, "tr-b", "sdk", NULL, false);
+    run r = weft(sx_env(s, SXKEY), "stratix", "get", "tr-a", "--json", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    json_t *o = json_loads(r.out, 0, NULL);
+    cr_assert(o, "%s", r.out);
+    cr_expect_str_eq(json_string_value(json_object_get(o, "id")), "tr-a");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(o, "data"), "trace_id")), "tr-a");
+    json_decref(o);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "get", "tr-a", NULL);
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "filename         f.jsonl") && strstr(r.out, "\"trace_id\": \"tr-a\""), "%s", r.out);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "sources", "--json", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    o = json_loads(r.out, 0, NULL);
+    cr_assert(json_is_array(o), "%s", r.out);
+    cr_expect_eq(json_array_size(o), 2);
+    json_decref(o);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "sources", NULL);
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "sdk\n") && strstr(r.out, "upload\n"), "%s", r.out);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "delete", "tr-a", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(weft_srx_trace_count(s), 1);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "get", "tr-a", NULL);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "no trace 'tr-a'"), "%s", r.err);
+    run_free(&r);
+    r = weft(sx_env(s, SXKEY), "stratix", "delete", "tr-a", NULL);
+    cr_expect_eq(r.status, 1);
+    run_free(&r);
+    weft_srx_stop(s);
+}
+
+Test(cli, stratix_help_and_usage_errors)
+{
+    const char *subs[] = {"upload", "list", "get", "delete", "sources"};
+    for (size_t i = 0; i < 5; i++) {
+        run h = weft(NULL, "stratix", subs[i], "--help", NULL);
+        cr_expect_eq(h.status, 0);
+        char want[64];
+        snprintf(want, sizeof want, "Usage: weft stratix %s", subs[i]);
+        cr_expect(strstr(h.out, want), "%s", h.out);
+        run_free(&h);
+    }
+    run r = weft(NULL, "stratix", "--help", NULL);
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "LAYERLENS_STRATIX_API_KEY"));
+    run_free(&r);
+    const char *bad[][3] = {{"frob", NULL}, {"get", NULL}, {"delete", "a"}, {"upload", NULL}, {"list", "--bogus"}};
+    bad[2][2] = "b";
+    for (size_t i = 0; i < 5; i++) {
+        const char *args[] = {"stratix", bad[i][0], bad[i][1], bad[i][2], NULL};
+        run u = run_v(NULL, args);
+        cr_expect_eq(u.status, 2, "%s: %s", bad[i][0], u.err);
+        run_free(&u);
+    }
+    r = weft(NULL, "stratix", NULL);
+    cr_expect_eq(r.status, 2);
+    run_free(&r);
+}
+
+Test(cli, doctor_probes_stratix_when_its_key_is_set)
+{
+    weft_srx *s = weft_srx_start(&(weft_srx_opts){.api_key = SXKEY});
+    cr_assert(s);
+    run r = weft(sx_env(s, SXKEY), "doctor", NULL);
+    cr_expect_eq(r.status, 0, "%s", r.out);
+    cr_expect(strstr(r.out, "LAYERLENS_STRATIX_API_KEY    set (hidden)"), "%s", r.out);
+    cr_expect(strstr(r.out, "ok    auth       GET /organizations: organization org-1, project proj-1"), "%s", r.out);
+    cr_expect(!strstr(r.out, SXKEY));
+    run_free(&r);
+    r = weft(sx_env(s, "wrong"), "doctor", NULL);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.out, "FAIL  auth") && strstr(r.out, "check LAYERLENS_STRATIX_API_KEY"), "%s", r.out);
+    run_free(&r);
+    weft_srx_stop(s);
 }
