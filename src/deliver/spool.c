@@ -1204,6 +1204,167 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         drop_ranges(sp, f, 1);
 }
 
+/* ---- replay order (README "Disk spool" -> "What is guaranteed") ------------------------------
+ * A replay batch is read in file order, where a parent's record usually comes after its
+ * children's (a span ends after its children). Two steps put parents first:
+ *   - when the batch was cut by its limits (more is pending in the file after it), every trace
+ *     whose records in the batch all lie in its second half is held back whole: those records
+ *     go back to pending and are the first the next pass reads, together with the rest of their
+ *     trace that follows them. The first half is always sent, so every pass makes progress and
+ *     reads each record at most about twice;
+ *   - the records sent are put in a stable parents-first order: a record whose parent's record
+ *     is in the batch goes right after it (ancestor chains are followed; a cycle, which only
+ *     damage could make, is broken where it is met). */
+
+#define NONE SIZE_MAX
+
+typedef struct ord {
+    size_t *slot;  /* hash of (trace, id) -> index + 1; 0: empty */
+    size_t mask;
+    size_t *par;   /* index of the parent's record in the batch, NONE when not in it */
+    size_t *top;   /* the record's topmost ancestor in the batch (itself when par is NONE) */
+    size_t *order; /* indexes in sending order */
+    unsigned char *state; /* 0: not placed, 1: being placed, 2: placed, 3: held */
+} ord;
+
+static size_t hash_id(uint64_t trace, uint64_t id)
+{
+    uint64_t h = (id ^ (trace * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
+    return (size_t)(h ^ (h >> 31));
+}
+
+static size_t ord_find(const ord *o, const weft__batch *b, uint64_t trace, uint64_t id)
+{
+    for (size_t h = hash_id(trace, id) & o->mask;; h = (h + 1) & o->mask) {
+        size_t v = o->slot[h];
+        if (v == 0)
+            return NONE;
+        if (b->items[v - 1].id == id && b->items[v - 1].trace == trace)
+            return v - 1;
+    }
+}
+
+/* Places k after its ancestors in the batch (iteratively: chains can be long). */
+static void ord_place(ord *o, size_t k, size_t *n_out)
+{
+    while (o->state[k] == 0) {
+        /* Climb to the highest ancestor not yet placed. */
+        size_t x = k;
+        o->state[x] = 1;
+        while (o->par[x] != NONE && o->state[o->par[x]] == 0) {
+            x = o->par[x];
+            o->state[x] = 1;
+        }
+        o->state[x] = 2;
+        o->order[(*n_out)++] = x;
+        /* Unmark the chain below x for the next climb. */
+        for (size_t y = k; y != x; y = o->par[y])
+            o->state[y] = 0;
+    }
+}
+
+/* Holds back what the rule above says and reorders the rest; b and locs are changed in place
+ * (b is rebuilt). On a shortage of memory the batch is left as read. */
+static weft__batch *parents_first(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_loc *locs,
+                                  bool cut)
+{
+    size_t n = b->n;
+    if (n < 2)
+        return b;
+    size_t cap = 4;
+    while (cap < 2 * n)
+        cap *= 2;
+    ord o = {calloc(cap, sizeof(size_t)), cap - 1, malloc(n * sizeof(size_t)),
+             malloc(n * sizeof(size_t)), malloc(n * sizeof(size_t)), calloc(n, 1)};
+    weft__batch *nb = NULL;
+    weft__spool_loc *nl = malloc(n * sizeof *nl);
+    if (!o.slot || !o.par || !o.top || !o.order || !o.state || !nl)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        size_t h = hash_id(b->items[k].trace, b->items[k].id) & o.mask;
+        while (o.slot[h] != 0)
+            h = (h + 1) & o.mask;
+        o.slot[h] = k + 1;
+    }
+    bool any_parent = false;
+    for (size_t k = 0; k < n; k++) {
+        const weft__batch_item *it = &b->items[k];
+        o.par[k] = it->parent ? ord_find(&o, b, it->trace, it->parent) : NONE;
+        if (o.par[k] == k)
+            o.par[k] = NONE;
+        any_parent |= o.par[k] != NONE;
+    }
+    size_t held = 0;
+    if (cut) {
+        /* Per trace: its first record in the batch (the hash, no longer needed for ids, is
+         * keyed by trace alone now). */
+        for (size_t k = 0; k < n; k++)
+            o.top[k] = NONE;
+        memset(o.slot, 0, cap * sizeof(size_t));
+        for (size_t k = 0; k < n; k++) {
+            uint64_t t = b->items[k].trace;
+            size_t h = hash_id(t, 0) & o.mask;
+            while (o.slot[h] != 0 && b->items[o.slot[h] - 1].trace != t)
+                h = (h + 1) & o.mask;
+            if (o.slot[h] == 0)
+                o.slot[h] = k + 1;
+            o.top[k] = o.slot[h] - 1; /* the trace's first record in the batch */
+        }
+        for (size_t k = 0; k < n; k++) {
+            if (o.top[k] >= n / 2) {
+                o.state[k] = 3;
+                held++;
+            }
+        }
+    }
+    if (held == 0 && !any_parent)
+        goto out;
+    size_t m = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (o.state[k] == 3)
+            continue;
+        /* A trace is held whole, so a parent of a record sent is sent; kept safe anyway. */
+        if (o.par[k] != NONE && o.state[o.par[k]] == 3)
+            o.par[k] = NONE;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (o.state[k] != 3)
+            ord_place(&o, k, &m);
+    nb = weft__batch_new(1u << sp->enc);
+    if (!nb)
+        goto out;
+    for (size_t q = 0; q < m; q++) {
+        size_t k = o.order[q], len;
+        const char *bytes = weft__batch_item_bytes(b, sp->enc, k, &len);
+        weft__buf_append(&nb->enc[sp->enc].bytes, bytes, len);
+        if (nb->enc[sp->enc].bytes.oom || !weft__batch_push(nb, &b->items[k])) {
+            weft__batch_free(nb);
+            goto out; /* sent as read: nothing held back */
+        }
+        nl[q] = locs[k];
+    }
+    /* Held records go back to pending, lowest first (as weft__spool_keep does; one that cannot
+     * be listed for lack of memory stays unacknowledged on disk for the next process). */
+    for (size_t k = 0; k < n; k++) {
+        if (o.state[k] != 3)
+            continue;
+        uint64_t c = !b->items[k].in_progress;
+        (void)add_pending(f, locs[k].seq, locs[k].seq + 1, locs[k].off, c, &sp->pend_records);
+        f->live--;
+    }
+    memcpy(locs, nl, m * sizeof *nl);
+    weft__batch_free(b);
+    b = nb;
+out:
+    free(o.slot);
+    free(o.par);
+    free(o.top);
+    free(o.order);
+    free(o.state);
+    free(nl);
+    return b;
+}
+
 weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_bytes,
                                 weft__spool_ref *ref)
 {
@@ -1225,6 +1386,8 @@ weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_by
             return NULL;
         }
         replay_file(sp, f, b, locs, cap ? cap : 1, max_bytes);
+        if (b->n > 0)
+            b = parents_first(sp, f, b, locs, f->n_pend > 0);
         if (b->n > 0) {
             ref->file = f->id;
             ref->locs = locs;

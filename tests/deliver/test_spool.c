@@ -1343,3 +1343,147 @@ Test(spool, keeps_a_damaged_file_while_intact_records_remain_unread)
     cr_expect_eq(spool_files(d.spool, NULL), 0);
     tdir_remove(&d);
 }
+
+/* ---- replay order: parents first (README "Disk spool" -> "What is guaranteed") ------------ */
+
+/* n_traces traces of three spans in file order as spans end: child a, child b, then their root
+ * (ids 3t+1, 3t+2 with parent 3t+3), written in batches of `per_batch` records and given up. */
+static void spool_traces(weft__spool *sp, size_t n_traces, size_t per_batch)
+{
+    size_t total = n_traces * 3;
+    for (size_t base = 0; base < total; base += per_batch) {
+        size_t n = total - base < per_batch ? total - base : per_batch;
+        weft__batch *b = weft__batch_new(1u << WEFT__ENC_SGP_JSON);
+        cr_assert(b);
+        for (size_t q = 0; q < n; q++) {
+            size_t k = base + q;
+            uint64_t t = k / 3, id = k + 1, root = 3 * t + 3;
+            char json[128];
+            int len = snprintf(json, sizeof json, "{\"id\":\"%llu\"}", (unsigned long long)id);
+            weft__buf_append(&b->enc[WEFT__ENC_SGP_JSON].bytes, json, (size_t)len);
+            weft__batch_item it = {.trace = 1000 + t, .id = id, .parent = id == root ? 0 : root};
+            cr_assert(weft__batch_push(b, &it));
+        }
+        weft__spool_ref r;
+        cr_assert(weft__spool_append(sp, b, &r));
+        cr_assert_eq(weft__spool_keep(sp, &r, b, 0, n), n);
+        weft__batch_free(b);
+    }
+}
+
+/* Replays everything in batches of at most max_items (acknowledging each), checking that
+ * every record comes after its parent's, which is sent in the same batch, and that every
+ * record is sent exactly once. Returns the number of replay batches. */
+static size_t replay_checking_order(weft__spool *sp, size_t total, size_t max_items)
+{
+    unsigned char *sent = calloc(total + 1, 1);
+    size_t batches = 0, got = 0;
+    weft__spool_ref rr;
+    weft__batch *r;
+    while ((r = weft__spool_replay(sp, max_items, 64u << 20, &rr)) != NULL) {
+        cr_assert_leq(r->n, max_items);
+        for (size_t k = 0; k < r->n; k++) {
+            const weft__batch_item *it = &r->items[k];
+            cr_assert(it->id >= 1 && it->id <= total);
+            cr_expect_eq(sent[it->id], 0, "record %llu sent twice", (unsigned long long)it->id);
+            if (it->parent) {
+                cr_expect_eq(sent[it->parent], 1 + batches % 250,
+                             "record %llu went before its parent %llu or in another batch",
+                             (unsigned long long)it->id, (unsigned long long)it->parent);
+            }
+            sent[it->id] = (unsigned char)(1 + batches % 250);
+            char name[32];
+            size_t len;
+            const char *p = weft__batch_item_bytes(r, WEFT__ENC_SGP_JSON, k, &len);
+            snprintf(name, sizeof name, "{\"id\":\"%llu\"}", (unsigned long long)it->id);
+            cr_expect(len == strlen(name) && memcmp(p, name, len) == 0,
+                      "item %zu carries another record's bytes", k);
+        }
+        got += r->n;
+        batches++;
+        weft__spool_ack(sp, &rr, r, 0, r->n);
+        weft__spool_ref_fini(&rr);
+        weft__batch_free(r);
+        cr_assert_leq(batches, total, "replay does not make progress");
+    }
+    cr_expect_eq(got, total, "%zu of %zu records replayed", got, total);
+    cr_expect_eq(weft__spool_pending(sp), 0);
+    free(sent);
+    return batches;
+}
+
+Test(spool, replays_a_trace_in_one_batch_parents_first_when_a_batch_cut_splits_it)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    weft__spool *sp = open_spool(d.spool, 64u << 20);
+    cr_assert(sp);
+    /* 1,000 traces, written 100 records at a time (roots after their children); replayed 1000
+     * and then 7 at a time: cuts at 1000 and at every 7th record split traces. */
+    spool_traces(sp, 1000, 100);
+    size_t batches = replay_checking_order(sp, 3000, 1000);
+    cr_expect_leq(batches, 6, "%zu batches: held-back records must not stall replay", batches);
+    spool_traces(sp, 1000, 100);
+    replay_checking_order(sp, 3000, 7);
+    weft__spool_close(sp);
+    cr_expect_eq(spool_files(d.spool, NULL), 0);
+    cr_expect_eq(weft__rt.stats.dropped_export, 0);
+    tdir_remove(&d);
+}
+
+Test(spool, a_held_back_trace_that_fails_again_is_replayed_whole_later)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    weft__spool *sp = open_spool(d.spool, 64u << 20);
+    cr_assert(sp);
+    spool_traces(sp, 10, 30);
+    /* First batch: 4 of 30 records; give it up again, then replay all in order. */
+    weft__spool_ref rr;
+    weft__batch *r = weft__spool_replay(sp, 4, 64u << 20, &rr);
+    cr_assert(r);
+    cr_assert_geq(r->n, 2);
+    cr_expect_eq(r->items[0].id, 3, "the root of trace 0 first");
+    cr_expect_eq(weft__spool_pending(sp), 30 - r->n);
+    cr_expect_eq(weft__spool_keep(sp, &rr, r, 0, r->n), r->n);
+    cr_expect_eq(weft__spool_pending(sp), 30);
+    weft__spool_ref_fini(&rr);
+    weft__batch_free(r);
+    replay_checking_order(sp, 30, 1000);
+    weft__spool_close(sp);
+    cr_expect_eq(spool_files(d.spool, NULL), 0);
+    tdir_remove(&d);
+}
+
+Test(spool, replays_records_whose_parents_form_a_cycle_without_hanging)
+{
+    api_setup();
+    tdir d;
+    tdir_make(&d);
+    weft__spool *sp = open_spool(d.spool, 1u << 20);
+    cr_assert(sp);
+    weft__batch *b = make_batch("cyc", 4, 0, 0, false, 0);
+    /* ids 1..4: 1 -> 2 -> 3 -> 1 (only damage could write that), 4 -> itself */
+    b->items[0].parent = 2;
+    b->items[1].parent = 3;
+    b->items[2].parent = 1;
+    b->items[3].parent = 4;
+    weft__spool_ref r;
+    cr_assert(weft__spool_append(sp, b, &r));
+    cr_assert_eq(weft__spool_keep(sp, &r, b, 0, 4), 4);
+    weft__spool_ref rr;
+    weft__batch *rb = replay_all(sp, &rr);
+    cr_expect_eq(rb->n, 4);
+    unsigned seen = 0;
+    for (size_t k = 0; k < rb->n; k++)
+        seen |= 1u << rb->items[k].id;
+    cr_expect_eq(seen, 0x1e, "every record once");
+    weft__spool_ack(sp, &rr, rb, 0, rb->n);
+    weft__spool_ref_fini(&rr);
+    weft__batch_free(rb);
+    weft__batch_free(b);
+    weft__spool_close(sp);
+    tdir_remove(&d);
+}

@@ -87,6 +87,7 @@ struct weft_rx {
     size_t completed;
 
     size_t upserts;
+    size_t orphans; /* spans first stored while their parent was not */
     size_t requests;
     size_t max_items;
     size_t max_body_seen;
@@ -481,6 +482,9 @@ static span_entry *store_upsert(weft_rx *rx, json_t *item)
         rx->buckets[k] = e;
         rx->count++;
         rx->completed += completed;
+        /* Items are stored in request order: a parent earlier in the same request counts. */
+        if (parent && !store_find(rx, trace_id, parent))
+            rx->orphans++;
     } else if (completed || !e->completed) {
         char *p = dup_or_null(parent);
         if (parent && !p)
@@ -1908,6 +1912,11 @@ size_t weft_rx_completed(weft_rx *rx)
     return read_locked(rx, &rx->completed);
 }
 
+size_t weft_rx_children_before_parent(weft_rx *rx)
+{
+    return read_locked(rx, &rx->orphans);
+}
+
 size_t weft_rx_upserts(weft_rx *rx)
 {
     return read_locked(rx, &rx->upserts);
@@ -2004,6 +2013,7 @@ void weft_rx_reset(weft_rx *rx)
     pthread_mutex_lock(&rx->mu);
     store_clear(rx);
     rx->upserts = rx->requests = rx->max_items = rx->max_body_seen = 0;
+    rx->orphans = 0;
     memset(rx->status_counts, 0, sizeof rx->status_counts);
     headers_free(rx->hdrs, rx->nhdrs);
     rx->hdrs = NULL;

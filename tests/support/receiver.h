@@ -122,6 +122,13 @@ void weft_rx_foreach(weft_rx *rx, weft_rx_each_fn fn, void *ud);
 /* Items accepted in 200 answers, repeats included; in discard mode, the items counted. */
 size_t weft_rx_upserts(weft_rx *rx);
 
+/*
+ * Spans whose first stored copy arrived while their parent (parent_id, same trace_id) was not
+ * stored: neither by an earlier request nor earlier in the same request's items (a batch is
+ * stored in item order). Roots never count; a span counts at most once.
+ */
+size_t weft_rx_children_before_parent(weft_rx *rx);
+
 /* Every request that reached the handler, rejected, faulted and dropped ones included. */
 size_t weft_rx_requests(weft_rx *rx);
 
