@@ -110,7 +110,7 @@ static double sampled_trace_call(void)
 static double quiet_setters(weft_span s)
 {
     static const weft_usage u = {"m", 1, 1, false, 0};
-    static const weft_message m = {"user", "hi", NULL, NULL};
+    static const weft_message m = {.role = "user", .content = "hi"};
     static const weft_document_hit hit = {.doc_id = "d", .score = 0.5};
     weft_retrieval_info ri = {.query = "q", .hits = &hit, .n_hits = 1};
     weft_generation_info gi = {.answer = "a"};

@@ -97,6 +97,8 @@ WEFT_NT_ void weft_span_set_application_variant_id(weft_span s, const char *v) {
 WEFT_NT_ void weft_span_set_application_interaction_id(weft_span s, const char *v) { (void)s; (void)v; }
 WEFT_NT_ void weft_span_set_usage(weft_span s, const weft_usage *u) { (void)s; (void)u; }
 WEFT_NT_ void weft_span_add_message(weft_span s, weft_section c, const weft_message *m) { (void)s; (void)c; (void)m; }
+WEFT_NT_ void weft_span_set_trace_info(weft_span s, const weft_trace_info *i) { (void)s; (void)i; }
+WEFT_NT_ void weft_span_add_event(weft_span s, const char *n, const char *a) { (void)s; (void)n; (void)a; }
 WEFT_NT_ void weft_span_set_retrieval(weft_span s, const weft_retrieval_info *i) { (void)s; (void)i; }
 WEFT_NT_ void weft_span_set_generation(weft_span s, const weft_generation_info *i) { (void)s; (void)i; }
 

@@ -74,6 +74,8 @@ WEFT__QUIET_SETTER_(weft_span_set_application_interaction_id, (weft_span s, cons
 WEFT__QUIET_SETTER_(weft_span_set_usage, (weft_span s, const weft_usage *u), (s, u))
 WEFT__QUIET_SETTER_(weft_span_add_message, (weft_span s, weft_section sec, const weft_message *m),
                     (s, sec, m))
+WEFT__QUIET_SETTER_(weft_span_set_trace_info, (weft_span s, const weft_trace_info *i), (s, i))
+WEFT__QUIET_SETTER_(weft_span_add_event, (weft_span s, const char *n, const char *a), (s, n, a))
 WEFT__QUIET_SETTER_(weft_span_set_retrieval, (weft_span s, const weft_retrieval_info *i), (s, i))
 WEFT__QUIET_SETTER_(weft_span_set_generation, (weft_span s, const weft_generation_info *i), (s, i))
 #undef WEFT__QUIET_SETTER_
@@ -95,6 +97,8 @@ WEFT__QUIET_SETTER_(weft_span_set_generation, (weft_span s, const weft_generatio
     weft__weft_span_set_application_interaction_id_inl_((s), (v))
 #define weft_span_set_usage(s, u) weft__weft_span_set_usage_inl_((s), (u))
 #define weft_span_add_message(s, sec, m) weft__weft_span_add_message_inl_((s), (sec), (m))
+#define weft_span_set_trace_info(s, i) weft__weft_span_set_trace_info_inl_((s), (i))
+#define weft_span_add_event(s, n, a) weft__weft_span_add_event_inl_((s), (n), (a))
 #define weft_span_set_retrieval(s, i) weft__weft_span_set_retrieval_inl_((s), (i))
 #define weft_span_set_generation(s, i) weft__weft_span_set_generation_inl_((s), (i))
 

@@ -220,10 +220,29 @@ typedef struct weft_usage {
     double cost_usd;
 } weft_usage;
 /* One chat message appended to input.messages or output.messages (sec WEFT_INPUT/WEFT_OUTPUT).
- * role: "system", "user", "assistant" or "tool"; name and tool_call_id may be NULL. */
+ * role: "system", "user", "assistant" or "tool"; name and tool_call_id may be NULL.
+ * The last two fields were appended after 0.2.0 (a zero-initialised struct leaves them off):
+ * tool_calls_json, a JSON array as text (OpenAI's tool_calls shape), becomes the message's
+ * "tool_calls" member (text that is not a JSON array is left out and counted in
+ * weft_stats.invalid_json); timestamp_us, Unix microseconds, becomes its "timestamp" member
+ * (ISO 8601); 0 leaves it off (readers then use the span's timestamps). */
 typedef struct weft_message {
     const char *role, *content, *name, *tool_call_id;
+    const char *tool_calls_json;
+    int64_t timestamp_us;
 } weft_message;
+
+/* What a trace is about, set on its root span (weft_span_set_trace_info): each non-NULL field
+ * becomes the root metadata key the trace queries read (weft/traces.h; README, "Where each
+ * field comes from"): project_id, project_name, session_id, app_name (strings), tags (an array
+ * of strings; NULL entries are skipped) and custom_fields (a JSON object as text; anything else
+ * is left out and counted in weft_stats.invalid_json). */
+typedef struct weft_trace_info {
+    const char *project_id, *project_name, *session_id, *app_name;
+    const char *const *tags;
+    size_t n_tags;
+    const char *custom_fields_json;
+} weft_trace_info;
 /* ---------------------------------------------------------------------------------------
  * Configuration. A zero field means its default; each comment names the environment variable
  * read by weft_init when the field is zero, then the default. New fields are only appended.
@@ -537,6 +556,19 @@ WEFT_API void weft_span_set_usage(weft_span span, const weft_usage *usage);
 
 /* See weft_message. */
 WEFT_API void weft_span_add_message(weft_span span, weft_section sec, const weft_message *msg);
+
+/* See weft_trace_info. Meant for the trace's root (the queries read the root's metadata); on
+ * another span the keys land in that span's metadata. info and what it points to are borrowed
+ * and copied into the ring (one event; long strings are cut as for the RAG setters). info NULL,
+ * or tags NULL with n_tags > 0: a counted no-op. Setting a field twice keeps the last value. */
+WEFT_API void weft_span_set_trace_info(weft_span root, const weft_trace_info *info);
+
+/* Records a span event: something that happened at one instant inside the span (for example
+ * "first_token"). The time is read on the calling thread with the clock of begin and end. On
+ * export it is appended to metadata.events as {"name", "timestamp" (ISO 8601), "attributes"}:
+ * attributes_json is a JSON object as text (NULL: {}; anything else is kept as a string and
+ * counted in weft_stats.invalid_json). name NULL: a counted no-op. Strings borrowed, copied. */
+WEFT_API void weft_span_add_event(weft_span span, const char *name, const char *attributes_json);
 
 /* RAG steps: info and everything it points to are borrowed and copied into the ring. */
 WEFT_API void weft_span_set_retrieval(weft_span span, const weft_retrieval_info *info);

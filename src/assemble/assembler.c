@@ -477,6 +477,8 @@ static void dispatch(weft__asm *a, const weft__ev *ev, bool retrying)
             weft__rag_apply(r, ev, &a->scratch);
         else if (ev->kind == WEFT__EV_LLM_REQUEST || ev->kind == WEFT__EV_LLM_RESPONSE)
             weft__llm_apply(r, ev, a->clock, &a->scratch);
+        else if (ev->kind == WEFT__EV_TRACE_INFO || ev->kind == WEFT__EV_SPAN_EVENT)
+            weft__rag_apply_timed(r, ev, a->clock, &a->scratch);
         else
             weft__internal_error("event of an unknown kind");
         break;

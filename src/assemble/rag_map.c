@@ -471,11 +471,21 @@ static void apply_usage(weft__rec *r, rd *in, weft__buf *scratch)
         set_f64(r, WEFT_METADATA, "cost_usd", r->cost_usd, scratch);
 }
 
+/* Valid JSON whose first significant character opens an array. */
+static bool json_array_text(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i < len && s[i] == '[' && weft__json_valid(s, len);
+}
+
 static void apply_message(weft__rec *r, unsigned sec, rd *in, weft__buf *scratch)
 {
     uint32_t role = get_u32(in);
-    (void)get_u32(in);
-    rstr content = get_str(in), name = get_str(in), call = get_str(in);
+    uint32_t flags = get_u32(in);
+    int64_t ts_us = get_i64(in);
+    rstr content = get_str(in), name = get_str(in), call = get_str(in), calls = get_str(in);
     if (in->bad || role > WEFT__ROLE_TOOL || (sec != WEFT_INPUT && sec != WEFT_OUTPUT)) {
         in->bad = true;
         return;
@@ -496,6 +506,19 @@ static void apply_message(weft__rec *r, unsigned sec, rd *in, weft__buf *scratch
     if (call.present) {
         j_key(scratch, &first, "tool_call_id");
         j_str(scratch, &call);
+    }
+    if (calls.present) {
+        if (!calls.cut && json_array_text(calls.s, calls.len)) {
+            j_key(scratch, &first, "tool_calls");
+            weft__json_minify(scratch, calls.s, calls.len);
+        } else {
+            weft__stat_add(invalid_json, 1);
+        }
+    }
+    if ((flags & MSG_HAS_TIMESTAMP) && ts_us > 0) {
+        char t[40];
+        j_key(scratch, &first, "timestamp");
+        weft__buf_append(scratch, t, (size_t)(weft__json_timestamp_at(t, (uint64_t)ts_us * 1000u) - t));
     }
     weft__buf_putc(scratch, '}');
     if (!scratch->oom)
@@ -553,3 +576,107 @@ void weft__rag_on_end(weft__rec *r, weft__buf *scratch)
     }
 }
 
+/* ======================================================================================
+ * Trace info and span events (weft_span_set_trace_info, weft_span_add_event)
+ * ==================================================================================== */
+
+static void set_str_field(weft__rec *r, const char *key, const rstr *v, weft__buf *scratch)
+{
+    if (!v->present)
+        return;
+    weft__buf_reset(scratch);
+    j_str(scratch, v);
+    if (!scratch->oom)
+        weft__rec_set(r, WEFT_METADATA, key, strlen(key), scratch->data, scratch->len);
+    weft__buf_reset(scratch);
+}
+
+static void apply_trace_info(weft__rec *r, rd *in, weft__buf *scratch)
+{
+    uint32_t kept = get_u32(in), left_out = get_u32(in);
+    rstr project_id = get_str(in), project_name = get_str(in), session_id = get_str(in),
+         app_name = get_str(in), custom = get_str(in);
+    if (in->bad)
+        return;
+    set_str_field(r, "project_id", &project_id, scratch);
+    set_str_field(r, "project_name", &project_name, scratch);
+    set_str_field(r, "session_id", &session_id, scratch);
+    set_str_field(r, "app_name", &app_name, scratch);
+    if (custom.present) {
+        if (!custom.cut && weft__json_valid_object(custom.s, custom.len)) {
+            weft__buf_reset(scratch);
+            weft__json_minify(scratch, custom.s, custom.len);
+            if (!scratch->oom)
+                weft__rec_set(r, WEFT_METADATA, "custom_fields", 13, scratch->data, scratch->len);
+        } else {
+            weft__stat_add(invalid_json, 1);
+        }
+    }
+    if (kept == 0 && left_out == 0)
+        return;
+    weft__buf_reset(scratch);
+    weft__buf_putc(scratch, '[');
+    bool first = true;
+    for (uint32_t i = 0; i < kept && !in->bad; i++) {
+        rstr tag = get_str(in);
+        if (!tag.present)
+            continue; /* a NULL entry */
+        if (!first)
+            weft__buf_putc(scratch, ',');
+        first = false;
+        j_str(scratch, &tag);
+    }
+    weft__buf_putc(scratch, ']');
+    if (!in->bad && !scratch->oom)
+        weft__rec_set(r, WEFT_METADATA, "tags", 4, scratch->data, scratch->len);
+    if (left_out)
+        weft__stat_add(truncated_attrs, 1);
+    weft__buf_reset(scratch);
+}
+
+static void apply_span_event(weft__rec *r, rd *in, const weft__clock *clock, weft__buf *scratch)
+{
+    uint64_t ticks = get_u64(in);
+    rstr name = get_str(in), attrs = get_str(in);
+    if (in->bad || !name.present) {
+        in->bad = true;
+        return;
+    }
+    weft__buf_reset(scratch);
+    bool first = true;
+    weft__buf_putc(scratch, '{');
+    j_key(scratch, &first, "name");
+    j_str(scratch, &name);
+    char t[40];
+    j_key(scratch, &first, "timestamp");
+    weft__buf_append(scratch, t, (size_t)(weft__json_timestamp_at(t, weft__clock_to_unix_ns(clock, ticks)) - t));
+    j_key(scratch, &first, "attributes");
+    if (!attrs.present) {
+        weft__buf_lit(scratch, "{}");
+    } else if (!attrs.cut && weft__json_valid_object(attrs.s, attrs.len)) {
+        weft__json_minify(scratch, attrs.s, attrs.len);
+    } else {
+        weft__stat_add(invalid_json, 1); /* kept as the text it is */
+        j_str(scratch, &attrs);
+    }
+    weft__buf_putc(scratch, '}');
+    if (!scratch->oom)
+        weft__rec_append(r, WEFT_METADATA, "events", 6, scratch->data, scratch->len);
+    weft__buf_reset(scratch);
+}
+
+void weft__rag_apply_timed(weft__rec *r, const weft__ev *ev, const weft__clock *clock, weft__buf *scratch)
+{
+    rd in = {(const char *)(ev + 1), (const char *)ev + ev->size, ev->size < sizeof *ev};
+    if (!in.bad) {
+        if (ev->kind == WEFT__EV_TRACE_INFO)
+            apply_trace_info(r, &in, scratch);
+        else if (ev->kind == WEFT__EV_SPAN_EVENT)
+            apply_span_event(r, &in, clock, scratch);
+        else
+            in.bad = true;
+    }
+    weft__buf_reset(scratch);
+    if (in.bad)
+        weft__internal_error("rag: malformed trace-info or span event");
+}

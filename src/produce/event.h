@@ -30,6 +30,9 @@ enum weft__ev_kind {
      * src/assemble/llm_http.c (weft__llm_apply). */
     WEFT__EV_LLM_REQUEST = 20,
     WEFT__EV_LLM_RESPONSE = 21,
+    /* Payloads in rag_event.h, decoded by src/assemble/rag_map.c (weft__rag_apply_timed). */
+    WEFT__EV_TRACE_INFO = 22, /* weft_span_set_trace_info */
+    WEFT__EV_SPAN_EVENT = 23, /* weft_span_add_event */
 };
 
 /* Attribute value types (weft__ev_attr.vtype). */

@@ -23,8 +23,11 @@
  *             f64 confidence, relevance_score, string doc_id; then reasoning strings
  *   USAGE     u32 flags (1: has_cost), u32 zero, i64 input_tokens, output_tokens, f64 cost_usd,
  *             string model
- *   MESSAGE   (aux = section) u32 role (enum weft__role), u32 zero, string content, name,
- *             tool_call_id
+ *   MESSAGE   (aux = section) u32 role (enum weft__role), u32 flags (1: has timestamp),
+ *             i64 timestamp_us, string content, name, tool_call_id, tool_calls_json
+ *   TRACE_INFO u32 tags kept, u32 tags left out, string project_id, project_name, session_id,
+ *             app_name, custom_fields_json, then each tag kept as a string
+ *   SPAN_EVENT u64 ticks (weft__clock_ticks at the call), string name, attributes_json
  *
  * The payload length is rounded up to a multiple of 8 and the padding zeroed.
  *
@@ -90,6 +93,8 @@ int weft__rag_role(const char *role);
  * export thread (assemble/rag_map.c). */
 #define STR_PRESENT 1u
 #define STR_CUT 2u
+
+#define MSG_HAS_TIMESTAMP 1u
 
 #define RET_HAS_THRESHOLD 1u
 #define HIT_HAS_SPAN 1u

@@ -1,7 +1,7 @@
 /*
  * rag_set.c — the RAG and LLM setters on the calling thread: weft_span_set_retrieval,
- * _generation, _usage and weft_span_add_message, each serialising the caller's struct into one
- * ring event (layouts in rag_event.h). The export thread's half is assemble/rag_map.c.
+ * _generation, _usage, weft_span_add_message, weft_span_set_trace_info and weft_span_add_event,
+ * each serialising the caller's struct into one ring event (layouts in rag_event.h). The export thread's half is assemble/rag_map.c.
  *
  * Invariants (the hot path): one ring event per call, sized by a measuring walk over the
  * caller's struct and filled by the same walk writing, so size and content cannot disagree; no
@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "clock.h"
 #include "format_check.h"
 #include "json.h"
 #include "producer.h"
@@ -248,10 +249,43 @@ static void walk_message(wr *w, const void *vinfo, const weft__rag_plan *p)
     const weft_message *m = vinfo;
     (void)p;
     put_u32(w, (uint32_t)weft__rag_role(m->role));
-    put_u32(w, 0);
+    put_u32(w, m->timestamp_us ? MSG_HAS_TIMESTAMP : 0u);
+    put_i64(w, m->timestamp_us);
     put_str(w, m->content);
     put_str(w, m->name);
     put_str(w, m->tool_call_id);
+    put_str(w, m->tool_calls_json);
+    put_pad(w);
+}
+
+static void walk_trace_info(wr *w, const void *vinfo, const weft__rag_plan *p)
+{
+    const weft_trace_info *in = vinfo;
+    put_u32(w, (uint32_t)p->n_items);
+    put_u32(w, clamp_u32(in->n_tags - p->n_items));
+    put_str(w, in->project_id);
+    put_str(w, in->project_name);
+    put_str(w, in->session_id);
+    put_str(w, in->app_name);
+    put_str(w, in->custom_fields_json);
+    for (size_t i = 0; i < p->n_items; i++)
+        put_str(w, in->tags[i]);
+    put_pad(w);
+}
+
+/* weft_span_add_event's arguments plus the time read at the call. */
+typedef struct span_event_args {
+    uint64_t ticks;
+    const char *name, *attributes;
+} span_event_args;
+
+static void walk_span_event(wr *w, const void *vinfo, const weft__rag_plan *p)
+{
+    const span_event_args *in = vinfo;
+    (void)p;
+    put_u64(w, in->ticks);
+    put_str(w, in->name);
+    put_str(w, in->attributes);
     put_pad(w);
 }
 
@@ -485,3 +519,31 @@ WEFT_API void weft_span_add_message(weft_span span, weft_section sec, const weft
     emit(span, WEFT__EV_MESSAGE, (unsigned)sec, msg, &p, walk_message);
 }
 
+WEFT_API void weft_span_set_trace_info(weft_span root, const weft_trace_info *info)
+{
+    if (skip_call(root, WEFT__EV_TRACE_INFO))
+        return;
+    weft__rag_plan p;
+    plan_init(&p);
+    if (!info || (info->n_tags && !info->tags)) {
+        weft__stat_add(noop_calls, 1);
+        return;
+    }
+    plan_fit(&p, walk_trace_info, info, info->n_tags, 0, weft__event_max_payload());
+    emit(root, WEFT__EV_TRACE_INFO, 0, info, &p, walk_trace_info);
+}
+
+WEFT_API void weft_span_add_event(weft_span span, const char *name, const char *attributes_json)
+{
+    if (skip_call(span, WEFT__EV_SPAN_EVENT))
+        return;
+    span_event_args a = {weft__clock_ticks(), name, attributes_json};
+    if (!name) {
+        weft__stat_add(noop_calls, 1);
+        return;
+    }
+    weft__rag_plan p;
+    plan_init(&p);
+    plan_fit(&p, walk_span_event, &a, 0, 0, weft__event_max_payload());
+    emit(span, WEFT__EV_SPAN_EVENT, 0, &a, &p, walk_span_event);
+}

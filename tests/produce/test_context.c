@@ -419,7 +419,7 @@ Test(context, get_ids_match_the_exported_record)
 /* ---- handles that are not what they claim ------------------------------------------ */
 
 static const weft_usage usage = {"gpt-4o-mini", 10, 5, false, 0};
-static const weft_message msg = {"user", "hi", NULL, NULL};
+static const weft_message msg = {.role = "user", .content = "hi"};
 static const weft_document_hit hit = {.doc_id = "d1", .score = 0.5};
 static const weft_citation cit = {.doc_id = "d1"};
 
