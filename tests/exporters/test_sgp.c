@@ -292,6 +292,11 @@ Test(sgp, delivers_100000_spans_from_several_threads_exactly_once_through_faults
     /* Producers run in the background while the receiver misbehaves. */
     cr_assert_eq(pthread_create(&bg, NULL, run_workload, &w), 0);
     usleep(200 * 1000);
+    /* The outage below must not start before the 503s armed above were answered: on a slow
+     * build (ASan) the first request can come later than 200 ms, and then the outage and the
+     * faults armed after it would take their place. Waits at most 30 s. */
+    for (int i = 0; i < 3000 && weft_rx_status_count(rx, 503) < 1; i++)
+        usleep(10 * 1000);
     /* A stretch of total outage, far shorter than the retry window (60 s). */
     weft_rx_set_outage(rx, true);
     usleep(1500 * 1000);
