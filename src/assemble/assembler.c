@@ -150,14 +150,15 @@ int weft__asm_init(weft__asm *a, weft__clock *clock, weft__emit_fn emit, void *c
         weft__summaries_free(a->summaries);
         return WEFT_ENOMEM;
     }
+    a->round = 1; /* round 0 would be "before everything" for the frontier's arithmetic */
     a->clock = clock;
     a->emit = emit;
     a->emit_ctx = ctx;
     a->max_open = weft__rt.cfg.max_open_spans;
     a->inprogress_after_ms = weft__rt.cfg.inprogress_after_ms;
     a->max_attr_bytes = weft__rt.cfg.max_attr_bytes;
-    weft__buf_init(&a->parked_prev);
-    weft__buf_init(&a->parked_cur);
+    weft__buf_init(&a->parked);
+    weft__buf_init(&a->reparked);
     weft__buf_init(&a->scratch);
     return 0;
 }
@@ -176,11 +177,11 @@ void weft__asm_fini(weft__asm *a)
         free(a->pool.v[i]);
     }
     free(a->pool.v);
-    free(a->ended_prev.v);
-    free(a->ended_cur.v);
+    free(a->ended.v); /* its records are still in the table, freed above */
+    free(a->final.v);
     free(a->fifo);
-    weft__buf_fini(&a->parked_prev);
-    weft__buf_fini(&a->parked_cur);
+    weft__buf_fini(&a->parked);
+    weft__buf_fini(&a->reparked);
     weft__buf_fini(&a->scratch);
     weft__summaries_free(a->summaries);
     memset(a, 0, sizeof(*a));
@@ -287,9 +288,17 @@ static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
     weft__stat_add(ended, 1);
     if (r->parent)
         weft__summary_span_end(a->summaries, r, root_of, a);
-    if (!vec_push(&a->ended_cur, r)) {
-        weft__internal_error("out of memory in the assembler");
+    if (a->ended.n == a->ended.cap) {
+        size_t cap = a->ended.cap ? a->ended.cap * 2 : 256;
+        weft__asm_ended *v = realloc(a->ended.v, cap * sizeof(*v));
+        if (!v) {
+            weft__internal_error("out of memory in the assembler");
+            return;
+        }
+        a->ended.v = v;
+        a->ended.cap = cap;
     }
+    a->ended.v[a->ended.n++] = (weft__asm_ended){r, a->round, a->src};
 }
 
 /* Counts what making a string value repaired or cut. */
@@ -386,7 +395,19 @@ static void on_error(weft__asm *a, weft__rec *r, const weft__ev_error *e)
         weft__rec_set(r, WEFT_METADATA, "error", 5, s->data, s->len);
 }
 
-static void park(weft__asm *a, const weft__ev *ev) { weft__buf_append(&a->parked_cur, ev, ev->size); }
+/* What a parked event is stored after: when and where it was read (16 bytes, so the event
+ * after it stays 8-byte aligned). */
+typedef struct park_tag {
+    uint64_t round;
+    uint32_t src, reserved;
+} park_tag;
+
+static void park(weft__buf *to, const weft__ev *ev, uint64_t round, uint32_t src)
+{
+    park_tag t = {round, src, 0};
+    weft__buf_append(to, &t, sizeof(t));
+    weft__buf_append(to, ev, ev->size);
+}
 
 /* The lengths inside an event must fit in its size: the ring's producer is this process, so
  * a mismatch is an internal inconsistency (and what the ring-event fuzzer feeds us). */
@@ -434,24 +455,21 @@ static bool well_formed(const weft__ev *ev)
     }
 }
 
-static void dispatch(weft__asm *a, const weft__ev *ev, bool retrying)
+/* Applies one event; false when it is about a span not known (yet), which the caller parks
+ * or counts. */
+static bool dispatch(weft__asm *a, const weft__ev *ev)
 {
     if (!well_formed(ev)) {
         weft__internal_error("malformed ring event");
-        return;
+        return true;
     }
     if (ev->kind == WEFT__EV_BEGIN) {
         on_begin(a, (const weft__ev_begin *)ev);
-        return;
+        return true;
     }
     weft__rec *r = lookup(a, ev->span);
-    if (!r) {
-        if (retrying)
-            weft__stat_add(noop_calls, 1); /* a span that ended long ago, or never began */
-        else
-            park(a, ev);
-        return;
-    }
+    if (!r)
+        return false;
     switch (ev->kind) {
     case WEFT__EV_END:
         on_end(a, r, (const weft__ev_end *)ev);
@@ -483,9 +501,15 @@ static void dispatch(weft__asm *a, const weft__ev *ev, bool retrying)
             weft__internal_error("event of an unknown kind");
         break;
     }
+    return true;
 }
 
-void weft__asm_event(void *ctx, const weft__ev *ev) { dispatch(ctx, ev, false); }
+void weft__asm_event(void *ctx, const weft__ev *ev)
+{
+    weft__asm *a = ctx;
+    if (!dispatch(a, ev))
+        park(&a->parked, ev, a->round, a->src);
+}
 
 /* ---- emission ----------------------------------------------------------------------- */
 
@@ -530,25 +554,40 @@ static void finalize(weft__asm *a, weft__rec *r)
     rec_put(a, r);
 }
 
-static void retry_parked(weft__asm *a)
+/* Is an item of round `round` read from ring `src` final under f (assembler.h)? */
+static inline bool is_final(const weft__asm_frontier *f, uint64_t round, uint32_t src)
 {
-    weft__buf tmp = a->parked_prev;
-    a->parked_prev = a->parked_cur;
-    weft__buf_init(&a->parked_cur);
-    /* tmp holds the events parked a round ago; the buffer emptied now is reused. */
-    for (size_t pos = 0; pos < tmp.len;) {
-        const weft__ev *ev = (const weft__ev *)(tmp.data + pos);
-        pos += ev->size;
-        dispatch(a, ev, true);
-    }
-    weft__buf_reset(&tmp);
-    weft__buf_fini(&a->parked_cur);
-    a->parked_cur = tmp;
+    return round < (src == f->min_src ? f->min2 : f->min);
 }
 
-/* Records ended a round ago are cold, and so are their slots in the open-span table (and, for
- * roots, in the summaries): each is a cache miss at a random place. Fetch records eight ahead
- * of their use and, once a record is in, its slots four ahead. */
+/* Parked events of earlier rounds get their retry: applied when their span is known now;
+ * counted as no-ops when it is still unknown and final (a span that ended long ago, or never
+ * began); parked again, with their first tag, otherwise. */
+static void retry_parked(weft__asm *a, const weft__asm_frontier *f)
+{
+    if (!a->parked.len)
+        return;
+    weft__buf tmp = a->parked;
+    a->parked = a->reparked; /* empty: events parked again go here, in their order */
+    for (size_t pos = 0; pos < tmp.len;) {
+        park_tag t;
+        memcpy(&t, tmp.data + pos, sizeof(t));
+        const weft__ev *ev = (const weft__ev *)(tmp.data + pos + sizeof(t));
+        pos += sizeof(t) + ev->size;
+        if (t.round < a->round && dispatch(a, ev))
+            continue; /* parked in an earlier round (its first retry comes a round later) */
+        if (is_final(f, t.round, t.src))
+            weft__stat_add(noop_calls, 1);
+        else
+            park(&a->parked, ev, t.round, t.src);
+    }
+    weft__buf_reset(&tmp);
+    a->reparked = tmp;
+}
+
+/* Records ended a round ago or more are cold, and so are their slots in the open-span table
+ * (and, for roots, in the summaries): each is a cache miss at a random place. Fetch records
+ * eight ahead of their use and, once a record is in, its slots four ahead. */
 static void prefetch_ahead(const weft__asm *a, const weft__recvec *v, size_t i, bool roots)
 {
     if (i + 8 < v->n && v->v[i + 8])
@@ -561,33 +600,53 @@ static void prefetch_ahead(const weft__asm *a, const weft__recvec *v, size_t i, 
     }
 }
 
-static void finalize_ended(weft__asm *a, weft__recvec *v)
+/* Emits the ended spans that are final under f, in the order they ended; the others stay, in
+ * order. The list is in round order, so the walk stops at the first round nothing of which
+ * can be final. */
+static void finalize_ended(weft__asm *a, const weft__asm_frontier *f)
 {
-    for (size_t i = 0; i < 8 && i < v->n; i++)
-        __builtin_prefetch(v->v[i]);
-    /* Non-roots first, so a root's summary counts children that ended in the same round. */
-    for (size_t i = 0; i < v->n; i++) {
-        prefetch_ahead(a, v, i, false);
-        if (v->v[i]->parent != 0) {
-            finalize(a, v->v[i]);
-            v->v[i] = NULL; /* recycled: not to be read again */
+    weft__endedvec *e = &a->ended;
+    weft__recvec *v = &a->final;
+    uint64_t last = f->min2 > f->min ? f->min2 : f->min; /* rounds below this may be final */
+    size_t i = 0, kept = 0;
+    v->n = 0;
+    for (; i < e->n && e->v[i].round < last; i++) {
+        if (is_final(f, e->v[i].round, e->v[i].src)) {
+            if (!vec_push(v, e->v[i].rec)) {
+                e->v[kept++] = e->v[i]; /* out of memory: it waits for the next round */
+                continue;
+            }
+        } else {
+            e->v[kept++] = e->v[i];
         }
     }
-    for (size_t i = 0; i < v->n; i++) {
-        prefetch_ahead(a, v, i, true);
-        if (v->v[i])
-            finalize(a, v->v[i]);
+    if (kept != i) {
+        memmove(e->v + kept, e->v + i, (e->n - i) * sizeof(*e->v));
+        e->n -= i - kept;
+    }
+    for (size_t k = 0; k < 8 && k < v->n; k++)
+        __builtin_prefetch(v->v[k]);
+    /* Non-roots first, so a root's summary counts children that ended in the same round. */
+    for (size_t k = 0; k < v->n; k++) {
+        prefetch_ahead(a, v, k, false);
+        if (v->v[k]->parent != 0) {
+            finalize(a, v->v[k]);
+            v->v[k] = NULL; /* recycled: not to be read again */
+        }
+    }
+    for (size_t k = 0; k < v->n; k++) {
+        prefetch_ahead(a, v, k, true);
+        if (v->v[k])
+            finalize(a, v->v[k]);
     }
     v->n = 0;
 }
 
-void weft__asm_round_end(weft__asm *a, uint64_t now_ns)
+void weft__asm_round_end_at(weft__asm *a, uint64_t now_ns, const weft__asm_frontier *f)
 {
-    retry_parked(a);
-    finalize_ended(a, &a->ended_prev);
-    weft__recvec t = a->ended_prev;
-    a->ended_prev = a->ended_cur;
-    a->ended_cur = t;
+    retry_parked(a, f);
+    finalize_ended(a, f);
+    a->round++;
     while (a->fifo_n) {
         weft__asm_open *o = &a->fifo[a->fifo_head];
         weft__rec *r = lookup(a, o->id);
@@ -600,6 +659,13 @@ void weft__asm_round_end(weft__asm *a, uint64_t now_ns)
         a->fifo_head = (a->fifo_head + 1) % a->fifo_cap;
         a->fifo_n--;
     }
+}
+
+void weft__asm_round_end(weft__asm *a, uint64_t now_ns)
+{
+    /* Every ring was read up to a head of this round: what was read before it is final. */
+    weft__asm_frontier f = {a->round, a->round, UINT32_MAX};
+    weft__asm_round_end_at(a, now_ns, &f);
 }
 
 void weft__asm_finish(weft__asm *a)

@@ -58,8 +58,8 @@ typedef struct weft__runtime {
     _Alignas(64) weft__stats_atomic stats;
     _Alignas(64) weft__cfg cfg;
     int initialized;             /* weft_init succeeded and weft_shutdown has not run */
-    int forked_child;
-    int atexit_registered;       /* weft_shutdown is registered with atexit (once a process) */            /* this process is a fork() child of a traced process */
+    int forked_child;            /* this process is a fork() child of a traced process */
+    int atexit_registered;       /* weft_shutdown is registered with atexit (once a process) */
     uint64_t salt_hi;            /* random per process: high half of trace ids and UUIDs */
     _Atomic int logged_internal; /* one log line for internal errors */
 
@@ -68,6 +68,8 @@ typedef struct weft__runtime {
     struct weft__thread *_Atomic *slots; /* cfg.max_threads entries; NULL: free. Written under
                                             reg_lock, read by the export thread without it */
     uint32_t n_slots;
+    _Atomic uint32_t slots_hi;   /* 1 + the highest slot used since init: how far the export
+                                    thread looks */
     struct weft__thread *free_threads; /* drained, exited thread states ready for reuse */
     uint32_t n_free_rings;       /* how many of them still hold a ring buffer */
     uint32_t slots_hint;         /* where the next free slot search starts */

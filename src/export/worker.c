@@ -6,6 +6,14 @@
  *
  * Wake-ups: a timer every flush_interval_ms (drain, in-progress upserts, send the batch in
  * hand), the uv_async on ring high water, weft_flush and shutdown.
+ *
+ * Draining in slices: a round reads at most SLICE_BYTES from each ring (assembler.h says why
+ * that is enough for the order of events across rings), so what one round holds in the
+ * assembler is bounded whatever the rings hold. While a ring still has more than one slice,
+ * rounds follow each other for at most PUMP_NS, then the loop runs its I/O once (an idle
+ * handle brings it back at once), so a deep backlog neither grows the working set nor stalls
+ * HTTP delivery. A flush waits for rounds, not for one long pass: it is done when every ring
+ * has been read past the head it had when the flush began, and one round more.
  */
 #include "worker.h"
 
@@ -27,12 +35,27 @@
 #include "wake.h"
 
 #define DRAIN_POLL_MS 5 /* shutdown: how often exporters are asked whether they are done */
+#define SLICE_BYTES (128u << 10) /* most read from one ring in one round */
+#define PUMP_NS 5000000u         /* rounds in a row before the loop runs its I/O */
+
+/* How far one ring has been read (per slot; see round_). The ring has been read past a head
+ * it had in round `caught`; `target` is the head of round `target_round` still to reach. */
+typedef struct ring_progress { /* target_round 0: no target (rounds start at 1) */
+    uint64_t target, target_round, caught;
+} ring_progress;
 
 typedef struct weft__worker {
     uv_loop_t loop;
     uv_async_t async;
     weft__wake_target wake;     /* what the producer side's weft__wake calls (wake.h) */
     uv_timer_t timer, drain_timer;
+    uv_idle_t more;             /* running while a ring holds more than a slice */
+    ring_progress *prog;        /* n_slots entries */
+    weft__asm_frontier front;   /* after the last round */
+    bool behind;                /* the last round left a ring with more to read */
+    int flush_stage;            /* 0; 1: reading past the heads of flush_round; 2: one round more */
+    uint64_t flush_round;
+    uint64_t flush_req_cur;     /* the request the stages serve */
     uv_thread_t thread;
     weft__clock clock;
     weft__asm asm_;
@@ -194,25 +217,103 @@ static uint64_t now_unix_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* One pass over every ring (see assembler.h for why passes come in rounds). */
-static void round_(weft__worker *w)
+/* Folds one ring's progress into the frontier of this round. */
+static void front_add(weft__asm_frontier *f, uint64_t caught, uint32_t src)
 {
-    for (uint32_t i = 0; i < weft__rt.n_slots; i++) {
-        weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_acquire);
-        if (!t)
-            continue;
-        int exited = atomic_load_explicit(&t->exited, memory_order_acquire);
-        weft__ring_drain(&t->ring, weft__asm_event, &w->asm_);
-        if (exited)
-            weft__threads_recycle(t); /* drained after its last event: safe to reuse */
+    if (caught < f->min) {
+        f->min2 = f->min;
+        f->min = caught;
+        f->min_src = src;
+    } else if (caught < f->min2) {
+        f->min2 = caught;
     }
-    weft__asm_round_end(&w->asm_, now_unix_ns());
 }
 
-static void collect(weft__worker *w)
+/* One round: every ring read up to a slice (see assembler.h for why work comes in rounds).
+ * A ring's progress moves on when its tail passes the head it had in an earlier round; an
+ * empty slot has nothing to wait for. */
+static void round_(weft__worker *w)
 {
-    round_(w);
-    round_(w);
+    uint64_t k = w->asm_.round;
+    weft__asm_frontier f = {UINT64_MAX, UINT64_MAX, UINT32_MAX};
+    bool behind = false;
+    uint32_t hi = atomic_load_explicit(&weft__rt.slots_hi, memory_order_acquire);
+    for (uint32_t i = 0; i < hi; i++) {
+        ring_progress *p = &w->prog[i];
+        weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_acquire);
+        if (!t) {
+            p->caught = k;
+            p->target_round = 0;
+            front_add(&f, k, i);
+            continue;
+        }
+        int exited = atomic_load_explicit(&t->exited, memory_order_acquire);
+        uint64_t head = atomic_load_explicit(&t->ring.head, memory_order_acquire);
+        if (p->target_round == 0) {
+            p->target = head;
+            p->target_round = k;
+        }
+        weft__asm_source(&w->asm_, i);
+        weft__ring_drain_max(&t->ring, weft__asm_event, &w->asm_, SLICE_BYTES);
+        uint64_t tail = atomic_load_explicit(&t->ring.tail, memory_order_relaxed);
+        if (tail >= p->target) {
+            p->caught = p->target_round;
+            p->target_round = 0;
+        }
+        if (tail < head) {
+            behind = true;
+        } else if (exited) {
+            weft__threads_recycle(t); /* drained after its last event: safe to reuse */
+            p->target_round = 0;      /* a new state in this slot starts from its own head */
+        }
+        front_add(&f, p->caught, i);
+    }
+    if (f.min == UINT64_MAX) /* no slot at all */
+        f.min = k;
+    if (f.min2 == UINT64_MAX) /* one ring: no other ring to wait for */
+        f.min2 = k;
+    if (f.min2 == f.min)
+        f.min_src = UINT32_MAX;
+    w->front = f;
+    w->behind = behind;
+    weft__asm_round_end_at(&w->asm_, now_unix_ns(), &f);
+}
+
+static void flush_progress(weft__worker *w);
+
+static void on_more(uv_idle_t *h);
+
+/* Rounds until no ring holds more than a slice (at least two, so what the first read is
+ * emitted by the second), or for PUMP_NS; then the loop gets its turn and, while a ring is
+ * still behind or a flush waits, the idle handle calls back at once. */
+static void pump(weft__worker *w)
+{
+    uint64_t t0 = uv_hrtime();
+    int n = 0;
+    do {
+        round_(w);
+        flush_progress(w);
+        n++;
+    } while ((n < 2 || w->behind) && uv_hrtime() - t0 < PUMP_NS);
+    if (w->behind || w->flush_stage)
+        uv_idle_start(&w->more, on_more);
+    else
+        uv_idle_stop(&w->more);
+}
+
+static void on_more(uv_idle_t *h) { pump(h->data); }
+
+/* Synchronous rounds until everything in the rings when it was called is emitted (shutdown). */
+static void collect_all(weft__worker *w)
+{
+    uint64_t r0 = w->asm_.round;
+    do
+        round_(w);
+    while (w->front.min < r0);
+    uint64_t r1 = w->asm_.round - 1; /* the round that reached r0's heads */
+    do
+        round_(w);
+    while (w->front.min < r1 + 1);
 }
 
 static void check_flush(weft__worker *w)
@@ -228,11 +329,47 @@ static void check_flush(weft__worker *w)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* A flush (weft_flush) goes through two stages of rounds (see the top of this file); at the
+ * end the batch in hand is sent, the exporters are told, and the request is done once every
+ * batch up to here has been released (check_flush). Requests made meanwhile are served by the
+ * next cycle, which starts at once. */
+static void flush_start(weft__worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    uint64_t req = w->flush_req;
+    pthread_mutex_unlock(&w->lock);
+    if (w->flush_stage || req == w->flush_taken)
+        return;
+    w->flush_req_cur = req;
+    w->flush_round = w->asm_.round;
+    w->flush_stage = 1;
+}
+
+static void flush_progress(weft__worker *w)
+{
+    if (w->flush_stage == 1 && w->front.min >= w->flush_round) {
+        w->flush_round = w->asm_.round; /* the round after the one that got there */
+        w->flush_stage = 2;
+    }
+    if (w->flush_stage != 2 || w->front.min < w->flush_round)
+        return;
+    w->flush_stage = 0;
+    submit(w);
+    for (size_t i = 0; i < w->n_ex; i++)
+        if (w->ex[i].ops->flush)
+            w->ex[i].ops->flush(&w->ex[i]);
+    w->flush_taken = w->flush_req_cur;
+    w->flush_target = w->next_seq;
+    w->flush_pending = true;
+    check_flush(w);
+    flush_start(w); /* requests made while this one was served */
+}
+
 static void on_timer(uv_timer_t *t)
 {
     weft__worker *w = t->data;
     weft__clock_refine(&w->clock);
-    collect(w);
+    pump(w);
     submit(w);
 }
 
@@ -250,19 +387,11 @@ static void on_async(uv_async_t *a)
             begin_drain(w);
         return;
     }
-    collect(w);
-    if (req != w->flush_taken) {
+    if (req != w->flush_taken)
+        flush_start(w);
+    pump(w);
+    if (w->cur && w->cur->n >= weft__rt.cfg.max_batch_spans)
         submit(w);
-        for (size_t i = 0; i < w->n_ex; i++)
-            if (w->ex[i].ops->flush)
-                w->ex[i].ops->flush(&w->ex[i]);
-        w->flush_taken = req;
-        w->flush_target = w->next_seq;
-        w->flush_pending = true;
-        check_flush(w);
-    } else if (w->cur && w->cur->n >= weft__rt.cfg.max_batch_spans) {
-        submit(w);
-    }
 }
 
 /* ---- shutdown ----------------------------------------------------------------------- */
@@ -284,6 +413,7 @@ static void finish(weft__worker *w)
     uv_close((uv_handle_t *)&w->async, close_cb);
     uv_close((uv_handle_t *)&w->timer, close_cb);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb);
+    uv_close((uv_handle_t *)&w->more, close_cb);
 }
 
 static void on_drain_tick(uv_timer_t *t)
@@ -309,7 +439,8 @@ static void begin_drain(weft__worker *w)
 {
     w->draining = true;
     uv_timer_stop(&w->timer);
-    collect(w);
+    uv_idle_stop(&w->more);
+    collect_all(w);
     weft__asm_finish(&w->asm_);
     submit(w);
     w->stop_deadline = uv_now(&w->loop) + (w->stop_timeout_ms ? w->stop_timeout_ms : UINT32_MAX);
@@ -369,6 +500,7 @@ static int open_exporters(weft__worker *w)
 static void worker_free(weft__worker *w)
 {
     weft__asm_fini(&w->asm_);
+    free(w->prog);
     weft__batch_free(w->cur);
     while (w->n_spare)
         weft__batch_free(w->spare[--w->n_spare]);
@@ -391,10 +523,12 @@ int weft__worker_start(void)
     w->enc.group_id = weft__rt.cfg.group_id;
     w->enc.variant_id = weft__rt.cfg.variant_id;
     w->enc.interaction_id = weft__rt.cfg.interaction_id;
-    int rc = weft__asm_init(&w->asm_, &w->clock, on_emit, w);
+    w->prog = calloc(weft__rt.n_slots ? weft__rt.n_slots : 1, sizeof(*w->prog));
+    int rc = w->prog ? weft__asm_init(&w->asm_, &w->clock, on_emit, w) : WEFT_ENOMEM;
     if (rc < 0) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
+        free(w->prog);
         free(w);
         return rc;
     }
@@ -405,7 +539,8 @@ int weft__worker_start(void)
     uv_async_init(&w->loop, &w->async, on_async);
     uv_timer_init(&w->loop, &w->timer);
     uv_timer_init(&w->loop, &w->drain_timer);
-    w->async.data = w->timer.data = w->drain_timer.data = w;
+    uv_idle_init(&w->loop, &w->more);
+    w->async.data = w->timer.data = w->drain_timer.data = w->more.data = w;
     rc = open_exporters(w);
     w->asm_.want_inprogress = w->want_inprogress;
     if (rc < 0) {

@@ -100,10 +100,17 @@ void weft__ring_wake(weft__ring *r)
 
 uint64_t weft__ring_drain(weft__ring *r, weft__ring_fn fn, void *ctx)
 {
+    return weft__ring_drain_max(r, fn, ctx, UINT64_MAX);
+}
+
+uint64_t weft__ring_drain_max(weft__ring *r, weft__ring_fn fn, void *ctx, uint64_t max_bytes)
+{
     uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    /* Events that start before stop are read (one may end past it). */
+    uint64_t stop = head - tail > max_bytes ? tail + max_bytes : head;
     uint64_t n = 0;
-    while (tail < head) {
+    while (tail < stop) {
         const weft__ev *ev = (const weft__ev *)(r->buf + (tail & r->mask));
         /* A PAD may be a single 8-byte word (only size and kind are written). */
         uint32_t min = ev->kind == WEFT__EV_PAD ? 8u : (uint32_t)sizeof(weft__ev);

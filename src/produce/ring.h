@@ -84,5 +84,9 @@ static inline void weft__ring_commit(weft__ring *r, uint32_t size)
  * number of events consumed. */
 typedef void (*weft__ring_fn)(void *ctx, const weft__ev *ev);
 uint64_t weft__ring_drain(weft__ring *r, weft__ring_fn fn, void *ctx);
+/* The same, stopping at the first event that starts max_bytes or more past the tail it found,
+ * so one call reads a bounded slice (the export thread's working set stays small whatever the
+ * ring holds). The rest stays in the ring for the next call. */
+uint64_t weft__ring_drain_max(weft__ring *r, weft__ring_fn fn, void *ctx, uint64_t max_bytes);
 
 #endif

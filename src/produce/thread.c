@@ -79,6 +79,7 @@ int weft__threads_init(void)
     weft__rt.free_threads = NULL;
     weft__rt.n_free_rings = 0;
     weft__rt.slots_hint = 0;
+    atomic_store_explicit(&weft__rt.slots_hi, 0, memory_order_relaxed);
     weft__rt.retired_started = weft__rt.retired_noop = 0;
     weft__rt.retired_sampled_out = weft__rt.retired_dropped_ring = 0;
     weft__rt.retired_dropped_ring_spans = 0;
@@ -246,6 +247,8 @@ weft__thread *weft__thread_register(void)
     atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
     t->next_free = NULL;
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
+    if (slot + 1 > atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed))
+        atomic_store_explicit(&weft__rt.slots_hi, slot + 1, memory_order_release);
     weft__rt.slots_hint = slot + 1;
     weft__stat_add(threads, 1);
     weft__tls = t;

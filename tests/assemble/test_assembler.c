@@ -530,3 +530,103 @@ Test(assembler, a_malformed_event_is_an_internal_error_not_a_crash)
     cr_assert_not(has(&out.r[0], "input."), "no attribute was taken: %s", out.r[0].attrs);
     weft__asm_fini(&a);
 }
+
+/* ---- rounds that read some rings only in part (weft__asm_round_end_at) ---------------- */
+
+/* The frontier after a round in which ring `lag` has been read past a head of round
+ * `lag_caught` only, and every other ring past one of round `others`. */
+static weft__asm_frontier lagging(uint32_t lag, uint64_t lag_caught, uint64_t others)
+{
+    return (weft__asm_frontier){lag_caught, others, lag};
+}
+
+Test(assembler, waits_for_a_lagging_ring_before_emitting_a_span_that_ended_on_another)
+{
+    weft__asm a;
+    std_setup(&a);
+    uint64_t r0 = a.round;
+    weft__asm_source(&a, 1);
+    begin(&a, 5, 5, 0, 100, "root on ring 1");
+    end(&a, 5, 200);
+    /* Ring 0 is far behind: something it holds may still be about span 5. */
+    for (int i = 0; i < 10; i++) {
+        weft__asm_frontier f = lagging(0, r0, a.round);
+        weft__asm_round_end_at(&a, UNIX0, &f);
+        cr_assert_eq(out.n, 0, "emitted in round %d while ring 0 had not been read past it", i);
+    }
+    /* Ring 0 catches up with a head it had after the end was read: now the span is final. */
+    weft__asm_source(&a, 0);
+    attr_str(&a, 5, WEFT_OUTPUT, "late", "from ring 0");
+    weft__asm_frontier f = lagging(0, r0 + 1, a.round);
+    weft__asm_round_end_at(&a, UNIX0, &f);
+    cr_assert_eq(out.n, 1);
+    cr_assert(has(&out.r[0], "output.late=\"from ring 0\"\n"), "%s", out.r[0].attrs);
+    weft__asm_fini(&a);
+}
+
+Test(assembler, emits_the_lagging_rings_own_spans_without_waiting_for_the_ring_itself)
+{
+    weft__asm a;
+    std_setup(&a);
+    uint64_t r0 = a.round;
+    /* Ring 3 is the one behind (a deep backlog read a slice a round); its own spans are read
+     * in order, so only the other rings must have been read past them. */
+    weft__asm_source(&a, 3);
+    for (uint64_t id = 1; id <= 100; id++) {
+        begin(&a, id, id, 0, 100, "slice");
+        end(&a, id, 200);
+    }
+    weft__asm_frontier f = lagging(3, r0 - 1, a.round);
+    weft__asm_round_end_at(&a, UNIX0, &f);
+    cr_assert_eq(out.n, 0, "a round later, not in the round they were read");
+    f = lagging(3, r0 - 1, a.round);
+    weft__asm_round_end_at(&a, UNIX0, &f);
+    cr_assert_eq(out.n, 100, "every span of the slice once the other rings were read past it");
+    cr_assert_eq(a.ended.n, 0);
+    weft__asm_fini(&a);
+}
+
+Test(assembler, keeps_a_parked_event_while_the_ring_of_its_begin_lags_and_applies_it_later)
+{
+    weft__asm a;
+    std_setup(&a);
+    uint64_t r0 = a.round;
+    /* Ring 2 set an attribute on a span whose begin sits deep in ring 0's backlog. */
+    weft__asm_source(&a, 2);
+    attr_str(&a, 8, WEFT_INPUT, "question", "asked elsewhere");
+    for (int i = 0; i < 20; i++) {
+        weft__asm_frontier f = lagging(0, r0 - 1, a.round);
+        weft__asm_round_end_at(&a, UNIX0, &f);
+    }
+    cr_assert_eq(STAT(noop_calls), 0, "not given up while the begin may still come");
+    weft__asm_source(&a, 0);
+    begin(&a, 8, 8, 0, 100, "deep in the backlog");
+    end(&a, 8, 300);
+    for (int i = 0; i < 3; i++) {
+        weft__asm_frontier f = lagging(0, a.round, a.round);
+        weft__asm_round_end_at(&a, UNIX0, &f);
+    }
+    cr_assert_eq(out.n, 1);
+    cr_assert(has(&out.r[0], "input.question=\"asked elsewhere\"\n"), "%s", out.r[0].attrs);
+    cr_assert_eq(STAT(noop_calls), 0);
+    weft__asm_fini(&a);
+}
+
+Test(assembler, counts_a_parked_event_as_a_no_op_once_every_ring_is_past_it)
+{
+    weft__asm a;
+    std_setup(&a);
+    uint64_t r0 = a.round;
+    weft__asm_source(&a, 2);
+    attr_str(&a, 9, WEFT_INPUT, "orphan", "no begin anywhere");
+    weft__asm_frontier f = lagging(0, r0 - 1, a.round);
+    weft__asm_round_end_at(&a, UNIX0, &f);
+    f = lagging(0, r0, a.round);
+    weft__asm_round_end_at(&a, UNIX0, &f); /* ring 0 now past a head of the parking round */
+    cr_assert_eq(STAT(noop_calls), 0, "final only once ring 0 is past a head of a later round");
+    f = lagging(0, r0 + 1, a.round);
+    weft__asm_round_end_at(&a, UNIX0, &f);
+    cr_assert_eq(STAT(noop_calls), 1);
+    cr_assert_eq(a.parked.len, 0);
+    weft__asm_fini(&a);
+}

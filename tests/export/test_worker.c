@@ -293,3 +293,102 @@ Test(worker, an_exporter_that_cannot_open_fails_init_and_a_later_init_works)
     cr_assert_eq(st.exported, 3);
     cr_assert_eq(st.internal_errors, 0);
 }
+
+/* ---- draining in slices ------------------------------------------------------------- */
+
+/* The most spans the export side held open at once, sampled on the export thread for every
+ * record (the filter runs there, before encoding). */
+static uint64_t max_open_seen;
+
+static bool watch_open(void *user, weft_record *rec)
+{
+    (void)user;
+    (void)rec;
+    weft_stats s;
+    weft_get_stats(&s);
+    if (s.open_spans > max_open_seen)
+        max_open_seen = s.open_spans;
+    return true;
+}
+
+Test(worker, reads_a_deep_backlog_in_slices_without_holding_it_all_open)
+{
+    /* 400,000 spans wait in one 64 MiB ring before the export thread looks at them (no timer,
+     * no high-water wake-up: the ring stays below half full). Read in one pass they would all
+     * sit in the open-span table at once, far past max_open_spans. */
+    max_open_seen = 0;
+    weft_config c = {.exporters = "discard", .flush_interval_ms = 3600000, .ring_bytes = 64u << 20,
+                     .max_open_spans = 20000, .filter = watch_open, .no_atexit = true};
+    cr_assert_eq(weft_init(&c), 0);
+    for (int i = 0; i < 400000; i++) {
+        WEFT_SPAN_BEGIN(s, "backlog", WEFT_TYPE_CUSTOM);
+        WEFT_SPAN_END(s);
+    }
+    cr_assert_eq(weft_flush(0), 0);
+    weft_stats st = stats();
+    cr_assert_eq(st.dropped_ring, 0, "the ring had room for the whole backlog");
+    cr_assert_eq(st.dropped_open, 0, "no span lost to the open-span table (%llu lost, %llu open at most)",
+                 (unsigned long long)st.dropped_open, (unsigned long long)max_open_seen);
+    cr_assert_eq(st.exported, 400000);
+    cr_assert_lt(max_open_seen, 20000, "at most a few slices open at once, saw %llu",
+                 (unsigned long long)max_open_seen);
+    cr_assert_eq(weft_shutdown(5000), 0);
+}
+
+/* A span begun deep in one thread's backlog and ended by another thread, whose ring is short:
+ * the other ring is read to its end in the first round, long before the begin comes up. */
+typedef struct handoff {
+    pthread_mutex_t m;
+    pthread_cond_t cv;
+    weft_span span;
+    bool given, done;
+} handoff;
+
+static void *finish_elsewhere(void *arg)
+{
+    handoff *h = arg;
+    pthread_mutex_lock(&h->m);
+    while (!h->given)
+        pthread_cond_wait(&h->cv, &h->m);
+    weft_span s = h->span;
+    pthread_mutex_unlock(&h->m);
+    weft_span_set_str(s, WEFT_OUTPUT, "answer", "set on another thread");
+    weft_span_end(s);
+    pthread_mutex_lock(&h->m);
+    h->done = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->m);
+    return NULL;
+}
+
+Test(worker, applies_another_threads_end_to_a_span_begun_deep_in_a_backlog)
+{
+    weft_config c = {.flush_interval_ms = 3600000, .ring_bytes = 64u << 20};
+    cr_assert_eq(wt_init_memory(&c), 0);
+    handoff h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, false, false};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, finish_elsewhere, &h), 0);
+    make("before", 100000); /* about 9 MiB ahead of the begin in this thread's ring */
+    weft_span s = weft_span_begin_child((weft_span){0}, "handed over", WEFT_TYPE_CUSTOM);
+    pthread_mutex_lock(&h.m);
+    h.span = s;
+    h.given = true;
+    pthread_cond_signal(&h.cv);
+    while (!h.done)
+        pthread_cond_wait(&h.cv, &h.m);
+    pthread_mutex_unlock(&h.m);
+    pthread_join(th, NULL);
+    make("after", 1000);
+    json_t *recs = wt_records();
+    json_t *r = wt_find(recs, "handed over");
+    cr_assert_not_null(r);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "output"), "answer")),
+                     "set on another thread");
+    cr_assert_eq(wt_count(recs, "before"), 100000);
+    cr_assert_eq(wt_count(recs, "after"), 1000);
+    json_decref(recs);
+    cr_assert_eq(weft_shutdown(5000), 0);
+    weft_stats st = stats();
+    cr_assert_eq(st.noop_calls, 0, "the end and the attribute found their span");
+    cr_assert_eq(st.exported, 101001);
+}

@@ -52,7 +52,8 @@ Test(thread_rings, rings_of_exited_threads_are_reused_or_released)
     weft_get_stats(&st);
     cr_expect_eq(st.threads, WAVE * WAVES);
     cr_expect_eq(st.exported, WAVE * WAVES * 5);
-    cr_expect_eq(st.dropped_ring + st.dropped_no_slot, 0);
+    cr_expect_eq(st.dropped_ring + st.dropped_no_slot, 0, "%llu events dropped in rings, %llu calls without a slot",
+                 (unsigned long long)st.dropped_ring, (unsigned long long)st.dropped_no_slot);
 }
 
 Test(thread_rings, a_recycled_state_without_a_ring_gets_a_new_one)
