@@ -40,8 +40,11 @@
 
 /* ---- reading JSON as jansson does ---------------------------------------------------------------- */
 
-static inline const char *skip_ws(const char *p, const char *end)
+static inline WEFT__ALWAYS_INLINE const char *skip_ws(const char *p, const char *end)
 {
+    /* Most JSON weft reads is minified: one test for "no whitespace here". */
+    if (__builtin_expect(p < end && (unsigned char)*p > ' ', 1))
+        return p;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
@@ -76,6 +79,22 @@ static const char *str_scan(const char *p, const char *end, unsigned *flags)
         /* Eight bytes at a time to the first that needs a look: a control byte, '"', '\\' or
          * one >= 0x80 (the lowest flag of each has-byte test is exact, so is their union's). */
         for (;;) {
+#if defined(__SSE2__)
+            if (end - p >= 16) {
+                /* Signed "less than 0x20" also catches bytes >= 0x80. */
+                __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+                __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                                           _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+                unsigned mask = (unsigned)_mm_movemask_epi8(bad);
+                if (!mask) {
+                    p += 16;
+                    continue;
+                }
+                p += __builtin_ctz(mask);
+                break;
+            }
+#endif
             if (end - p >= 8) {
                 uint64_t w;
                 memcpy(&w, p, 8);
@@ -199,9 +218,19 @@ static size_t str_decode(char *o, const char *p, const char *q)
 
 /* Appends a string field (tag) holding the decoded literal content p[0..q); returns the
  * length of the string written. */
-static size_t put_str_field(weft__buf *b, uint8_t tag, const char *p, const char *q, unsigned flags)
+static inline size_t put_str_field(weft__buf *b, uint8_t tag, const char *p, const char *q, unsigned flags)
 {
     size_t raw = (size_t)(q - p);
+    if (!(flags & S_ESCAPES) && raw < 0x80) { /* most keys and short values: one length byte */
+        if (!weft__buf_reserve(b, 2 + raw))
+            return 0;
+        uint8_t *o = weft__pb_at(b);
+        o[0] = tag;
+        o[1] = (uint8_t)raw;
+        weft__copy((char *)o + 2, p, raw);
+        b->len += 2 + raw;
+        return raw;
+    }
     if (!(flags & S_ESCAPES)) {
         weft__pb_bytes(b, tag, p, raw);
         return raw;
@@ -302,9 +331,61 @@ static bool int_of(const char *p, size_t n, int64_t *v)
     return ok;
 }
 
+/* The number text p[0..n) (JSON's grammar) as a double without strtod, when that is exact:
+ * at most 15 significant digits (an integer a double holds exactly) scaled by a power of ten
+ * up to 22 (exact too), so that the one multiplication or division rounds to the double
+ * nearest the text, which is what strtod returns (Clinger's fast path). False otherwise. */
+static bool fast_real(const char *p, size_t n, double *v)
+{
+    static const double pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    const char *end = p + n;
+    bool neg = *p == '-';
+    p += neg;
+    uint64_t m = 0;
+    int digits = 0, scale = 0;
+    for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        if (m || *p != '0')
+            digits++;
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (digits > 15)
+            return false;
+    }
+    if (p < end && *p == '.') {
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (m || *p != '0')
+                digits++;
+            m = m * 10 + (uint64_t)(*p - '0');
+            scale--;
+            if (digits > 15)
+                return false;
+        }
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        bool eneg = p < end && *p == '-';
+        p += p < end && (*p == '-' || *p == '+');
+        int e = 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            e = e * 10 + (*p - '0');
+            if (e > 1000)
+                return false;
+        }
+        scale += eneg ? -e : e;
+    }
+    if (p != end || scale < -22 || scale > 22)
+        return false;
+    double d = (double)m;
+    d = scale < 0 ? d / pow10[-scale] : d * pow10[scale];
+    *v = neg ? -d : d;
+    return true;
+}
+
 /* The real text p[0..n) as jansson reads it: false when it overflows a double. */
 static bool real_of(const char *p, size_t n, double *v)
 {
+    if (fast_real(p, n, v))
+        return true;
     char small[64], *t = cstr(small, p, n);
     if (!t)
         return false;
@@ -649,8 +730,19 @@ static const char *value(reader *x, const char *p, int depth)
         return p;
     }
     default: {
+        /* The common integer, read as it is scanned: up to 18 digits cannot overflow. */
+        const char *d0 = p + (*p == '-'), *q = d0;
+        uint64_t u = 0;
+        while (q < end && (unsigned)(*q - '0') < 10 && q - d0 < 19)
+            u = u * 10 + (uint64_t)(*q++ - '0');
+        size_t nd = (size_t)(q - d0);
+        if (nd >= 1 && nd <= 18 && !(nd > 1 && *d0 == '0') &&
+            (q == end || (*q != '.' && *q != 'e' && *q != 'E' && (unsigned)(*q - '0') >= 10))) {
+            put_int(b, *p == '-' ? -(int64_t)u : (int64_t)u);
+            return q;
+        }
         bool real;
-        const char *q = num_scan(p, end, &real);
+        q = num_scan(p, end, &real);
         if (!q)
             return NULL;
         if (real) {
@@ -694,7 +786,13 @@ static bool top_number(weft__buf *b, const char *s, size_t n)
             return true;
         }
     }
-    double v = c_strtod(t, &e);
+    bool real;
+    double v;
+    if (num_scan(s, s + n, &real) == s + n && fast_real(s, n, &v)) {
+        put_double(b, v);
+        return true;
+    }
+    v = c_strtod(t, &e);
     if (*e != '\0')
         return false;
     put_double(b, v);

@@ -422,3 +422,30 @@ Test(otlp_span, agrees_with_the_reference_on_the_mapping_s_records)
     weft__buf_fini(&b);
     free_rec(r);
 }
+
+Test(otlp_span, doubles_read_without_strtod_are_strtod_s)
+{
+    /* Short decimals take the exact fast path, the rest strtod; both must be what jansson
+     * (strtod) read, top-level and nested. */
+    static const char *const nums[] = {"0.1", "0.3", "-0.0", "0.066246", "123456789012345e-22", "999999999999999e22",
+                                       "1e22", "1e23", "1.5e-7", "8.98846567431158e307", "4.9e-324",
+                                       "2.2250738585072014e-308", "1.7976931348623157e308", "0.000000000000000000000001",
+                                       "7.0e0", "12345.678901234", "1234567890123456.5"};
+    weft__rec *r = new_rec("op", WEFT_TYPE_CUSTOM);
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        char key[16], arr[64];
+        snprintf(key, sizeof key, "n%zu", i);
+        set(r, WEFT_INPUT, key, nums[i]);
+        snprintf(arr, sizeof arr, "[%s]", nums[i]);
+        set(r, WEFT_OUTPUT, key, arr);
+    }
+    weft__buf b;
+    encode(r, &b);
+    pb_span *s = unpack(&b);
+    const Opentelemetry__Proto__Common__V1__AnyValue *v = attr(s, "input.n3");
+    cr_assert(v && v->value_case == AVC(DOUBLE_VALUE));
+    cr_expect_eq(v->double_value, strtod("0.066246", NULL));
+    opentelemetry__proto__trace__v1__span__free_unpacked(s, NULL);
+    weft__buf_fini(&b);
+    free_rec(r);
+}

@@ -109,7 +109,37 @@ static void gen_number(gen *g)
         "1234567890123456789012345678901234567890123456789012345678901234567890",
         "0.000000000000000000000000000000000000000000000000000000000000000001",
     };
-    lit(g, nums[u8(g->in) % (sizeof nums / sizeof nums[0])]);
+    unsigned k = u8(g->in) % (sizeof nums / sizeof nums[0] + 4);
+    if (k < sizeof nums / sizeof nums[0]) {
+        lit(g, nums[k]);
+        return;
+    }
+    /* A number of random digits: sign, integer part, fraction, exponent (the fast path for
+     * short decimals must round as strtod does). */
+    char t[80];
+    size_t n = 0;
+    unsigned shape = u8(g->in);
+    if (shape & 1)
+        t[n++] = '-';
+    unsigned id = 1 + u8(g->in) % 18, fd = shape & 2 ? 1 + u8(g->in) % 20 : 0;
+    for (unsigned i = 0; i < id; i++) {
+        unsigned c = u8(g->in) % 10;
+        t[n++] = (char)('0' + (i == 0 && id > 1 && c == 0 ? 1 : c));
+    }
+    if (fd) {
+        t[n++] = '.';
+        for (unsigned i = 0; i < fd; i++)
+            t[n++] = (char)('0' + u8(g->in) % 10);
+    }
+    if (shape & 4) {
+        n += (size_t)snprintf(t + n, sizeof t - n, "e%s%u", shape & 8 ? "-" : (shape & 16 ? "+" : ""),
+                              u8(g->in) % 40);
+    } else if (!fd) {
+        t[n++] = '.';
+        t[n++] = '5';
+    }
+    t[n] = '\0';
+    lit(g, t);
 }
 
 static void gen_value(gen *g, int depth);
