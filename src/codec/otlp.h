@@ -3,12 +3,13 @@
  * v1), through the code protoc-c generates from proto/. A codec: no I/O. Export thread only
  * (tests call it from their own thread, one at a time).
  *
- * Each record is encoded once as one packed `Span` message (weft__otlp_encode_span, the
- * WEFT__ENC_OTLP encoding); a request body is those bytes wrapped in ResourceSpans /
- * ScopeSpans with the process's resource and weft's scope (weft__otlp_request), protobuf-c
- * packing the spans as already-encoded `spans` fields, so no span is encoded twice. The only
- * protobuf bytes written by hand are tags and lengths around packed messages (an item's
- * field header, weft__otlp_frame).
+ * Each record is encoded once as one `Span` message (weft__otlp_encode_span, the
+ * WEFT__ENC_OTLP encoding), its wire bytes written by hand (otlp_span.c, otlp_value.c: speed;
+ * tests/fuzz/fuzz_otlp_span.c checks them against protobuf-c's packer byte for byte); a
+ * request body is those bytes wrapped in ResourceSpans / ScopeSpans with the process's
+ * resource and weft's scope, packed once by protobuf-c (weft__otlp_frame in place;
+ * weft__otlp_request, with protobuf-c packing the spans as already-encoded `spans` fields), so
+ * no span is encoded twice.
  *
  * Mapping (README, "Send to an OpenTelemetry collector"): trace and span ids are the W3C ids
  * SGP receives as obs_trace_id / obs_span_id; the parent is the local parent or the remote
@@ -17,7 +18,9 @@
  * COMPLETION and EXTERNAL_ENDPOINT, INTERNAL otherwise; every input/output/metadata key is an
  * attribute "input.<key>" / "output.<key>" / "metadata.<key>" (objects as key-value lists,
  * arrays as arrays); GenAI semantic-convention attributes (WEFT__OTLP_SEMCONV_VERSION) are
- * added from the RAG, generation, usage and message fields.
+ * added from the RAG, generation, usage and message fields; metadata.events, when it holds
+ * only events as weft_span_add_event writes them, becomes Span.events (name, time, attributes)
+ * instead of an attribute.
  */
 #ifndef WEFT_OTLP_H
 #define WEFT_OTLP_H

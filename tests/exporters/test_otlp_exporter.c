@@ -4,14 +4,15 @@
  * arrives decoded with the generated code, the same W3C ids in SGP and OTLP when both are
  * selected, OTLP's retry rules (503 and 429 with Retry-After, a dropped connection), 400 and
  * partial success counted as rejected and logged, gzip bodies (OTEL_EXPORTER_OTLP_COMPRESSION)
- * intact and smaller on the wire, and header secrets kept off plain http to
- * other hosts. Every test ends with weft_shutdown and a stats check.
+ * intact and smaller on the wire, span events as OTLP Span.events, and header secrets kept off
+ * plain http to other hosts. Every test ends with weft_shutdown and a stats check.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log_capture.h"
 #include "otlp_receiver.h"
@@ -148,6 +149,45 @@ Test(otlp_exporter, sends_every_field_of_every_span)
     cr_expect_eq(st.exported, 2);
     cr_expect_eq(st.dropped_export, 0);
     cr_expect_eq(st.rejected, 0);
+    weft_orx_stop(rx);
+}
+
+Test(otlp_exporter, span_events_arrive_as_otlp_events)
+{
+    weft_orx *rx = start_with_env();
+    weft_config c = cfg("otlp");
+    cr_assert_eq(weft_init(&c), 0);
+    struct timespec t0;
+    clock_gettime(CLOCK_REALTIME, &t0);
+    weft_span s = weft_span_begin("stream", WEFT_TYPE_COMPLETION);
+    weft_span_add_event(s, "first_token", NULL);
+    weft_span_add_event(s, "retry", "{\"attempt\":2,\"why\":\"503\"}");
+    weft_span_end(s);
+    cr_assert_eq(weft_shutdown(20000), 0);
+    weft_orx_span o;
+    find(rx, "stream", &o);
+    cr_assert_eq(o.span->n_events, 2);
+    const Opentelemetry__Proto__Trace__V1__Span__Event *e0 = o.span->events[0], *e1 = o.span->events[1];
+    cr_expect_str_eq(e0->name, "first_token");
+    cr_expect_eq(e0->n_attributes, 0);
+    cr_expect_str_eq(e1->name, "retry");
+    cr_assert_eq(e1->n_attributes, 2);
+    cr_expect_str_eq(e1->attributes[0]->key, "attempt");
+    cr_expect_eq(e1->attributes[0]->value->int_value, 2);
+    cr_expect_str_eq(e1->attributes[1]->value->string_value, "503");
+    /* Times to the microsecond the event's timestamp keeps, inside the span. */
+    uint64_t t0_ns = (uint64_t)t0.tv_sec * 1000000000u + (uint64_t)t0.tv_nsec;
+    cr_expect_geq(e0->time_unix_nano + 1000, o.span->start_time_unix_nano);
+    cr_expect_leq(e0->time_unix_nano, e1->time_unix_nano);
+    cr_expect_leq(e1->time_unix_nano, o.span->end_time_unix_nano);
+    cr_expect_geq(e0->time_unix_nano + 1000, t0_ns);
+    cr_expect_eq(e0->time_unix_nano % 1000, 0);
+    cr_expect_null(attr(&o, "metadata.events"), "the events are not sent twice");
+    weft_orx_span_free(&o);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_expect_eq(st.exported, 1);
+    cr_expect_eq(st.dropped_export, 0);
     weft_orx_stop(rx);
 }
 
