@@ -14,8 +14,10 @@
  * acknowledged before the second is sent (parents precede children inside a batch, and that
  * order survives splitting) — unless no item of the second half, nor of the ranges below it,
  * has its parent in the half sent before it: then the second half becomes a job of its own and
- * both are in flight at once. Jobs not in flight wait in `queue`, oldest first; each has a
- * `due` time (backoff). At most max_inflight jobs are in flight.
+ * both are in flight at once. A replay batch is one job whatever its size (its parts then go
+ * one after the other: a record in it may be the parent of any later one, and the spool holds
+ * back children of records still in flight). Jobs not in flight wait in `queue`, oldest first;
+ * each has a `due` time (backoff). At most max_inflight jobs are in flight.
  *
  * Items of a held batch can be dead (h->dead[k]): rejected (the server named them, or a
  * bisection isolated them; counted once, when they died) or superseded (an in-progress copy of
@@ -389,6 +391,34 @@ static void give_up(weft__engine *e, held *h, range r, why reason)
         give_up_run(e, h, a, z, reason);
         from = z;
     }
+    /* A superseded copy is finished whatever becomes of the copy that replaced it (kept or
+     * refused with it): each item of a batch ends exactly once in the spool, and replay holds
+     * a record's children back until its record has ended. */
+    if (h->dead)
+        for (uint32_t k = r.i; k < r.j; k++)
+            if (h->dead[k] == DEAD_SUPERSEDED)
+                weft__spool_ack(e->spool, &h->ref, h->b, k, k + 1);
+}
+
+/* The spool's ack of range r, delivered: every item but those rejected earlier (their ack
+ * was written when they were rejected). */
+static void ack_delivered(weft__engine *e, held *h, range r)
+{
+    if (h->dead == NULL) {
+        weft__spool_ack(e->spool, &h->ref, h->b, r.i, r.j);
+        return;
+    }
+    for (uint32_t k = r.i; k < r.j;) {
+        if (h->dead[k] == DEAD_REJECTED) {
+            k++;
+            continue;
+        }
+        uint32_t z = k;
+        while (z < r.j && h->dead[z] != DEAD_REJECTED)
+            z++;
+        weft__spool_ack(e->spool, &h->ref, h->b, k, z);
+        k = z;
+    }
 }
 
 static void give_up_job(weft__engine *e, job *j, why reason)
@@ -707,7 +737,10 @@ static uint64_t replay_more(weft__engine *e, uint64_t now)
             return e->replay_due;
         weft__spool_ref ref;
         size_t items = cfg->max_batch_spans && cfg->max_batch_spans < limit ? cfg->max_batch_spans : limit;
-        weft__batch *b = weft__spool_replay(e->spool, items, (size_t)e->budget, &ref);
+        /* Room for the framing too, so that a replay batch is one request (see hold). */
+        size_t frame = frame_bytes(e, (size_t)e->budget);
+        size_t bytes = e->budget > frame + MIN_BUDGET / 2 ? (size_t)e->budget - frame : MIN_BUDGET / 2;
+        weft__batch *b = weft__spool_replay(e->spool, items, bytes, &ref);
         if (b == NULL)
             return UINT64_MAX;
         e->replaying++;
@@ -861,7 +894,7 @@ static void delivered(weft__engine *e, job *j, const weft__http_result *r, uint6
                       e->p->name, refused, detail);
         }
     }
-    weft__spool_ack(e->spool, &h->ref, b, top.i, top.j);
+    ack_delivered(e, h, top);
     if (h->replay) {
         size_t n = 0;
         uint32_t a, z, from = top.i;
@@ -1138,7 +1171,11 @@ static void hold(weft__engine *e, weft__batch *b, weft__spool_ref *ref, bool rep
     if (e->logged_queue && e->held_bytes < e->cfg->max_queue_bytes / 2)
         e->logged_queue = false;
 
-    /* Cut into jobs of <= max_items items and <= budget bytes (one item alone may exceed it). */
+    /* Cut into jobs of <= max_items items and <= budget bytes (one item alone may exceed it).
+     * A replay batch (never over max_items) is one job, read to fit one request: should it not,
+     * start() splits it into halves sent one after the other, so its children never leave
+     * before their parents (a replay batch holds parents first, and what it holds waits for
+     * nothing outside it). */
     h->jobs = 1; /* guard: the batch is not released while jobs are being cut */
     size_t limit = e->p->max_items ? e->p->max_items : SIZE_MAX;
     size_t i = 0;
@@ -1146,7 +1183,7 @@ static void hold(weft__engine *e, weft__batch *b, weft__spool_ref *ref, bool rep
         size_t k = i + 1;
         while (k < b->n && k - i < limit) {
             size_t s = slice_len(e, b, i, k + 1);
-            if (s + frame_bytes(e, s) > e->budget)
+            if (!replay && s + frame_bytes(e, s) > e->budget)
                 break;
             k++;
         }

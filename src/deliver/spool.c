@@ -4,7 +4,10 @@
  * Owns (struct weft__spool, one per delivery engine, i.e. per HTTP exporter): the directory's
  * descriptor, every file this process holds (its own segments and the files it claimed from
  * dead processes), each open and flock'ed until it is finished or the spool closes, the write
- * buffer and the read buffer.
+ * buffer and the read buffer. Reading records back for replay, and their order, is
+ * spool_replay.c's (the struct is shared through spool_internal.h); this file hands it what
+ * becomes pending (records given up, files claimed) and what leaves (files finished or
+ * dropped by the cap).
  *
  * Invariants:
  *   - a file is in `files` exactly while this process holds its lock; another process's file
@@ -38,6 +41,7 @@
 
 #include "runtime.h"
 #include "spool_format.h"
+#include "spool_internal.h"
 
 /* The cap is never taken below this: one span record and its file header must fit. */
 #define MIN_CAP (16u << 10)
@@ -49,86 +53,13 @@
 #define MAX_SEGMENT (64u << 20)
 /* After a failed write, appends wait this long before a fresh segment is tried. */
 #define SUSPEND_MS 10000u
-/* fdatasync at most this often per file: records given up are safe from the process dying as
- * soon as write() returns; this bounds what a machine crash can take. */
-#define SYNC_MS 1000u
 #define READ_CHUNK (256u << 10)
 /* A temporary segment file (created, not yet renamed) this old has lost its creator. */
 #define TMP_STALE_S 60
-#define NAME_LEN 96
-
-typedef struct prange {
-    uint64_t lo, hi;  /* pending seqs [lo, hi) */
-    uint64_t off;     /* the frame of lo is at or after this offset */
-    uint64_t complete; /* completed span records among them */
-} prange;
-
-typedef struct sfile {
-    struct sfile *next;
-    uint32_t id;
-    int fd;
-    bool own;       /* written by this process; else claimed from a dead one */
-    bool writable;  /* takes ack records (false after a write it could not cut back) */
-    long pid;
-    uint64_t stamp;
-    uint32_t seg;
-    char name[NAME_LEN];
-    uint64_t size;  /* bytes in the file */
-    uint64_t synced_size, synced_ms;
-    uint64_t live;  /* records in memory (appended or replayed), not finished */
-    prange *pend;
-    size_t n_pend, cap_pend;
-    uint64_t pend_records, pend_complete;
-} sfile;
-
-typedef struct reader {
-    int fd;
-    unsigned char *buf;
-    size_t cap, len, pos;
-    uint64_t base;  /* file offset of buf[0] */
-    uint64_t end;   /* END: where the readable part stops */
-    bool eof;
-    weft__spool_damage dmg;
-} reader;
-
-typedef struct inode {
-    dev_t dev;
-    ino_t ino;
-} inode;
-
-struct weft__spool {
-    weft__encoding enc; /* the bytes a record keeps (the exporter's encoding) */
-    char prefix[24];    /* file names start with it: "weft-", or "weft-<encoding>-" */
-    int dirfd;
-    char *dir;
-    uint64_t max_bytes, seg_max;
-    long pid;
-    uint64_t stamp;
-    uint32_t next_id, next_seg;
-    uint64_t next_seq;
-    sfile *files;   /* oldest first */
-    sfile *active;  /* appends go here; NULL: none yet, or retired after an error */
-    uint64_t bytes; /* sum of size over files */
-    uint64_t others_bytes;
-    uint64_t pend_records;
-    weft__buf wbuf;
-    unsigned char *rbuf;
-    size_t rcap;
-    bool suspended;
-    uint64_t resume_ms;
-    /* Log-once state: io is cleared when a write works again (one line per episode). */
-    bool logged_io, logged_cap, logged_no_room, logged_corrupt, logged_bad_file, logged_lost;
-    inode *bad;     /* files found not to be readable spool files: counted once */
-    size_t n_bad, cap_bad;
-    /* Test hook (weft__spool_fail_writes). */
-    bool fail_armed;
-    int fail_errno;
-    uint64_t fail_after;
-};
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
-static uint64_t mono_ms(void)
+uint64_t weft__spool_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -141,7 +72,7 @@ static const char *err_text(int err, char *buf, size_t len)
     return strerror_r(err, buf, len);
 }
 
-static bool written(const weft__spool *sp, const weft__batch *b, size_t k)
+bool weft__spool_written(const weft__spool *sp, const weft__batch *b, size_t k)
 {
     const weft__batch_item *it = &b->items[k];
     size_t len;
@@ -155,7 +86,7 @@ static uint64_t count_written(const weft__spool *sp, const weft__batch *b, size_
 {
     uint64_t n = 0;
     for (size_t k = i; k < j; k++)
-        n += written(sp, b, k);
+        n += weft__spool_written(sp, b, k);
     return n;
 }
 
@@ -163,7 +94,7 @@ static uint64_t count_written_complete(const weft__spool *sp, const weft__batch 
 {
     uint64_t n = 0;
     for (size_t k = i; k < j; k++)
-        n += written(sp, b, k) && !b->items[k].in_progress;
+        n += weft__spool_written(sp, b, k) && !b->items[k].in_progress;
     return n;
 }
 
@@ -200,7 +131,7 @@ static void io_failed(weft__spool *sp, const char *what, const char *name, int e
 {
     weft__stat_add(spool_errors, 1);
     sp->suspended = true;
-    sp->resume_ms = mono_ms() + SUSPEND_MS;
+    sp->resume_ms = weft__spool_mono_ms() + SUSPEND_MS;
     if (!sp->logged_io) {
         sp->logged_io = true;
         char eb[128];
@@ -218,12 +149,7 @@ static void io_failed(weft__spool *sp, const char *what, const char *name, int e
  * record read or after the last one counts as one (its records have no numbers on both sides:
  * at least one was there); a frame whose CRC matched but that is not a record counts as one.
  */
-typedef struct losscount {
-    uint64_t regions_seen, last, lost;
-    bool any, pending;
-} losscount;
-
-static void loss_see(losscount *lc, const weft__spool_damage *d, const weft__spool_rec *rec)
+void weft__spool_loss_see(losscount *lc, const weft__spool_damage *d, const weft__spool_rec *rec)
 {
     if (d->regions > lc->regions_seen || rec->after_damage) {
         lc->pending = true;
@@ -238,12 +164,12 @@ static void loss_see(losscount *lc, const weft__spool_damage *d, const weft__spo
     lc->last = rec->seq;
 }
 
-static uint64_t loss_end(const losscount *lc, const weft__spool_damage *d)
+uint64_t weft__spool_loss_end(const losscount *lc, const weft__spool_damage *d)
 {
     return lc->lost + (d->regions > lc->regions_seen || lc->pending) + d->bad_record;
 }
 
-static void note_damage(weft__spool *sp, const char *name, const weft__spool_damage *d, uint64_t lost)
+void weft__spool_note_damage(weft__spool *sp, const char *name, const weft__spool_damage *d, uint64_t lost)
 {
     if (lost == 0 && d->regions == 0 && d->bad_record == 0)
         return;
@@ -281,7 +207,7 @@ static void list_insert(weft__spool *sp, sfile *f)
     sp->pend_records += f->pend_records;
 }
 
-static sfile *find(weft__spool *sp, uint32_t id)
+sfile *weft__spool_file_find(weft__spool *sp, uint32_t id)
 {
     for (sfile *f = sp->files; f; f = f->next)
         if (f->id == id)
@@ -292,6 +218,9 @@ static sfile *find(weft__spool *sp, uint32_t id)
 /* Takes f out of the list, deletes the file when `unlink_it`, closes it (releasing the lock). */
 static void remove_file(weft__spool *sp, sfile *f, bool unlink_it)
 {
+    if (sp->ix_on)
+        weft__spool_replay_forget(sp, f);
+    weft__spool_ixq_fini(&f->q);
     sfile **pp = &sp->files;
     while (*pp && *pp != f)
         pp = &(*pp)->next;
@@ -313,9 +242,9 @@ static void remove_file(weft__spool *sp, sfile *f, bool unlink_it)
 }
 
 /* Deleted once nothing in it is live or pending (the active file waits for its rotation). */
-static void maybe_finish(weft__spool *sp, sfile *f)
+void weft__spool_file_maybe_finish(weft__spool *sp, sfile *f)
 {
-    if (f != sp->active && f->live == 0 && f->n_pend == 0)
+    if (f != sp->active && f->live == 0 && f->n_pend == 0 && f->pend_records == 0)
         remove_file(sp, f, true);
 }
 
@@ -334,7 +263,7 @@ static void drop_for_cap(weft__spool *sp, sfile *f)
     remove_file(sp, f, true);
 }
 
-static bool add_pending(sfile *f, uint64_t lo, uint64_t hi, uint64_t off, uint64_t complete,
+bool weft__spool_range_add(sfile *f, uint64_t lo, uint64_t hi, uint64_t off, uint64_t complete,
                         uint64_t *total)
 {
     if (lo >= hi)
@@ -379,7 +308,7 @@ static bool add_pending(sfile *f, uint64_t lo, uint64_t hi, uint64_t off, uint64
 
 /* ---- reading ------------------------------------------------------------------------------- */
 
-static void reader_init(weft__spool *sp, reader *r, int fd, uint64_t off)
+void weft__spool_reader_init(weft__spool *sp, reader *r, int fd, uint64_t off)
 {
     memset(r, 0, sizeof *r);
     r->fd = fd;
@@ -388,7 +317,7 @@ static void reader_init(weft__spool *sp, reader *r, int fd, uint64_t off)
     r->base = off;
 }
 
-static void reader_seek(reader *r, uint64_t off)
+void weft__spool_reader_seek(reader *r, uint64_t off)
 {
     r->base = off;
     r->len = r->pos = 0;
@@ -398,7 +327,7 @@ static void reader_seek(reader *r, uint64_t off)
 
 /* 1: a record (*at: its frame's offset in the file), 0: nothing more, -1: read error or no
  * memory for a large record. rec->json stays valid until the next call. */
-static int reader_next(weft__spool *sp, reader *r, weft__spool_rec *rec, uint64_t *at)
+int weft__spool_reader_next(weft__spool *sp, reader *r, weft__spool_rec *rec, uint64_t *at)
 {
     for (;;) {
         size_t need = 0;
@@ -520,8 +449,8 @@ static bool load_claimed(weft__spool *sp, sfile *f)
     weft__spool_rec rec;
     uint64_t at;
     int st;
-    reader_init(sp, &r, f->fd, WEFT__SPOOL_HEADER_LEN);
-    while ((st = reader_next(sp, &r, &rec, &at)) > 0) {
+    weft__spool_reader_init(sp, &r, f->fd, WEFT__SPOOL_HEADER_LEN);
+    while ((st = weft__spool_reader_next(sp, &r, &rec, &at)) > 0) {
         if (rec.kind != WEFT__SPOOL_ACK)
             continue;
         if (n_a == cap_a) {
@@ -558,20 +487,20 @@ static bool load_claimed(weft__spool *sp, sfile *f)
     uint64_t last = 0, dummy = 0, disorder = 0;
     bool any = false;
     losscount lc = {0};
-    reader_init(sp, &r, f->fd, WEFT__SPOOL_HEADER_LEN);
-    while ((st = reader_next(sp, &r, &rec, &at)) > 0) {
+    weft__spool_reader_init(sp, &r, f->fd, WEFT__SPOOL_HEADER_LEN);
+    while ((st = weft__spool_reader_next(sp, &r, &rec, &at)) > 0) {
         if (rec.kind == WEFT__SPOOL_SPAN && any && rec.seq <= last) {
             disorder++; /* out of order: not written by weft */
             continue;
         }
-        loss_see(&lc, &r.dmg, &rec);
+        weft__spool_loss_see(&lc, &r.dmg, &rec);
         if (rec.kind != WEFT__SPOOL_SPAN)
             continue;
         any = true;
         last = rec.seq;
         if (is_acked(a, n_a, rec.seq))
             continue;
-        if (!add_pending(f, rec.seq, rec.seq + 1, at, !(rec.flags & WEFT__SPOOL_F_IN_PROGRESS),
+        if (!weft__spool_range_add(f, rec.seq, rec.seq + 1, at, !(rec.flags & WEFT__SPOOL_F_IN_PROGRESS),
                          &dummy)) {
             free(a);
             return false;
@@ -580,9 +509,9 @@ static bool load_claimed(weft__spool *sp, sfile *f)
     free(a);
     /* The second pass read the file without the tail cut after the first: the stretch cut
      * counts once more (it held at least one record). */
-    uint64_t lost = loss_end(&lc, &r.dmg) + (cut ? 1 : 0) + disorder;
+    uint64_t lost = weft__spool_loss_end(&lc, &r.dmg) + (cut ? 1 : 0) + disorder;
     dmg.bad_record += disorder;
-    note_damage(sp, f->name, &dmg, lost);
+    weft__spool_note_damage(sp, f->name, &dmg, lost);
     return st == 0;
 }
 
@@ -712,8 +641,15 @@ static void look_at(weft__spool *sp, const char *name, uint64_t *others)
         return;
     }
     list_insert(sp, f);
-    if (f->n_pend == 0)
+    if (f->n_pend == 0) {
         remove_file(sp, f, true); /* everything in it was delivered */
+        return;
+    }
+    /* While the replay index is on, what the file holds joins it (or, past its cap, the index
+     * falls back to ranges for every file). */
+    if (sp->ix_on && !weft__spool_replay_absorb(sp, f))
+        weft__spool_replay_fall_back(sp);
+    weft__spool_file_maybe_finish(sp, f);
 }
 
 /* ---- segments and the cap ------------------------------------------------------------------ */
@@ -759,7 +695,7 @@ static sfile *create_segment(weft__spool *sp)
     f->seg = seg;
     snprintf(f->name, sizeof f->name, "%s", name);
     f->size = sizeof h;
-    f->synced_ms = mono_ms();
+    f->synced_ms = weft__spool_mono_ms();
     list_insert(sp, f);
     return f;
 }
@@ -770,7 +706,7 @@ static bool rotate(weft__spool *sp)
     sfile *old = sp->active;
     sp->active = NULL;
     if (old)
-        maybe_finish(sp, old);
+        weft__spool_file_maybe_finish(sp, old);
     sp->active = create_segment(sp);
     return sp->active != NULL;
 }
@@ -852,6 +788,8 @@ weft__spool *weft__spool_open(const char *dir, uint64_t max_bytes, weft__encodin
     }
     sp->rcap = READ_CHUNK;
     sp->dirfd = dfd;
+    weft__spool_ix_init(&sp->ix, WEFT__SPOOL_IX_MAX);
+    weft__buf_init(&sp->ixbuf);
     sp->enc = enc;
     /* The SGP encoding keeps the names of the first spools; another encoding's files carry
      * its name, so that exporters sharing a directory never claim each other's records. */
@@ -883,12 +821,16 @@ void weft__spool_close(weft__spool *sp)
     if (!sp)
         return;
     sp->active = NULL;
+    if (sp->ix_on)
+        weft__spool_replay_teardown(sp);
     while (sp->files) {
         sfile *f = sp->files;
         /* Anything live or pending is unacknowledged on disk: the next process replays it. */
-        remove_file(sp, f, f->live == 0 && f->n_pend == 0);
+        remove_file(sp, f, f->live == 0 && f->n_pend == 0 && f->pend_records == 0);
     }
     close(sp->dirfd);
+    weft__spool_ix_fini(&sp->ix);
+    weft__buf_fini(&sp->ixbuf);
     weft__buf_fini(&sp->wbuf);
     free(sp->rbuf);
     free(sp->bad);
@@ -917,6 +859,7 @@ void weft__spool_rescan(weft__spool *sp)
     sp->others_bytes = others;
     /* What was claimed may take the spool over its cap: the oldest goes first. */
     enforce_cap(sp, 0);
+    weft__spool_replay_settle(sp);
 }
 
 bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *ref)
@@ -925,7 +868,7 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
     if (!sp)
         return false;
     if (sp->suspended) {
-        if (mono_ms() < sp->resume_ms)
+        if (weft__spool_mono_ms() < sp->resume_ms)
             return false;
         sp->suspended = false;
         /* A fresh segment: the old one may end where a write could not be cut back. */
@@ -935,7 +878,7 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
     weft__buf_reset(&sp->wbuf);
     uint64_t n = 0, complete = 0;
     for (size_t k = 0; k < b->n; k++) {
-        if (!written(sp, b, k))
+        if (!weft__spool_written(sp, b, k))
             continue;
         const weft__batch_item *it = &b->items[k];
         size_t len;
@@ -967,7 +910,7 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
             f->writable = false;
         io_failed(sp, "writing", f->name, -rc);
         sp->active = NULL;
-        maybe_finish(sp, f);
+        weft__spool_file_maybe_finish(sp, f);
         return false;
     }
     ref->file = f->id;
@@ -978,6 +921,7 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
     f->live += n;
     sp->next_seq += n;
     weft__stat_add(spool_written, complete);
+    weft__spool_replay_settle(sp); /* the cap may have dropped the last indexed records */
     if (sp->logged_io) {
         sp->logged_io = false;
         weft__log(WEFT_LOG_INFO, "spool: writing to %s again", sp->dir);
@@ -986,7 +930,7 @@ bool weft__spool_append(weft__spool *sp, const weft__batch *b, weft__spool_ref *
 }
 
 /* Appends the buffered ack frames to f when they fit under the cap. */
-static void write_acks(weft__spool *sp, sfile *f)
+void weft__spool_write_acks(weft__spool *sp, sfile *f)
 {
     if (!f->writable || sp->wbuf.len == 0 || sp->wbuf.oom ||
         sp->bytes + sp->others_bytes + sp->wbuf.len > sp->max_bytes)
@@ -1007,66 +951,27 @@ void weft__spool_ack(weft__spool *sp, const weft__spool_ref *ref, const weft__ba
 {
     if (!sp || !ref->file || i >= j)
         return;
-    sfile *f = find(sp, ref->file);
+    if (ref->locs) {
+        weft__spool_replay_ack(sp, ref, b, i, j);
+        weft__spool_replay_settle(sp);
+        return;
+    }
+    sfile *f = weft__spool_file_find(sp, ref->file);
     if (!f)
         return; /* dropped by the cap meanwhile */
     weft__buf_reset(&sp->wbuf);
-    uint64_t n;
-    if (ref->locs) {
-        /* Replayed records: one ack per run of consecutive numbers. */
-        n = j - i;
-        uint64_t lo = ref->locs[i].seq, cnt = 1;
-        for (size_t k = i + 1; k < j; k++) {
-            if (ref->locs[k].seq == lo + cnt) {
-                cnt++;
-                continue;
-            }
-            weft__spool_put_ack(&sp->wbuf, lo, cnt);
-            lo = ref->locs[k].seq;
-            cnt = 1;
-        }
-        weft__spool_put_ack(&sp->wbuf, lo, cnt);
-    } else {
-        n = count_written(sp, b, i, j);
-        if (n == 0)
-            return;
-        weft__spool_put_ack(&sp->wbuf, ref->seq0 + count_written(sp, b, 0, i), n);
-    }
+    uint64_t n = count_written(sp, b, i, j);
+    if (n == 0)
+        return;
+    weft__spool_put_ack(&sp->wbuf, ref->seq0 + count_written(sp, b, 0, i), n);
     f->live -= n <= f->live ? n : f->live;
-    write_acks(sp, f);
-    maybe_finish(sp, f);
+    weft__spool_write_acks(sp, f);
+    weft__spool_file_maybe_finish(sp, f);
 }
 
-size_t weft__spool_keep(weft__spool *sp, const weft__spool_ref *ref, const weft__batch *b, size_t i,
-                        size_t j)
+void weft__spool_file_sync_soon(sfile *f)
 {
-    if (!sp || !ref->file || i >= j)
-        return 0;
-    sfile *f = find(sp, ref->file);
-    if (!f)
-        return 0;
-    uint64_t n = 0, kept = 0;
-    if (ref->locs) {
-        for (size_t k = i; k < j; k++) {
-            uint64_t c = !b->items[k].in_progress;
-            if (!add_pending(f, ref->locs[k].seq, ref->locs[k].seq + 1, ref->locs[k].off, c,
-                             &sp->pend_records))
-                break;
-            n++;
-            kept += c;
-        }
-        /* Records that could not be listed (no memory) stay unacknowledged on disk: the next
-         * process replays them; this one counts them lost. */
-        n = j - i;
-    } else {
-        n = count_written(sp, b, i, j);
-        uint64_t c = count_written_complete(sp, b, i, j);
-        uint64_t lo = ref->seq0 + count_written(sp, b, 0, i);
-        if (n > 0 && add_pending(f, lo, lo + n, ref->off0, c, &sp->pend_records))
-            kept = c;
-    }
-    f->live -= n <= f->live ? n : f->live;
-    uint64_t now = mono_ms();
+    uint64_t now = weft__spool_mono_ms();
     if (f->size > f->synced_size && now - f->synced_ms >= SYNC_MS) {
         if (fdatasync(f->fd) == 0)
             f->synced_size = f->size;
@@ -1074,7 +979,38 @@ size_t weft__spool_keep(weft__spool *sp, const weft__spool_ref *ref, const weft_
             weft__stat_add(spool_errors, 1);
         f->synced_ms = now;
     }
-    maybe_finish(sp, f);
+}
+
+size_t weft__spool_keep(weft__spool *sp, const weft__spool_ref *ref, const weft__batch *b, size_t i,
+                        size_t j)
+{
+    if (!sp || !ref->file || i >= j)
+        return 0;
+    if (ref->locs) {
+        size_t kept = weft__spool_replay_keep(sp, ref, b, i, j);
+        weft__spool_replay_settle(sp);
+        return kept;
+    }
+    sfile *f = weft__spool_file_find(sp, ref->file);
+    if (!f)
+        return 0;
+    uint64_t kept = 0;
+    uint64_t n = count_written(sp, b, i, j);
+    uint64_t c = count_written_complete(sp, b, i, j);
+    uint64_t lo = ref->seq0 + count_written(sp, b, 0, i);
+    if (n > 0) {
+        /* While the replay index is on, given-up records join it; past its cap every pending
+         * record goes back to ranges. */
+        if (sp->ix_on && !weft__spool_replay_keep_new(sp, f, ref, b, i, j, lo))
+            weft__spool_replay_fall_back(sp);
+        if (sp->ix_on)
+            kept = c;
+        else if (weft__spool_range_add(f, lo, lo + n, ref->off0, c, &sp->pend_records))
+            kept = c;
+    }
+    f->live -= n <= f->live ? n : f->live;
+    weft__spool_file_sync_soon(f);
+    weft__spool_file_maybe_finish(sp, f);
     return (size_t)kept;
 }
 
@@ -1095,308 +1031,8 @@ void weft__spool_fail_writes(weft__spool *sp, int err, uint64_t after_bytes)
     sp->fail_after = after_bytes;
 }
 
-/* Forgets the pending ranges [0, k) of f after a replay pass; whatever of them was not taken
- * is gone from the file (damaged or cut), its completed records counted lost. */
-static void drop_ranges(weft__spool *sp, sfile *f, size_t k)
+void weft__spool_set_index_cap(weft__spool *sp, uint32_t records)
 {
-    uint64_t lost = 0;
-    for (size_t q = 0; q < k; q++) {
-        f->pend_records -= f->pend[q].hi - f->pend[q].lo;
-        sp->pend_records -= f->pend[q].hi - f->pend[q].lo;
-        f->pend_complete -= f->pend[q].complete;
-        lost += f->pend[q].complete;
-    }
-    memmove(f->pend, f->pend + k, (f->n_pend - k) * sizeof(prange));
-    f->n_pend -= k;
-    if (lost > 0) {
-        weft__stat_add(dropped_export, lost);
-        if (!sp->logged_lost) {
-            sp->logged_lost = true;
-            weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
-                                     "counted in dropped_export",
-                      (unsigned long long)lost, sp->dir, f->name);
-        }
-    }
+    sp->ix.max = records;
 }
 
-/* One replay pass over f; records taken go into b and locs. */
-static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_loc *locs,
-                        size_t max_items, size_t max_bytes)
-{
-    reader r;
-    weft__spool_rec rec;
-    uint64_t at;
-    size_t k = 0; /* current range */
-    losscount lc = {0}, before_rec;
-    bool at_end = false;
-    reader_init(sp, &r, f->fd, f->pend[0].off);
-    for (;;) {
-        int st = reader_next(sp, &r, &rec, &at);
-        if (st < 0) {
-            weft__stat_add(spool_errors, 1);
-            k = f->n_pend; /* unreadable now: what is pending here is lost to this process */
-            break;
-        }
-        if (st == 0) {
-            k = f->n_pend;
-            at_end = true;
-            break;
-        }
-        before_rec = lc;
-        loss_see(&lc, &r.dmg, &rec);
-        if (rec.kind != WEFT__SPOOL_SPAN)
-            continue;
-        bool seeked = false;
-        while (k < f->n_pend && rec.seq >= f->pend[k].hi) {
-            k++;
-            if (k < f->n_pend && f->pend[k].off > at) {
-                reader_seek(&r, f->pend[k].off);
-                lc.any = false; /* a jump over finished records, not damage */
-                seeked = true;
-                break;
-            }
-        }
-        if (k == f->n_pend)
-            break;
-        if (seeked || rec.seq < f->pend[k].lo)
-            continue;
-        prange *p = &f->pend[k];
-        if (b->n > 0 && (b->n >= max_items || b->enc[sp->enc].bytes.len + rec.json_len + 1 > max_bytes)) {
-            lc = before_rec; /* the next pass reads this record, and what precedes it, again */
-            break; /* full: p still starts at or before this record */
-        }
-        size_t before = b->enc[sp->enc].bytes.len;
-        weft__buf_append(&b->enc[sp->enc].bytes, rec.json, rec.json_len);
-        bool complete = !(rec.flags & WEFT__SPOOL_F_IN_PROGRESS);
-        weft__batch_item it = {.trace = rec.trace,
-                               .id = rec.id,
-                               .parent = rec.parent,
-                               .in_progress = (rec.flags & WEFT__SPOOL_F_IN_PROGRESS) != 0,
-                               .final_open = (rec.flags & WEFT__SPOOL_F_FINAL_OPEN) != 0};
-        if (b->enc[sp->enc].bytes.oom || !weft__batch_push(b, &it)) {
-            b->enc[sp->enc].bytes.len = before;
-            b->enc[sp->enc].bytes.oom = false;
-            break;
-        }
-        locs[b->n - 1] = (weft__spool_loc){rec.seq, at};
-        uint64_t skipped = rec.seq + 1 - p->lo;
-        f->pend_records -= skipped;
-        sp->pend_records -= skipped;
-        /* Numbers skipped over inside the range were missing from the file: their completed
-         * count stays in p->complete until the range closes, then counts as lost. */
-        p->lo = rec.seq + 1;
-        p->off = at + rec.frame_len;
-        if (complete && p->complete > 0) {
-            p->complete--;
-            f->pend_complete--;
-        }
-        f->live++;
-        if (p->lo >= p->hi) {
-            if (p->complete == 0)
-                k++; /* consumed whole */
-        }
-    }
-    if (f->own)
-        note_damage(sp, f->name, &r.dmg, at_end ? loss_end(&lc, &r.dmg) : lc.lost);
-    /* Ranges before k are finished (taken or found missing); p->lo == p->hi ranges too. */
-    drop_ranges(sp, f, k);
-    while (f->n_pend > 0 && f->pend[0].lo >= f->pend[0].hi)
-        drop_ranges(sp, f, 1);
-}
-
-/* ---- replay order (README "Disk spool" -> "What is guaranteed") ------------------------------
- * A replay batch is read in file order, where a parent's record usually comes after its
- * children's (a span ends after its children). Two steps put parents first:
- *   - when the batch was cut by its limits (more is pending in the file after it), every trace
- *     whose records in the batch all lie in its second half is held back whole: those records
- *     go back to pending and are the first the next pass reads, together with the rest of their
- *     trace that follows them. The first half is always sent, so every pass makes progress and
- *     reads each record at most about twice;
- *   - the records sent are put in a stable parents-first order: a record whose parent's record
- *     is in the batch goes right after it (ancestor chains are followed; a cycle, which only
- *     damage could make, is broken where it is met). */
-
-#define NONE SIZE_MAX
-
-typedef struct ord {
-    size_t *slot;  /* hash of (trace, id) -> index + 1; 0: empty */
-    size_t mask;
-    size_t *par;   /* index of the parent's record in the batch, NONE when not in it */
-    size_t *top;   /* the record's topmost ancestor in the batch (itself when par is NONE) */
-    size_t *order; /* indexes in sending order */
-    unsigned char *state; /* 0: not placed, 1: being placed, 2: placed, 3: held */
-} ord;
-
-static size_t hash_id(uint64_t trace, uint64_t id)
-{
-    uint64_t h = (id ^ (trace * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
-    return (size_t)(h ^ (h >> 31));
-}
-
-static size_t ord_find(const ord *o, const weft__batch *b, uint64_t trace, uint64_t id)
-{
-    for (size_t h = hash_id(trace, id) & o->mask;; h = (h + 1) & o->mask) {
-        size_t v = o->slot[h];
-        if (v == 0)
-            return NONE;
-        if (b->items[v - 1].id == id && b->items[v - 1].trace == trace)
-            return v - 1;
-    }
-}
-
-/* Places k after its ancestors in the batch (iteratively: chains can be long). */
-static void ord_place(ord *o, size_t k, size_t *n_out)
-{
-    while (o->state[k] == 0) {
-        /* Climb to the highest ancestor not yet placed. */
-        size_t x = k;
-        o->state[x] = 1;
-        while (o->par[x] != NONE && o->state[o->par[x]] == 0) {
-            x = o->par[x];
-            o->state[x] = 1;
-        }
-        o->state[x] = 2;
-        o->order[(*n_out)++] = x;
-        /* Unmark the chain below x for the next climb. */
-        for (size_t y = k; y != x; y = o->par[y])
-            o->state[y] = 0;
-    }
-}
-
-/* Holds back what the rule above says and reorders the rest; b and locs are changed in place
- * (b is rebuilt). On a shortage of memory the batch is left as read. */
-static weft__batch *parents_first(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_loc *locs,
-                                  bool cut)
-{
-    size_t n = b->n;
-    if (n < 2)
-        return b;
-    size_t cap = 4;
-    while (cap < 2 * n)
-        cap *= 2;
-    ord o = {calloc(cap, sizeof(size_t)), cap - 1, malloc(n * sizeof(size_t)),
-             malloc(n * sizeof(size_t)), malloc(n * sizeof(size_t)), calloc(n, 1)};
-    weft__batch *nb = NULL;
-    weft__spool_loc *nl = malloc(n * sizeof *nl);
-    if (!o.slot || !o.par || !o.top || !o.order || !o.state || !nl)
-        goto out;
-    for (size_t k = 0; k < n; k++) {
-        size_t h = hash_id(b->items[k].trace, b->items[k].id) & o.mask;
-        while (o.slot[h] != 0)
-            h = (h + 1) & o.mask;
-        o.slot[h] = k + 1;
-    }
-    bool any_parent = false;
-    for (size_t k = 0; k < n; k++) {
-        const weft__batch_item *it = &b->items[k];
-        o.par[k] = it->parent ? ord_find(&o, b, it->trace, it->parent) : NONE;
-        if (o.par[k] == k)
-            o.par[k] = NONE;
-        any_parent |= o.par[k] != NONE;
-    }
-    size_t held = 0;
-    if (cut) {
-        /* Per trace: its first record in the batch (the hash, no longer needed for ids, is
-         * keyed by trace alone now). */
-        for (size_t k = 0; k < n; k++)
-            o.top[k] = NONE;
-        memset(o.slot, 0, cap * sizeof(size_t));
-        for (size_t k = 0; k < n; k++) {
-            uint64_t t = b->items[k].trace;
-            size_t h = hash_id(t, 0) & o.mask;
-            while (o.slot[h] != 0 && b->items[o.slot[h] - 1].trace != t)
-                h = (h + 1) & o.mask;
-            if (o.slot[h] == 0)
-                o.slot[h] = k + 1;
-            o.top[k] = o.slot[h] - 1; /* the trace's first record in the batch */
-        }
-        for (size_t k = 0; k < n; k++) {
-            if (o.top[k] >= n / 2) {
-                o.state[k] = 3;
-                held++;
-            }
-        }
-    }
-    if (held == 0 && !any_parent)
-        goto out;
-    size_t m = 0;
-    for (size_t k = 0; k < n; k++) {
-        if (o.state[k] == 3)
-            continue;
-        /* A trace is held whole, so a parent of a record sent is sent; kept safe anyway. */
-        if (o.par[k] != NONE && o.state[o.par[k]] == 3)
-            o.par[k] = NONE;
-    }
-    for (size_t k = 0; k < n; k++)
-        if (o.state[k] != 3)
-            ord_place(&o, k, &m);
-    nb = weft__batch_new(1u << sp->enc);
-    if (!nb)
-        goto out;
-    for (size_t q = 0; q < m; q++) {
-        size_t k = o.order[q], len;
-        const char *bytes = weft__batch_item_bytes(b, sp->enc, k, &len);
-        weft__buf_append(&nb->enc[sp->enc].bytes, bytes, len);
-        if (nb->enc[sp->enc].bytes.oom || !weft__batch_push(nb, &b->items[k])) {
-            weft__batch_free(nb);
-            goto out; /* sent as read: nothing held back */
-        }
-        nl[q] = locs[k];
-    }
-    /* Held records go back to pending, lowest first (as weft__spool_keep does; one that cannot
-     * be listed for lack of memory stays unacknowledged on disk for the next process). */
-    for (size_t k = 0; k < n; k++) {
-        if (o.state[k] != 3)
-            continue;
-        uint64_t c = !b->items[k].in_progress;
-        (void)add_pending(f, locs[k].seq, locs[k].seq + 1, locs[k].off, c, &sp->pend_records);
-        f->live--;
-    }
-    memcpy(locs, nl, m * sizeof *nl);
-    weft__batch_free(b);
-    b = nb;
-out:
-    free(o.slot);
-    free(o.par);
-    free(o.top);
-    free(o.order);
-    free(o.state);
-    free(nl);
-    return b;
-}
-
-weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_bytes,
-                                weft__spool_ref *ref)
-{
-    memset(ref, 0, sizeof *ref);
-    if (!sp || max_items == 0)
-        return NULL;
-    for (sfile *f = sp->files; f;) {
-        sfile *nx = f->next;
-        if (f->n_pend == 0) {
-            f = nx;
-            continue;
-        }
-        weft__batch *b = weft__batch_new(1u << sp->enc);
-        size_t cap = max_items < f->pend_records ? max_items : (size_t)f->pend_records;
-        weft__spool_loc *locs = malloc((cap ? cap : 1) * sizeof *locs);
-        if (!b || !locs) {
-            weft__batch_free(b);
-            free(locs);
-            return NULL;
-        }
-        replay_file(sp, f, b, locs, cap ? cap : 1, max_bytes);
-        if (b->n > 0)
-            b = parents_first(sp, f, b, locs, f->n_pend > 0);
-        if (b->n > 0) {
-            ref->file = f->id;
-            ref->locs = locs;
-            return b;
-        }
-        weft__batch_free(b);
-        free(locs);
-        maybe_finish(sp, f);
-        f = nx;
-    }
-    return NULL;
-}

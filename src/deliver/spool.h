@@ -18,8 +18,10 @@
  * A batch appended gets a weft__spool_ref. Its records are then, each, in one of three states:
  * live (held in memory by the exporter), pending (on disk only, waiting to be replayed:
  * weft__spool_keep) or finished (weft__spool_ack: an ack record is appended). Replay reads
- * pending records back into batches of their own (weft__spool_replay) that go through the
- * exporter like any other and end the same way, by ack or keep.
+ * pending records back into batches of their own (weft__spool_replay, spool_replay.c) that go
+ * through the exporter like any other and end the same way, by ack or keep — each item
+ * exactly once: a record whose parent is pending too is sent after it, and waits while the
+ * parent is in a replay batch not yet finished (the replay index, spool_index.h).
  *
  * Limits: the spool's files (with those of other live processes in the same directory) never
  * take more than max_bytes; the oldest file is dropped first and its pending completed records
@@ -47,15 +49,19 @@
 
 typedef struct weft__spool weft__spool;
 
-/* Where one record of a replay batch lives. */
+/* Where one record of a replay batch lives (a replay batch may hold records of several
+ * files). */
 typedef struct weft__spool_loc {
     uint64_t seq, off;
+    uint32_t file;
 } weft__spool_loc;
 
 /* Where a batch's records are. Filled by weft__spool_append / weft__spool_replay; a zeroed ref
  * (file 0) means "not in the spool" and every call below treats it as such. */
 typedef struct weft__spool_ref {
-    uint32_t file;        /* the file's id in this spool; 0: none */
+    uint32_t file;        /* appended batch: the file's id in this spool; replay batch: the
+                             file of its first record; 0: none */
+    uint32_t gen;         /* replay batch: the replay index it was taken from (0: none) */
     uint64_t seq0;        /* appended batch: seq of its first written record */
     uint64_t off0;        /* appended batch: offset of its first frame */
     weft__spool_loc *locs; /* replay batch: one per item (owned; weft__spool_ref_fini) */
@@ -99,9 +105,16 @@ size_t weft__spool_keep(weft__spool *sp, const weft__spool_ref *ref, const weft_
 void weft__spool_ref_fini(weft__spool_ref *ref);
 
 /*
- * The next batch of pending records, oldest first (at most max_items records and about
- * max_bytes of the encoding's bytes; at least one record), with *ref to finish them by; they
- * are live from now on. NULL when nothing is pending (or memory is short). The batch is the caller's
+ * The next batch of pending records (at most max_items records and at most max_bytes of the
+ * encoding's bytes, counting one separator byte per record; at least one record), with *ref to
+ * finish them by; they are live from now on. Order (README "Disk spool" -> "Replay order"):
+ * oldest file first, file order within a file, except that a record whose parent is pending
+ * too (in any file of the spool) comes after it in the same batch, or waits for a later batch
+ * when the parent is in a replay batch not yet finished — so every item of a replay batch
+ * must end in exactly one weft__spool_ack or weft__spool_keep. Past the replay index's cap
+ * (WEFT__SPOOL_IX_MAX records pending), the weaker order of one file at a time, parents first
+ * only within a batch. NULL when nothing is pending, when everything pending waits for a
+ * replay batch still held, or when memory is short. The batch is the caller's
  * (weft__batch_free); its items carry trace, id, parent and the in-progress flags only.
  */
 weft__batch *weft__spool_replay(weft__spool *sp, size_t max_items, size_t max_bytes,
@@ -125,5 +138,9 @@ uint64_t weft__spool_bytes(const weft__spool *sp);
  * failing device (EIO) would — the write that crosses the limit is cut short first.
  */
 void weft__spool_fail_writes(weft__spool *sp, int err, uint64_t after_bytes);
+
+/* Test hook: the replay index holds at most `records` entries (default WEFT__SPOOL_IX_MAX).
+ * Set it before anything is pending. */
+void weft__spool_set_index_cap(weft__spool *sp, uint32_t records);
 
 #endif
