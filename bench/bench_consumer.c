@@ -8,7 +8,10 @@
  * The producer (this thread) makes one round of spans that fills about 40 % of the ring,
  * below the high-water mark, so the export thread is not woken while it does; then
  * weft_flush(0) has the export thread drain, assemble, encode and deliver the round while
- * this thread waits. Rounds repeat until the shape's span count went through. The figure is
+ * this thread waits, and the export thread's clock is read again once it has gone idle (it
+ * may finish a pass after the flush returned). Rounds repeat until the shape's span count
+ * went through; before the first, an untimed warm-up registers this thread (its ring is
+ * allocated and touched then) and lets the export thread grow its pools. The figure is
  * spans / CPU seconds of the export thread itself, read from its own per-thread CPU clock
  * (bench_common.h finds it as the thread weft_init started) from before the round is made to
  * after the flush, so it is what one core of export thread sustains, whatever else this
@@ -33,7 +36,8 @@
 
 #define RING_BYTES (64u << 20)
 #ifndef ROUND_PERCENT
-#define ROUND_PERCENT 40 /* of the ring a round fills (the high-water mark is at 50) */
+#define ROUND_PERCENT 40 /* of the ring a round fills (the high-water mark is at 50);
+                            -DROUND_PERCENT=250 makes runs drop, to see them refused */
 #endif
 #define MAX_RUNS 50
 #define BIG_VALUE 1024
