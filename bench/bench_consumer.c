@@ -51,10 +51,10 @@ typedef struct shape {
 } shape;
 
 static const shape shapes[] = {
-    {"(a) 1-span traces, 1 attribute", 1, 1, 0, 1000000, 160, 5e6},
-    {"(b) 10-span traces, 3 x 16 B attributes", 10, 3, 0, 1000000, 400, 5e6},
-    {"(c) 10-span traces, 20 x 16 B attributes", 10, 20, 0, 200000, 1400, 0},
-    {"(d) 10-span traces, 3 x 1 KiB values", 10, 3, 1, 100000, 4000, 0},
+    {"(a) 1-span traces, 1 attribute", 1, 1, 0, 300000, 160, 5e6},
+    {"(b) 10-span traces, 3 x 16 B attributes", 10, 3, 0, 300000, 400, 5e6},
+    {"(c) 10-span traces, 20 x 16 B attributes", 10, 20, 0, 60000, 1400, 0},
+    {"(d) 10-span traces, 3 x 1 KiB values", 10, 3, 1, 30000, 4000, 0},
 };
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 
