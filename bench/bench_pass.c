@@ -31,21 +31,6 @@ static double cpu_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static void fill(uint64_t spans)
-{
-    for (uint64_t n = 0; n < spans; n += 10) {
-        WEFT_SPAN_BEGIN(root, "request", WEFT_TYPE_TRACER);
-        for (int i = 0; i < 9; i++) {
-            WEFT_SPAN_BEGIN(s, "generate", WEFT_TYPE_COMPLETION);
-            weft_span_set_str(s, WEFT_INPUT, "model", "gpt-4o-mini-2024");
-            weft_span_set_str(s, WEFT_METADATA, "user", "u-1234567890abcd");
-            weft_span_set_str(s, WEFT_OUTPUT, "answer", "sixteen bytes ok");
-            WEFT_SPAN_END(s);
-        }
-        WEFT_SPAN_END(root);
-    }
-}
-
 /* Median export-thread ns per span with backlogs of `spans` spans in a ring of ring_bytes;
  * negative when events were dropped. */
 static double measure(uint64_t ring_bytes, uint64_t spans, int *reps_out)
@@ -57,7 +42,7 @@ static double measure(uint64_t ring_bytes, uint64_t spans, int *reps_out)
     double v[MAX_REPS];
     int reps = 0;
     for (uint64_t done = 0; done < TOTAL && reps < MAX_REPS; done += spans) {
-        fill(spans);
+        bench_fill(spans, 10, 3, NULL); /* the shape of bench_common.h */
         double t0 = cpu_ns();
         weft_flush(0);
         v[reps++] = (cpu_ns() - t0) / (double)spans;
