@@ -74,7 +74,6 @@ typedef struct weft__runtime {
                                     thread looks */
     struct weft__thread *free_threads; /* drained, exited thread states ready for reuse */
     uint32_t n_free_rings;       /* how many of them still hold a ring buffer */
-    uint32_t slots_hint;         /* where the next free slot search starts */
     /* Counters of recycled thread states, folded in when their thread exited. */
     uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
     uint64_t retired_dropped_ring_spans;

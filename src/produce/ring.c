@@ -89,7 +89,17 @@ static void touch_to(weft__ring *r, uint64_t upto)
     r->touched = upto;
 }
 
-void weft__ring_touch(weft__ring *r, uint64_t bytes) { touch_to(r, r->wpos + bytes); }
+void weft__ring_touch(weft__ring *r, uint64_t bytes)
+{
+    /* From wpos, even below `touched`: the first WEFT__RING_TOUCH bytes of a ring are left to
+     * fault in as written, and the registration paths want them committed. */
+    uint64_t was = r->touched;
+    if (r->wpos < r->lap_end && r->wpos < r->touched) /* past the first lap all are resident */
+        r->touched = r->wpos;
+    touch_to(r, r->wpos + bytes);
+    if (r->touched < was)
+        r->touched = was;
+}
 
 /* The next position at which the producer looks again, given the tail it just read: the
  * high-water level, or (while the consumer lags) every eighth of the initial size; and

@@ -92,7 +92,6 @@ int weft__threads_init(void)
         return WEFT_ENOMEM;
     weft__rt.free_threads = NULL;
     weft__rt.n_free_rings = 0;
-    weft__rt.slots_hint = 0;
     atomic_store_explicit(&weft__rt.slots_hi, 0, memory_order_relaxed);
     weft__rt.retired_started = weft__rt.retired_noop = 0;
     weft__rt.retired_sampled_out = weft__rt.retired_dropped_ring = 0;
@@ -147,6 +146,20 @@ void weft__threads_fini(void)
     }
 }
 
+static void seed(uint64_t s[2])
+{
+    if (getrandom(s, 2 * sizeof(uint64_t), 0) != (ssize_t)(2 * sizeof(uint64_t))) {
+        /* No entropy source: mix time, address and thread id (ids need uniqueness, not
+         * secrecy). */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        s[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)s;
+        s[1] = (uint64_t)ts.tv_sec ^ ((uint64_t)gettid() << 32) ^ 0xd1b54a32d192ed03u;
+    }
+    if (s[0] == 0 && s[1] == 0)
+        s[1] = 1;
+}
+
 static bool ring_init(weft__thread *t)
 {
     return weft__ring_init_grow(&t->ring, weft__rt.hot.ring_bytes, weft__rt.hot.ring_max_bytes);
@@ -167,6 +180,9 @@ static weft__thread *state_new(void)
         thread_free(t);
         return NULL;
     }
+    /* Seeded once, when made: a later owner goes on with the same stream (ids need
+     * uniqueness, not a fresh seed; getrandom cost 4-19 us of a first span on this VM). */
+    seed(t->rng);
     return t;
 }
 
@@ -182,20 +198,6 @@ static void touch_first(weft__thread *t)
         atomic_store_explicit(&t->ended[d], UINT64_MAX, memory_order_relaxed);
     }
     weft__ring_touch(&t->ring, WEFT__RING_TOUCH);
-}
-
-static void seed(uint64_t s[2])
-{
-    if (getrandom(s, 2 * sizeof(uint64_t), 0) != (ssize_t)(2 * sizeof(uint64_t))) {
-        /* No entropy source: mix time, address and thread id (ids need uniqueness, not
-         * secrecy). */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        s[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)(uintptr_t)s;
-        s[1] = (uint64_t)ts.tv_sec ^ ((uint64_t)gettid() << 32) ^ 0xd1b54a32d192ed03u;
-    }
-    if (s[0] == 0 && s[1] == 0)
-        s[1] = 1;
 }
 
 /* Adds t's counters to the retired ones and zeroes them (reg_lock held; t has no owner). */
@@ -219,9 +221,11 @@ static void retire_counters(weft__thread *t)
  * memory. */
 static weft__thread *claim_state(uint32_t *slot_out)
 {
+    /* Only slots below slots_hi were ever used: the scan costs the live threads, not
+     * max_threads (4096 slots read were ~10 us of a first span). */
     uint32_t slot = UINT32_MAX;
-    for (uint32_t k = 0; k < weft__rt.n_slots; k++) {
-        uint32_t i = (weft__rt.slots_hint + k) % weft__rt.n_slots;
+    uint32_t hi = atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed);
+    for (uint32_t i = 0; i < hi; i++) {
         weft__thread *o = atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed);
         if (!o) {
             if (slot == UINT32_MAX)
@@ -235,6 +239,8 @@ static weft__thread *claim_state(uint32_t *slot_out)
             return o;
         }
     }
+    if (slot == UINT32_MAX && hi < weft__rt.n_slots)
+        slot = hi;
     if (slot == UINT32_MAX) {
         /* More live producer threads than max_threads: this call is dropped (counted). */
         weft__stat_add(dropped_no_slot, 1);
@@ -281,7 +287,6 @@ weft__thread *weft__thread_register(void)
     weft__thread *t = claim_state(&slot);
     if (!t)
         goto out;
-    seed(t->rng);
     t->slot = slot;
     t->depth = 0;
     atomic_store_explicit(&t->started, 0, memory_order_relaxed);
@@ -294,7 +299,6 @@ weft__thread *weft__thread_register(void)
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
     if (slot + 1 > atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed))
         atomic_store_explicit(&weft__rt.slots_hi, slot + 1, memory_order_release);
-    weft__rt.slots_hint = slot + 1;
     weft__stat_add(threads, 1);
     weft__tls = t;
     weft__tls_gen = weft__rt.gen;
