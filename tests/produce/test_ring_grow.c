@@ -238,3 +238,38 @@ Test(ring_grow, register_is_refused_while_tracing_is_disabled)
     cr_expect_eq(weft_thread_register(), WEFT_ENOTINIT);
     cr_assert_eq(weft_shutdown(1000), 0);
 }
+
+static void *first_span_state(void *p)
+{
+    spans(1);
+    *(weft__thread **)p = weft__tls;
+    return NULL;
+}
+
+Test(ring_grow, the_export_thread_keeps_ready_states_that_new_threads_take)
+{
+    weft_config c = {.ring_bytes = 1u << 20, .flush_interval_ms = 20};
+    cr_assert_eq(wt_init_memory(&c), 0);
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL); /* a few timer ticks */
+    weft__thread *ready[8];
+    int n = 0;
+    pthread_mutex_lock(&weft__rt.reg_lock);
+    for (weft__thread *s = weft__rt.free_threads; s && n < 8; s = s->next_free) {
+        if (!s->ring.buf)
+            continue;
+        ready[n++] = s;
+        cr_expect_eq(resident(&s->stack[0], sizeof(s->stack[0])), 1, "first context entry written");
+        cr_expect_eq(resident(&s->ended[0], 8), 1, "its ended mark written");
+        cr_expect_eq(resident(s->ring.buf, WEFT__RING_TOUCH), WEFT__RING_TOUCH / 4096,
+                     "the ring's first 64 KiB committed");
+    }
+    pthread_mutex_unlock(&weft__rt.reg_lock);
+    cr_assert_eq(n, 2, "%d ready states", n);
+    weft__thread *got = NULL;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, first_span_state, &got), 0);
+    pthread_join(th, NULL);
+    cr_expect(got == ready[0] || got == ready[1], "the new thread took a ready state");
+    cr_assert_eq(weft_shutdown(30000), 0);
+}
