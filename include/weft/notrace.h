@@ -38,6 +38,7 @@ WEFT_NT_ int weft_init(const weft_config *cfg) { (void)cfg; return 0; }
 WEFT_NT_ int weft_init_sized(const weft_config *cfg, size_t n) { (void)cfg; (void)n; return 0; }
 WEFT_NT_ int weft_flush(uint32_t t) { (void)t; return 0; }
 WEFT_NT_ int weft_shutdown(uint32_t t) { (void)t; return 0; }
+WEFT_NT_ int weft_thread_register(void) { return 0; }
 WEFT_NT_ void weft_get_stats(weft_stats *out) { *out = (weft_stats){0}; }
 WEFT_NT_ void weft_get_stats_sized(weft_stats *out, size_t n)
 {

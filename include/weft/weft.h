@@ -283,7 +283,8 @@ typedef struct weft_config {
     uint32_t flush_interval_ms; /* WEFT_FLUSH_INTERVAL_MS; 1000 */
     uint32_t max_batch_spans;   /* WEFT_MAX_BATCH_SPANS; 1000 (the API's limit, also the cap) */
     uint64_t max_batch_bytes;   /* WEFT_MAX_BATCH_BYTES; 4 MiB */
-    uint64_t ring_bytes;        /* WEFT_RING_BYTES; 1 MiB per producing thread (power of two) */
+    uint64_t ring_bytes;        /* WEFT_RING_BYTES; 1 MiB per producing thread (power of two):
+                                   the initial ring; it grows up to ring_max_bytes (below) */
     uint64_t max_attr_bytes;    /* WEFT_MAX_ATTR_BYTES; 1 MiB */
     int32_t inprogress_after_ms; /* WEFT_INPROGRESS_AFTER_MS; 1000; WEFT_INPROGRESS_NOW or
                                     WEFT_INPROGRESS_NEVER (environment: 0 and -1) */
@@ -337,6 +338,13 @@ typedef struct weft_config {
     uint32_t stratix_max_file_age_ms;    /* WEFT_STRATIX_MAX_FILE_AGE_MS; 30000 (from its first trace) */
     uint32_t stratix_grace_ms;           /* WEFT_STRATIX_GRACE_MS; 5000: how long a trace is held
                                             after its root ends for spans that end later */
+    /* WEFT_RING_MAX_BYTES; 256 MiB: how far one thread's ring may grow (a power of two, at
+     * least ring_bytes; ring_bytes itself turns growth off). A ring starts at ring_bytes, with
+     * no page committed until it is written; when a burst fills it, the thread goes on in a
+     * ring twice as big (counted in weft_stats.ring_grown) instead of dropping events, and
+     * goes back to ring_bytes once the export thread has kept up for about a second (or when
+     * the thread exits). Events are dropped (dropped_ring) only when a ring this big is full. */
+    uint64_t ring_max_bytes;
 } weft_config;
 
 /* The default redaction patterns. */
@@ -394,6 +402,8 @@ typedef struct weft_stats {
                                    trace written without its root because memory ran short */
     uint64_t bad_traceparent;  /* weft_span_begin_remote calls given a malformed traceparent
                                   (each started a new trace instead) */
+    uint64_t ring_grown;       /* times a thread's ring was full and doubled instead of dropping
+                                  (up to ring_max_bytes) */
 } weft_stats;
 
 /* ---------------------------------------------------------------------------------------
@@ -449,6 +459,14 @@ WEFT_API void weft_get_stats(weft_stats *out);
  * sizeof(weft_stats)): writes exactly out_size bytes, fields this library does not know as 0. */
 WEFT_API void weft_get_stats_sized(weft_stats *out, size_t out_size);
 #define weft_get_stats(out) weft_get_stats_sized((out), sizeof(weft_stats))
+
+/* Registers the calling thread ahead of its first span (optional): takes its thread state and
+ * ring, and commits the pages its first spans will write, so that a thread-per-request server
+ * pays none of that inside a request. A thread that never calls it is registered by its first
+ * span instead (README, "Memory"). Calling it again is harmless. Returns 0, WEFT_ENOTINIT
+ * (before weft_init, after weft_shutdown or while tracing is off), or WEFT_ENOMEM when no
+ * state could be had (max_threads threads are registered: counted in dropped_no_slot). */
+WEFT_API int weft_thread_register(void);
 
 /* ---------------------------------------------------------------------------------------
  * Spans (hot path: no lock, no allocation after the thread's first span, never blocks)

@@ -41,6 +41,7 @@ typedef struct weft__cfg {
     uint64_t stratix_max_file_bytes;
     uint32_t stratix_max_file_age_ms;
     uint32_t stratix_grace_ms; /* 0: a trace is written as soon as its root arrives */
+    uint64_t ring_max_bytes;   /* growth ceiling of a thread's ring, >= ring_bytes */
 } weft__cfg;
 
 /* The stratix exporter's file limits: 8 MiB by default, and never 50,000,000 bytes or more, so

@@ -34,7 +34,8 @@ struct weft__worker;
     XX(noop_calls) XX(truncated_attrs) XX(repaired_utf8) XX(invalid_json) XX(inprogress_sent) \
     XX(batches) XX(requests) XX(threads) XX(open_spans) XX(queued) XX(internal_errors)          \
     XX(dropped_no_slot) XX(filtered) XX(redacted) XX(spool_written) XX(spool_errors)          \
-    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(dropped_depth) XX(incomplete_traces) XX(bad_traceparent)
+    XX(spool_corrupt_records) XX(spool_bad_files) XX(dropped_ring_spans) XX(dropped_depth) XX(incomplete_traces) XX(bad_traceparent) \
+    XX(ring_grown)
 
 typedef struct weft__stats_atomic {
 #define WEFT__STAT_FIELD_(f) _Atomic uint64_t f;
@@ -52,6 +53,7 @@ typedef struct weft__runtime {
         uint64_t sample_below;   /* keep a trace when its random 64-bit id < this (UINT64_MAX: all) */
         uint64_t max_attr_bytes;
         uint64_t ring_bytes;
+        uint64_t ring_max_bytes; /* growth ceiling of a ring (ring.h) */
     } hot;
     uint32_t gen; /* incremented by every weft_init (stale TLS detection); read by producers,
                      so it sits on hot's line, before the statistics' */
@@ -72,7 +74,6 @@ typedef struct weft__runtime {
                                     thread looks */
     struct weft__thread *free_threads; /* drained, exited thread states ready for reuse */
     uint32_t n_free_rings;       /* how many of them still hold a ring buffer */
-    uint32_t slots_hint;         /* where the next free slot search starts */
     /* Counters of recycled thread states, folded in when their thread exited. */
     uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
     uint64_t retired_dropped_ring_spans;

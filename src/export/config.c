@@ -262,6 +262,18 @@ int weft__cfg_load(weft__cfg *out, const weft_config *in)
                   (unsigned long long)out->ring_bytes, (unsigned long long)p);
         out->ring_bytes = p;
     }
+    /* The growth ceiling: a power of two, never below the initial size (ring.h). */
+    out->ring_max_bytes = in->ring_max_bytes ? in->ring_max_bytes : 256 * MiB;
+    if (!in->ring_max_bytes && env_u64(out, "WEFT_RING_MAX_BYTES", &u, 4096, 1ull << 40))
+        out->ring_max_bytes = u;
+    if (out->ring_max_bytes & (out->ring_max_bytes - 1)) {
+        uint64_t p = pow2_at_least(out->ring_max_bytes);
+        cfg_log(out, WEFT_LOG_WARN, "ring ceiling %llu is not a power of two; using %llu",
+                (unsigned long long)out->ring_max_bytes, (unsigned long long)p);
+        out->ring_max_bytes = p;
+    }
+    if (out->ring_max_bytes < out->ring_bytes)
+        out->ring_max_bytes = out->ring_bytes; /* no growth: documented, not a warning */
     out->max_attr_bytes = in->max_attr_bytes ? in->max_attr_bytes : 1 * MiB;
     if (!in->max_attr_bytes && env_u64(out, "WEFT_MAX_ATTR_BYTES", &u, 16, 1ull << 32))
         out->max_attr_bytes = u;

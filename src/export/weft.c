@@ -87,6 +87,7 @@ static int init(const weft_config *cfg)
         return 0;
     }
     weft__rt.hot.ring_bytes = weft__rt.cfg.ring_bytes;
+    weft__rt.hot.ring_max_bytes = weft__rt.cfg.ring_max_bytes;
     weft__rt.hot.max_attr_bytes = weft__rt.cfg.max_attr_bytes;
     double r = weft__rt.cfg.sample_ratio;
     weft__rt.hot.sample_below = r >= 1.0 ? UINT64_MAX : (uint64_t)(r * 18446744073709551616.0);

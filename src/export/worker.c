@@ -5,7 +5,8 @@
  * entry points, which talk to it through `lock`/`cond` and one uv_async.
  *
  * Wake-ups: a timer every flush_interval_ms (drain, in-progress upserts, send the batch in
- * hand), the uv_async on ring high water, weft_flush and shutdown.
+ * hand, top up the ready thread states of thread.c), the uv_async on ring high water (half of
+ * a ring's initial size: a ring grows past it, ring.h), weft_flush and shutdown.
  *
  * Draining in slices: a round reads at most SLICE_BYTES from each ring (assembler.h says why
  * that is enough for the order of events across rings), so what one round holds in the
@@ -238,6 +239,7 @@ static void round_(weft__worker *w)
     weft__asm_frontier f = {UINT64_MAX, UINT64_MAX, UINT32_MAX};
     bool behind = false;
     uint32_t hi = atomic_load_explicit(&weft__rt.slots_hi, memory_order_acquire);
+    uint64_t now = uv_hrtime();
     for (uint32_t i = 0; i < hi; i++) {
         ring_progress *p = &w->prog[i];
         weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_acquire);
@@ -255,6 +257,7 @@ static void round_(weft__worker *w)
         }
         weft__asm_source(&w->asm_, i);
         weft__ring_drain_max(&t->ring, weft__asm_event, &w->asm_, SLICE_BYTES);
+        weft__ring_consumer_tick(&t->ring, now); /* a grown ring that kept up shrinks back */
         uint64_t tail = atomic_load_explicit(&t->ring.tail, memory_order_relaxed);
         if (tail >= p->target) {
             p->caught = p->target_round;
@@ -371,6 +374,7 @@ static void on_timer(uv_timer_t *t)
     weft__clock_refine(&w->clock);
     pump(w);
     submit(w);
+    weft__threads_prepare(); /* ready states for threads about to register */
 }
 
 static void begin_drain(weft__worker *w);
@@ -456,6 +460,7 @@ static void thread_main(void *arg)
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
+    weft__threads_prepare();
     uv_run(&w->loop, UV_RUN_DEFAULT);
     pthread_mutex_lock(&w->lock);
     w->stopped = true;

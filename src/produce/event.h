@@ -6,7 +6,8 @@
  *
  * Invariants: every event starts with weft__ev; size counts the header and is a multiple of 8,
  * so every header in the ring is 8-byte aligned; a WEFT__EV_PAD event only fills the tail of
- * the ring before a wrap. Strings in payloads are length-prefixed, never NUL-terminated.
+ * the ring before a wrap, a WEFT__EV_SWITCH only ends a buffer the ring has left. Strings in
+ * payloads are length-prefixed, never NUL-terminated.
  */
 #ifndef WEFT_EVENT_H
 #define WEFT_EVENT_H
@@ -21,6 +22,8 @@ enum weft__ev_kind {
     WEFT__EV_STATUS = 4,    /* aux = weft_status */
     WEFT__EV_ERROR = 5,     /* weft__ev_error, type bytes, message bytes */
     WEFT__EV_FIELD = 6,     /* aux = weft__field; payload: uint32 len, bytes */
+    WEFT__EV_SWITCH = 7,    /* ring.h: the ring goes on in buffer slot `aux` (16 bytes; span =
+                               that buffer's size); read by the ring, never by the assembler */
     /* Kinds from here on carry payloads decoded by src/rag.c (weft__rag_apply). */
     WEFT__EV_RETRIEVAL = 16,
     WEFT__EV_GENERATION = 17,

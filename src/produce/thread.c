@@ -11,9 +11,20 @@
  * last writes are published by its `exited` release store, and the export thread drains on
  * as before), so 2,000 short-lived threads with at most 50 alive use at most 50 rings. A state
  * the export thread recycles (drained, nobody took it over) keeps its ring buffer only while
- * fewer than FREE_RINGS_KEPT recycled states hold one; the others release it at once.
+ * fewer than FREE_RINGS_KEPT recycled states hold one; the others release it at once. A kept
+ * ring goes back to its initial size when it is recycled (ring.h: rings grow in bursts).
+ *
+ * The first span on a new thread (issue 11 item 4): registering costs what the thread touches
+ * for the first time — its state, the first context entry and its ended mark, the ring's
+ * first page — and on this VM each fresh page is a 4–28 µs fault. So the export thread keeps
+ * POOL_READY states ready on the free list (weft__threads_prepare: allocated, those pages
+ * written, the ring's first WEFT__RING_TOUCH bytes committed), and a registering thread takes
+ * one of them, or a recycled state, before it makes a new one. Ring buffers are mappings
+ * whose pages are committed as they are written (ring.c), so a ring's size costs nothing at
+ * registration. weft_thread_register lets a thread do all this ahead of its first span.
  */
 #include "thread.h"
+#include "clock.h"
 #include "wake.h"
 
 #include <errno.h>
@@ -26,6 +37,9 @@
 
 /* Recycled states that keep their ring buffer for the next thread (the rest free it). */
 #define FREE_RINGS_KEPT 4u
+/* States with a ring the export thread keeps ready for registering threads (<= FREE_RINGS_KEPT,
+ * so the pool adds nothing to the rings an idle process holds). */
+#define POOL_READY 2u
 
 __thread weft__thread *weft__tls;
 __thread uint32_t weft__tls_gen;
@@ -78,7 +92,6 @@ int weft__threads_init(void)
         return WEFT_ENOMEM;
     weft__rt.free_threads = NULL;
     weft__rt.n_free_rings = 0;
-    weft__rt.slots_hint = 0;
     atomic_store_explicit(&weft__rt.slots_hi, 0, memory_order_relaxed);
     weft__rt.retired_started = weft__rt.retired_noop = 0;
     weft__rt.retired_sampled_out = weft__rt.retired_dropped_ring = 0;
@@ -147,6 +160,46 @@ static void seed(uint64_t s[2])
         s[1] = 1;
 }
 
+static bool ring_init(weft__thread *t)
+{
+    return weft__ring_init_grow(&t->ring, weft__rt.hot.ring_bytes, weft__rt.hot.ring_max_bytes);
+}
+
+/* A new state with its stack mapping and ring (nothing committed but the state itself). */
+static weft__thread *state_new(void)
+{
+    weft__thread *t = aligned_alloc(64, sizeof(*t));
+    if (!t)
+        return NULL;
+    memset(t, 0, sizeof(*t));
+    if (!stack_map(t)) {
+        free(t);
+        return NULL;
+    }
+    if (!ring_init(t)) {
+        thread_free(t);
+        return NULL;
+    }
+    /* Seeded once, when made: a later owner goes on with the same stream (ids need
+     * uniqueness, not a fresh seed; getrandom cost 4-19 us of a first span on this VM). */
+    seed(t->rng);
+    return t;
+}
+
+/* Writes the pages a thread's first span writes: the context entry at its depth, that
+ * entry's ended mark, and the ring's next WEFT__RING_TOUCH bytes. Only the state's owner (or
+ * the export thread, before anyone owns it) calls this; the entry is free (depth < max), so
+ * writing it changes nothing a push would not. */
+static void touch_first(weft__thread *t)
+{
+    uint32_t d = t->depth;
+    if (d < WEFT__STACK_MAX) {
+        memset(&t->stack[d], 0, sizeof(t->stack[d]));
+        atomic_store_explicit(&t->ended[d], UINT64_MAX, memory_order_relaxed);
+    }
+    weft__ring_touch(&t->ring, WEFT__RING_TOUCH);
+}
+
 /* Adds t's counters to the retired ones and zeroes them (reg_lock held; t has no owner). */
 static void retire_counters(weft__thread *t)
 {
@@ -168,9 +221,11 @@ static void retire_counters(weft__thread *t)
  * memory. */
 static weft__thread *claim_state(uint32_t *slot_out)
 {
+    /* Only slots below slots_hi were ever used: the scan costs the live threads, not
+     * max_threads (4096 slots read were ~10 us of a first span). */
     uint32_t slot = UINT32_MAX;
-    for (uint32_t k = 0; k < weft__rt.n_slots; k++) {
-        uint32_t i = (weft__rt.slots_hint + k) % weft__rt.n_slots;
+    uint32_t hi = atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed);
+    for (uint32_t i = 0; i < hi; i++) {
         weft__thread *o = atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed);
         if (!o) {
             if (slot == UINT32_MAX)
@@ -184,6 +239,8 @@ static weft__thread *claim_state(uint32_t *slot_out)
             return o;
         }
     }
+    if (slot == UINT32_MAX && hi < weft__rt.n_slots)
+        slot = hi;
     if (slot == UINT32_MAX) {
         /* More live producer threads than max_threads: this call is dropped (counted). */
         weft__stat_add(dropped_no_slot, 1);
@@ -202,25 +259,19 @@ static weft__thread *claim_state(uint32_t *slot_out)
         *pp = t->next_free;
         if (t->ring.buf) {
             weft__rt.n_free_rings--;
-            weft__ring_reset(&t->ring);
-        } else if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
+            if (!weft__ring_reset(&t->ring)) {
+                weft__ring_fini(&t->ring);
+                t->next_free = weft__rt.free_threads;
+                weft__rt.free_threads = t;
+                return NULL;
+            }
+        } else if (!ring_init(t)) {
             t->next_free = weft__rt.free_threads;
             weft__rt.free_threads = t;
             return NULL;
         }
-    } else {
-        t = aligned_alloc(64, sizeof(*t));
-        if (!t)
-            return NULL;
-        memset(t, 0, sizeof(*t));
-        if (!stack_map(t)) {
-            free(t);
-            return NULL;
-        }
-        if (!weft__ring_init(&t->ring, weft__rt.hot.ring_bytes)) {
-            thread_free(t);
-            return NULL;
-        }
+    } else if (!(t = state_new())) {
+        return NULL;
     }
     atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
     *slot_out = slot;
@@ -236,7 +287,6 @@ weft__thread *weft__thread_register(void)
     weft__thread *t = claim_state(&slot);
     if (!t)
         goto out;
-    seed(t->rng);
     t->slot = slot;
     t->depth = 0;
     atomic_store_explicit(&t->started, 0, memory_order_relaxed);
@@ -249,7 +299,6 @@ weft__thread *weft__thread_register(void)
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
     if (slot + 1 > atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed))
         atomic_store_explicit(&weft__rt.slots_hi, slot + 1, memory_order_release);
-    weft__rt.slots_hint = slot + 1;
     weft__stat_add(threads, 1);
     weft__tls = t;
     weft__tls_gen = weft__rt.gen;
@@ -273,7 +322,8 @@ void weft__threads_recycle(weft__thread *t)
     }
     retire_counters(t);
     atomic_store_explicit(&weft__rt.slots[t->slot], NULL, memory_order_relaxed);
-    if (weft__rt.n_free_rings < FREE_RINGS_KEPT)
+    /* Kept rings go back to their initial size now (a grown one would hold its pages). */
+    if (weft__rt.n_free_rings < FREE_RINGS_KEPT && weft__ring_reset(&t->ring))
         weft__rt.n_free_rings++;
     else
         weft__ring_fini(&t->ring); /* the state stays (late cross-thread ends write into it) */
@@ -300,4 +350,37 @@ void weft__threads_sum(weft__producer_counts *out)
     }
     pthread_mutex_unlock(&weft__rt.reg_lock);
     *out = c;
+}
+
+void weft__threads_prepare(void)
+{
+    for (;;) {
+        pthread_mutex_lock(&weft__rt.reg_lock);
+        bool need = weft__rt.slots && weft__rt.n_free_rings < POOL_READY;
+        pthread_mutex_unlock(&weft__rt.reg_lock);
+        if (!need)
+            return;
+        /* Made and touched outside the lock: registering threads do not wait for it. */
+        weft__thread *t = state_new();
+        if (!t)
+            return;
+        touch_first(t);
+        pthread_mutex_lock(&weft__rt.reg_lock);
+        t->next_free = weft__rt.free_threads;
+        weft__rt.free_threads = t;
+        weft__rt.n_free_rings++;
+        pthread_mutex_unlock(&weft__rt.reg_lock);
+    }
+}
+
+WEFT_API int weft_thread_register(void)
+{
+    if (!atomic_load_explicit(&weft__rt.hot.enabled, memory_order_relaxed))
+        return WEFT_ENOTINIT;
+    weft__thread *t = weft__thread_get();
+    if (!t)
+        return WEFT_ENOMEM;
+    touch_first(t);
+    (void)weft__clock_ticks(); /* the clock's first read (vDSO page) */
+    return 0;
 }

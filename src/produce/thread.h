@@ -1,7 +1,8 @@
 /*
  * thread.h — per-producer-thread state: the ring, the context stack of current spans, the id
- * generator and the thread's own counters. Created on a thread's first span (the only
- * allocation a producer ever makes), found through one initial-exec TLS pointer, retired when
+ * generator and the thread's own counters. Created on a thread's first span or by
+ * weft_thread_register (the only allocation a producer makes, with a ring growing on a burst:
+ * ring.h), or prepared ahead by the export thread, found through one initial-exec TLS pointer, retired when
  * the thread exits and reused by a later thread once the export thread has drained it.
  *
  * Invariants: only the owning thread writes the stack, rng and counters (other threads read
@@ -87,6 +88,8 @@ void weft__threads_fini(void);
 /* Export thread: a state whose thread exited has been drained; make it reusable (a no-op when
  * a new thread took it over meanwhile or it is not empty). */
 void weft__threads_recycle(weft__thread *t);
+/* Export thread: tops the free list up to a few ready states (thread.c says why). */
+void weft__threads_prepare(void);
 /* Producer-side counters of live and retired threads. */
 typedef struct weft__producer_counts {
     uint64_t started, noop, sampled_out, dropped_ring, dropped_ring_spans;

@@ -29,7 +29,7 @@ static void clear_env(void)
 {
     const char *vars[] = {"WEFT_EXPORTER", "SGP_API_KEY", "SGP_ACCOUNT_ID", "SGP_CLIENT_BASE_URL",
                           "WEFT_JSONL_PATH", "WEFT_FLUSH_INTERVAL_MS", "WEFT_MAX_BATCH_SPANS",
-                          "WEFT_MAX_BATCH_BYTES", "WEFT_RING_BYTES", "WEFT_MAX_ATTR_BYTES",
+                          "WEFT_MAX_BATCH_BYTES", "WEFT_RING_BYTES", "WEFT_RING_MAX_BYTES", "WEFT_MAX_ATTR_BYTES",
                           "WEFT_INPROGRESS_AFTER_MS", "WEFT_MAX_QUEUE_BYTES", "WEFT_SPOOL_DIR",
                           "WEFT_SPOOL_MAX_BYTES", "WEFT_SAMPLE_RATIO", "DISABLE_SCALE_TRACING",
                           "WEFT_DISABLED", "WEFT_LOG_LEVEL"};
@@ -203,4 +203,43 @@ Test(config, a_base_url_that_is_not_a_url_is_an_error_naming_the_variable)
     cr_assert_eq(weft_init(&in), WEFT_ECONFIG);
     cr_expect_eq(wt_log_count("SGP_CLIENT_BASE_URL='not a url': not an http(s) URL"), 1);
     weft_shutdown(1000);
+}
+
+Test(config, the_ring_ceiling_defaults_to_256_mib_and_is_never_below_the_ring)
+{
+    weft__cfg c;
+    cr_assert_eq(weft__cfg_load(&c, NULL), 0);
+    cr_assert_eq(c.ring_max_bytes, 256u << 20);
+    weft__cfg_free(&c);
+
+    setenv("WEFT_RING_MAX_BYTES", "16777216", 1);
+    cr_assert_eq(weft__cfg_load(&c, NULL), 0);
+    cr_assert_eq(c.ring_max_bytes, 16u << 20, "from the environment");
+    weft__cfg_free(&c);
+
+    weft_config in = {.ring_max_bytes = 1u << 20};
+    cr_assert_eq(weft__cfg_load(&c, &in), 0);
+    cr_assert_eq(c.ring_max_bytes, 1u << 20, "the struct wins over the environment");
+    weft__cfg_free(&c);
+    unsetenv("WEFT_RING_MAX_BYTES");
+
+    logbook lb = {0};
+    weft_config odd = {.log = catch_log, .log_user = &lb, .ring_max_bytes = 3u << 20};
+    cr_assert_eq(weft__cfg_load(&c, &odd), 0);
+    cr_assert_eq(c.ring_max_bytes, 4u << 20, "rounded up to a power of two");
+    cr_assert_eq(lb.n, 1, "and logged");
+    weft__cfg_free(&c);
+
+    weft_config low = {.ring_bytes = 4u << 20, .ring_max_bytes = 1u << 20};
+    cr_assert_eq(weft__cfg_load(&c, &low), 0);
+    cr_assert_eq(c.ring_max_bytes, 4u << 20, "a ceiling below the ring is the ring: no growth");
+    weft__cfg_free(&c);
+
+    setenv("WEFT_RING_MAX_BYTES", "lots", 1);
+    lb.n = 0;
+    weft_config bad = {.log = catch_log, .log_user = &lb};
+    cr_assert_eq(weft__cfg_load(&c, &bad), 0);
+    cr_assert_eq(c.ring_max_bytes, 256u << 20, "malformed: the default");
+    cr_assert_eq(lb.n, 1);
+    weft__cfg_free(&c);
 }

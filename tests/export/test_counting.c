@@ -29,7 +29,7 @@ static void overflow_the_ring(int n)
 
 Test(counting, counts_each_span_a_full_ring_lost_once)
 {
-    weft_config c = {.ring_bytes = 4096, .flush_interval_ms = 3600000};
+    weft_config c = {.ring_bytes = 4096, .ring_max_bytes = 4096, .flush_interval_ms = 3600000};
     cr_assert_eq(wt_init_memory(&c), 0);
     overflow_the_ring(5000);
     int rc = weft_shutdown(10000);
@@ -48,7 +48,7 @@ Test(counting, counts_each_span_a_full_ring_lost_once)
 
 Test(counting, shutdown_reports_spans_lost_earlier_in_the_run)
 {
-    weft_config c = {.ring_bytes = 4096, .flush_interval_ms = 3600000};
+    weft_config c = {.ring_bytes = 4096, .ring_max_bytes = 4096, .flush_interval_ms = 3600000};
     cr_assert_eq(wt_init_memory(&c), 0);
     overflow_the_ring(2000);
     weft_flush(10000); /* the loss is over before shutdown starts */

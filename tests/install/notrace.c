@@ -57,7 +57,8 @@ int main(void)
     weft_stats st;
     weft_get_stats(&st);
     weft_get_stats_sized(&st, sizeof st);
-    int ok = weft_flush(10) == 0 && weft_shutdown(10) == 0 && !weft_span_is_valid(cur) &&
+    int ok = weft_thread_register() == 0 && weft_flush(10) == 0 && weft_shutdown(10) == 0 &&
+             !weft_span_is_valid(cur) &&
              !weft_span_is_valid(sb) && st.exported == 0 && keep(NULL, NULL) &&
              strcmp(weft_strerror(WEFT_EEXPORT), "some spans could not be delivered") == 0 &&
              strcmp(weft_strerror(12345), "unknown error") == 0 &&

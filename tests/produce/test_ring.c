@@ -6,6 +6,7 @@
  */
 #include <criterion/criterion.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "ring.h"
 #include "runtime.h"
@@ -246,5 +247,167 @@ Test(ring, reset_forgets_all_content)
     for (uint64_t i = 0; i < 4; i++)
         cr_assert(put(&r, 1024, i + 1), "the whole capacity is free again");
     cr_assert_eq(weft__ring_drain(&r, record, &s), 4);
+    weft__ring_fini(&r);
+}
+
+/* ---- growth (ring.h: a full ring moves to a buffer twice as big, up to max_cap) ---------- */
+
+typedef struct in_order {
+    uint64_t next; /* span id expected next */
+    uint64_t n;
+} in_order;
+
+static void check_order(void *ctx, const weft__ev *ev)
+{
+    in_order *o = ctx;
+    cr_assert_eq(ev->kind, WEFT__EV_STATUS, "a SWITCH or PAD reached the caller");
+    cr_assert_eq(ev->span, o->next, "event %llu out of order", (unsigned long long)o->n);
+    o->next++;
+    o->n++;
+}
+
+static uint32_t slots_in_use(weft__ring *r)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < WEFT__RING_SLOTS; i++)
+        n += atomic_load(&r->slot_[i].buf) != NULL;
+    return n;
+}
+
+Test(ring, grows_instead_of_dropping_and_the_consumer_follows_in_order)
+{
+    weft__ring r;
+    cr_assert(weft__ring_init_grow(&r, CAP, 4 * CAP));
+    uint64_t grown0 = weft__rt.stats.ring_grown;
+    uint64_t before = weft__ring_allocated();
+    /* 14 KiB without a drain: more than the 4 KiB it starts with, less than the 16 KiB ceiling
+     * (each buffer that may grow keeps 24 bytes for its SWITCH). */
+    uint64_t span = 1;
+    for (int i = 0; i < 14 * 1024 / 64; i++)
+        cr_assert(put(&r, 64, span++), "event %d refused", i);
+    cr_assert_eq(dropped(&r), 0);
+    cr_assert_eq(r.cap, 4 * CAP, "doubled twice");
+    cr_assert_eq(weft__rt.stats.ring_grown - grown0, 2);
+    cr_assert_eq(slots_in_use(&r), 3, "the old buffers stay until the consumer has left them");
+    cr_assert_eq(weft__ring_allocated(), before + 2);
+    in_order o = {1, 0};
+    cr_assert_eq(weft__ring_drain(&r, check_order, &o), span - 1);
+    cr_assert_eq(o.n, span - 1);
+    cr_assert_eq(atomic_load(&r.tail), atomic_load(&r.head));
+    cr_assert_eq(slots_in_use(&r), 1, "buffers read past their SWITCH are unmapped");
+    cr_assert_eq(weft__ring_allocated(), before);
+    cr_assert_eq(r.cbuf, r.buf, "the consumer reads the producer's buffer");
+    weft__ring_fini(&r);
+    cr_assert_eq(weft__ring_allocated(), before - 1);
+}
+
+Test(ring, drops_and_counts_at_the_ceiling)
+{
+    weft__ring r;
+    cr_assert(weft__ring_init_grow(&r, CAP, 2 * CAP));
+    uint64_t span = 1, ok = 0, refused = 0;
+    for (int i = 0; i < 300; i++) {
+        if (put(&r, 64, span))
+            ok++, span++;
+        else
+            refused++;
+    }
+    cr_assert_eq(r.cap, 2 * CAP, "grown to the ceiling, not past it");
+    cr_assert_gt(refused, 0);
+    cr_assert_eq(dropped(&r), refused, "every refused event is counted");
+    in_order o = {1, 0};
+    cr_assert_eq(weft__ring_drain(&r, check_order, &o), ok, "what was accepted is intact");
+    cr_assert(put(&r, 64, span), "room again once drained");
+    weft__ring_fini(&r);
+}
+
+Test(ring, the_switch_fits_when_one_word_is_left_before_the_end)
+{
+    weft__ring r;
+    cr_assert(weft__ring_init_grow(&r, CAP, 2 * CAP));
+    /* One 16-byte event read, then 4072 bytes (all a ring that may grow accepts: 4096 less 24
+     * for its SWITCH) up to offset 4088, 8 bytes before the end. The next event must grow the
+     * ring: its SWITCH goes after a one-word PAD, at offset 0. */
+    in_order o = {1, 0};
+    uint64_t span = 1;
+    cr_assert(put(&r, 16, span++));
+    weft__ring_drain(&r, check_order, &o);
+    for (int i = 0; i < 3; i++)
+        cr_assert(put(&r, 1024, span++));
+    cr_assert(put(&r, 1000, span++));
+    cr_assert_eq(r.wpos & r.mask, 4088u);
+    cr_assert_eq(r.cap, CAP, "not grown yet");
+    cr_assert(put(&r, 16, span++));
+    cr_assert_eq(r.cap, 2 * CAP, "grown");
+    cr_assert_eq(weft__ring_drain(&r, check_order, &o), 5);
+    cr_assert_eq(o.next, span);
+    cr_assert_eq(weft__rt.stats.internal_errors, 0);
+    weft__ring_fini(&r);
+}
+
+Test(ring, shrinks_back_when_the_consumer_asks_after_keeping_up)
+{
+    weft__ring r;
+    cr_assert(weft__ring_init_grow(&r, CAP, 8 * CAP));
+    uint64_t span = 1;
+    for (int i = 0; i < 200; i++)
+        cr_assert(put(&r, 64, span++));
+    cr_assert_gt(r.cap, CAP);
+    in_order o = {1, 0};
+    uint64_t t0 = 1000000000u;
+    weft__ring_drain(&r, check_order, &o);
+    weft__ring_consumer_tick(&r, t0);
+    cr_assert_eq(atomic_load(&r.shrink_req), 0, "not yet: it has just caught up");
+    weft__ring_consumer_tick(&r, t0 + WEFT__RING_CALM_NS / 2);
+    cr_assert_eq(atomic_load(&r.shrink_req), 0);
+    weft__ring_consumer_tick(&r, t0 + WEFT__RING_CALM_NS);
+    cr_assert_eq(atomic_load(&r.shrink_req), 1, "a second below high water: shrink");
+    cr_assert(put(&r, 64, span++)); /* the producer acts on its next event */
+    cr_assert_eq(r.cap, CAP, "back to the initial size");
+    cr_assert_eq(atomic_load(&r.shrink_req), 0);
+    cr_assert(put(&r, 64, span++));
+    cr_assert_eq(weft__ring_drain(&r, check_order, &o), 2);
+    cr_assert_eq(o.next, span);
+    cr_assert_eq(slots_in_use(&r), 1, "the grown buffer is gone");
+    weft__ring_fini(&r);
+}
+
+Test(ring, a_consumer_behind_keeps_the_ring_grown)
+{
+    weft__ring r;
+    cr_assert(weft__ring_init_grow(&r, CAP, 8 * CAP));
+    uint64_t span = 1;
+    for (int i = 0; i < 200; i++)
+        cr_assert(put(&r, 64, span++));
+    /* Over high water (2 KiB) the whole time: no shrink request however long it lasts. */
+    for (uint64_t k = 1; k <= 5; k++)
+        weft__ring_consumer_tick(&r, k * WEFT__RING_CALM_NS);
+    cr_assert_eq(atomic_load(&r.shrink_req), 0);
+    in_order o = {1, 0};
+    cr_assert_eq(weft__ring_drain(&r, check_order, &o), 200);
+    weft__ring_fini(&r);
+}
+
+Test(ring, commits_no_page_when_made_and_pages_ahead_as_it_is_written)
+{
+    weft__ring r;
+    uint64_t cap = 64u << 20;
+    cr_assert(weft__ring_init_grow(&r, cap, cap));
+    unsigned char vec[64];
+    cr_assert_eq(mincore(r.buf, 64 * 4096, vec), 0);
+    int resident = 0;
+    for (int i = 0; i < 64; i++)
+        resident += vec[i] & 1;
+    cr_assert_eq(resident, 0, "%d pages committed by init", resident);
+    /* Write 100 KiB: the first 64 KiB fault in as written, the next are committed ahead. */
+    uint64_t span = 1;
+    for (int i = 0; i < 100 * 1024 / 64; i++)
+        cr_assert(put(&r, 64, span++));
+    cr_assert_eq(mincore(r.buf, 64 * 4096, vec), 0);
+    resident = 0;
+    for (int i = 0; i < 64; i++)
+        resident += vec[i] & 1;
+    cr_assert_geq(resident, 100 / 4, "the pages written are there");
+    cr_assert_leq(resident, (100 + 64) / 4 + 1, "%d pages: no more than 64 KiB ahead", resident);
     weft__ring_fini(&r);
 }

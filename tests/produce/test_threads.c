@@ -115,7 +115,7 @@ Test(threads, spans_nest_per_thread_while_threads_share_a_root)
 Test(threads, a_full_ring_drops_and_counts_without_corruption)
 {
     /* A 4 KiB ring and no early drain: most events of a burst cannot fit. */
-    weft_config c = {.ring_bytes = 4096, .flush_interval_ms = 3600000};
+    weft_config c = {.ring_bytes = 4096, .ring_max_bytes = 4096, .flush_interval_ms = 3600000};
     cr_assert_eq(wt_init_memory(&c), 0);
     for (int i = 0; i < 5000; i++) {
         weft_span s = weft_span_begin("burst", WEFT_TYPE_CUSTOM);

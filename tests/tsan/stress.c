@@ -4,8 +4,8 @@
  * map: Snaipe/Criterion#274), so this program runs the same kind of work without it and
  * checks its results with the library's own counters and the in-memory exporter:
  * producers on several threads with spans handed between them, concurrent flushes, thread
- * churn, a ring overflowing while it is drained, init/shutdown cycles, and pool threads
- * activating spans of other threads (scopes ended in and out of order, the activated spans
+ * churn, a ring overflowing while it is drained, rings growing while drained, init/shutdown
+ * cycles, and pool threads activating spans of other threads (scopes ended in and out of order, the activated spans
  * ended on the pool thread while their home thread keeps nesting).
  * Prints "N passed, M failed"; exits non-zero on any failure.
  */
@@ -53,11 +53,15 @@ static size_t exported_lines(void)
     return n;
 }
 
-static int init_memory(uint64_t ring)
+static int init_ring(uint64_t ring, uint64_t ring_max)
 {
-    weft_config c = {.exporters = "memory", .no_atexit = true, .flush_interval_ms = 5, .ring_bytes = ring};
+    weft_config c = {.exporters = "memory", .no_atexit = true, .flush_interval_ms = 5, .ring_bytes = ring,
+                     .ring_max_bytes = ring_max};
     return weft_init(&c);
 }
+
+/* ring 0: the default size; the ring may grow to the default ceiling. */
+static int init_memory(uint64_t ring) { return init_ring(ring, 0); }
 
 /* ---- producers handing spans to each other ------------------------------------------ */
 
@@ -185,7 +189,7 @@ static void *burst(void *p)
 static void overflow(void)
 {
     int ok = 1;
-    CHECK(init_memory(4096) == 0, "init");
+    CHECK(init_ring(4096, 4096) == 0, "init"); /* the ceiling is the ring: it overflows */
     pthread_t t[2];
     for (int k = 0; k < 2; k++)
         pthread_create(&t[k], NULL, burst, NULL);
@@ -200,6 +204,31 @@ static void overflow(void)
     CHECK(st.started == 40000, "started %llu", (unsigned long long)st.started);
     CHECK(exported_lines() >= st.exported, "lines");
     result("small rings overflow while the export thread drains them", ok);
+}
+
+/* ---- rings growing while drained ----------------------------------------------------- */
+
+static void grow(void)
+{
+    int ok = 1;
+    /* 4 KiB rings that may grow to 1 MiB: SWITCH events are written while the export thread
+     * reads the buffers they leave and unmaps them. */
+    CHECK(init_ring(4096, 1u << 20) == 0, "init");
+    pthread_t t[3];
+    for (int k = 0; k < 3; k++)
+        pthread_create(&t[k], NULL, burst, NULL);
+    for (int k = 0; k < 3; k++)
+        pthread_join(t[k], NULL);
+    int rc = weft_shutdown(30000);
+    weft_stats st;
+    weft_get_stats(&st);
+    CHECK(st.ring_grown > 0, "no ring grew");
+    CHECK(rc == (st.dropped_ring_spans ? WEFT_EEXPORT : 0), "shutdown %d", rc);
+    CHECK(st.internal_errors == 0, "internal errors");
+    CHECK(st.started == 60000, "started %llu", (unsigned long long)st.started);
+    CHECK(st.exported + st.dropped_ring_spans == st.started, "exported %llu + lost %llu",
+          (unsigned long long)st.exported, (unsigned long long)st.dropped_ring_spans);
+    result("rings grow while the export thread drains them", ok);
 }
 
 static void cycles(void)
@@ -316,6 +345,7 @@ int main(void)
     handoff();
     churn();
     overflow();
+    grow();
     cycles();
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;
