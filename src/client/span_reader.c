@@ -175,6 +175,7 @@ static bool from_pending(weft__span_reader *r, weft__sr_event *ev, weft__sr_stat
     if (r->pending && r->pending_i < json_array_size(r->pending)) {
         json_t *v = json_array_get(r->pending, r->pending_i++);
         ev->line = r->pending_line;
+        ev->file = r->cur_file ? r->cur_file : r->path; /* spool: the file of the record */
         if (!json_is_object(v) || !str_of(v, "id") || !str_of(v, "trace_id")) {
             msg(ev, "line %llu: item %zu is not a span item with a string \"id\" and \"trace_id\"",
                 (unsigned long long)r->pending_line, r->pending_i);
@@ -235,27 +236,18 @@ static bool next_line(weft__span_reader *r, const char **text, size_t *len, uint
 
 static weft__sr_status next_lines(weft__span_reader *r, weft__sr_event *ev)
 {
-    for (;;) {
-        weft__sr_status st;
-        if (from_pending(r, ev, &st))
-            return st;
-        const char *text;
-        size_t len;
-        uint64_t no;
-        bool ioerr = false;
-        if (next_line(r, &text, &len, &no, &ioerr)) {
-            st = parse_entry(r, text, len, no, ev);
-        } else {
-            r->mode = M_DONE;
-            if (ioerr) {
-                msg(ev, "%s: read error after line %llu", r->path, (unsigned long long)r->lineno);
-                return WEFT__SR_IOERR;
-            }
-            return WEFT__SR_END;
-        }
-        if (st != WEFT__SR_END)
-            return st;
+    const char *text;
+    size_t len;
+    uint64_t no;
+    bool ioerr = false;
+    if (next_line(r, &text, &len, &no, &ioerr))
+        return parse_entry(r, text, len, no, ev);
+    r->mode = M_DONE;
+    if (ioerr) {
+        msg(ev, "%s: read error after line %llu", r->path, (unsigned long long)r->lineno);
+        return WEFT__SR_IOERR;
     }
+    return WEFT__SR_END;
 }
 
 /* ---- the JSON scanner --------------------------------------------------------------------- */
@@ -373,9 +365,6 @@ static bool sc_find_items(weft__span_reader *r, weft__sr_event *ev)
 static weft__sr_status next_scan(weft__span_reader *r, weft__sr_event *ev)
 {
     for (;;) {
-        weft__sr_status st;
-        if (from_pending(r, ev, &st))
-            return st;
         if (r->mode == M_OBJECT && !r->in_items) {
             if (!sc_find_items(r, ev)) {
                 r->mode = M_DONE;
@@ -410,9 +399,7 @@ static weft__sr_status next_scan(weft__span_reader *r, weft__sr_event *ev)
             msg(ev, "line %llu: out of memory", (unsigned long long)at);
             return WEFT__SR_IOERR;
         }
-        st = parse_entry(r, r->val.data, r->val.len, at, ev);
-        if (st != WEFT__SR_END)
-            return st;
+        return parse_entry(r, r->val.data, r->val.len, at, ev);
     }
 }
 
@@ -556,11 +543,7 @@ static weft__sr_status next_spool(weft__span_reader *r, weft__sr_event *ev)
         weft__sr_status s = parse_entry(r, rec.json, rec.json_len, r->recno, ev);
         if (s == WEFT__SR_BAD)
             msg(ev, "%s: record %llu: not a span item", r->cur_file, (unsigned long long)r->recno);
-        if (s != WEFT__SR_END)
-            return s;
-        weft__sr_status q;
-        if (from_pending(r, ev, &q))
-            return q;
+        return s;
     }
 }
 
@@ -647,26 +630,35 @@ int weft__span_reader_open(const char *path, weft__span_reader **out)
     return 0;
 }
 
+/* The items an entry expanded to go out first, whatever the layout; a reader answering END
+ * with items queued has just read such an entry (or one that expanded to none) and is asked
+ * again. */
 weft__sr_status weft__span_reader_next(weft__span_reader *r, weft__sr_event *ev)
 {
     ev->item = NULL;
     ev->line = 0;
     ev->message[0] = '\0';
     ev->file = r->path;
-    switch (r->mode) {
-    case M_LINES:
-        return next_lines(r, ev);
-    case M_ARRAY:
-    case M_OBJECT:
-        return next_scan(r, ev);
-    case M_SPOOL:
-        return next_spool(r, ev);
-    default: {
+    for (;;) {
         weft__sr_status st;
         if (from_pending(r, ev, &st))
             return st;
-        return WEFT__SR_END;
-    }
+        switch (r->mode) {
+        case M_LINES:
+            st = next_lines(r, ev);
+            break;
+        case M_ARRAY:
+        case M_OBJECT:
+            st = next_scan(r, ev);
+            break;
+        case M_SPOOL:
+            st = next_spool(r, ev);
+            break;
+        default:
+            return WEFT__SR_END;
+        }
+        if (st != WEFT__SR_END || !r->pending)
+            return st;
     }
 }
 
