@@ -84,6 +84,41 @@ static json_t *obj_or_empty(const json_t *v)
     return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
+/* An SGP item's members from a Stratix span (or, root, the document's top level), in the item's
+ * member order: SGP names first, Stratix ones accepted; the trace's id where src has none. */
+static json_t *item_of(const json_t *src, const char *trace, bool root)
+{
+    static const struct {
+        const char *to, *alt, *root_default;
+    } fields[] = {{"name", NULL, NULL},
+                  {"type", "kind", "TRACER"},
+                  {"status", NULL, NULL},
+                  {"start_timestamp", "start_time", NULL},
+                  {"end_timestamp", "end_time", NULL}};
+    static const char *const objects[] = {"input", "output", "metadata"};
+    static const char *const extra[] = {"group_id", "application_variant_id", "application_interaction_id",
+                                        "obs_trace_id", "obs_span_id"};
+    json_t *it = json_object();
+    copy_field(it, "id", src, "id", "span_id");
+    if (root && !json_object_get(it, "id"))
+        json_object_set_new(it, "id", json_string(trace));
+    copy_field(it, "trace_id", src, "trace_id", NULL);
+    if (!json_object_get(it, "trace_id") && trace)
+        json_object_set_new(it, "trace_id", json_string(trace));
+    if (!root)
+        copy_field(it, "parent_id", src, "parent_id", "parent_span_id");
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        copy_field(it, fields[k].to, src, fields[k].to, fields[k].alt);
+        if (root && fields[k].root_default && !json_object_get(it, fields[k].to))
+            json_object_set_new(it, fields[k].to, json_string(fields[k].root_default));
+    }
+    for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++)
+        json_object_set_new(it, objects[k], obj_or_empty(json_object_get(src, objects[k])));
+    for (size_t k = 0; !root && k < sizeof extra / sizeof extra[0]; k++)
+        copy_field(it, extra[k], src, extra[k], NULL);
+    return it;
+}
+
 void weft__stratix_doc_items(const json_t *doc, json_t *out)
 {
     const char *trace = str_of(doc, "trace_id");
@@ -94,46 +129,14 @@ void weft__stratix_doc_items(const json_t *doc, json_t *out)
     json_array_foreach(spans, i, s) {
         if (!json_is_object(s))
             continue;
-        json_t *it = json_object();
-        copy_field(it, "id", s, "id", "span_id");
-        copy_field(it, "trace_id", s, "trace_id", NULL);
-        if (!json_object_get(it, "trace_id") && trace)
-            json_object_set_new(it, "trace_id", json_string(trace));
-        copy_field(it, "parent_id", s, "parent_id", "parent_span_id");
-        copy_field(it, "name", s, "name", NULL);
-        copy_field(it, "type", s, "type", "kind");
-        copy_field(it, "status", s, "status", NULL);
-        copy_field(it, "start_timestamp", s, "start_timestamp", "start_time");
-        copy_field(it, "end_timestamp", s, "end_timestamp", "end_time");
-        json_object_set_new(it, "input", obj_or_empty(json_object_get(s, "input")));
-        json_object_set_new(it, "output", obj_or_empty(json_object_get(s, "output")));
-        json_object_set_new(it, "metadata", obj_or_empty(json_object_get(s, "metadata")));
-        static const char *const extra[] = {"group_id", "application_variant_id",
-                                            "application_interaction_id", "obs_trace_id", "obs_span_id"};
-        for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
-            copy_field(it, extra[k], s, extra[k], NULL);
+        json_t *it = item_of(s, trace, false);
         have_root |= json_object_get(it, "parent_id") == NULL;
         json_array_append_new(out, it);
     }
     if (have_root || !trace)
         return;
     /* No root among the spans: the document's top level is the root. */
-    json_t *root = json_object();
-    copy_field(root, "id", doc, "id", "span_id");
-    if (!json_object_get(root, "id"))
-        json_object_set_new(root, "id", json_string(trace));
-    json_object_set_new(root, "trace_id", json_string(trace));
-    copy_field(root, "name", doc, "name", NULL);
-    copy_field(root, "type", doc, "type", "kind");
-    if (!json_object_get(root, "type"))
-        json_object_set_new(root, "type", json_string("TRACER"));
-    copy_field(root, "status", doc, "status", NULL);
-    copy_field(root, "start_timestamp", doc, "start_timestamp", "start_time");
-    copy_field(root, "end_timestamp", doc, "end_timestamp", "end_time");
-    json_object_set_new(root, "input", obj_or_empty(json_object_get(doc, "input")));
-    json_object_set_new(root, "output", obj_or_empty(json_object_get(doc, "output")));
-    json_object_set_new(root, "metadata", obj_or_empty(json_object_get(doc, "metadata")));
-    json_array_insert_new(out, 0, root);
+    json_array_insert_new(out, 0, item_of(doc, trace, true));
 }
 
 /* A parsed entry: an item, or (Stratix document, items object) several. Returns the status

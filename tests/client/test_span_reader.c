@@ -198,3 +198,30 @@ Test(span_reader, a_pretty_printed_items_object_gives_its_items_after_other_memb
     cr_assert_str_eq(ids, "a b");
     cr_assert_eq(bad, 0);
 }
+
+/* ---- Stratix documents -------------------------------------------------------------------- */
+
+Test(span_reader, a_stratix_document_without_a_root_span_gets_one_from_its_top_level)
+{
+    json_t *doc = json_loads("{\"trace_id\":\"t9\",\"name\":\"top\",\"start_time\":\"2026-01-01T00:00:00Z\","
+                             "\"input\":{\"q\":1},\"group_id\":\"g\",\"spans\":[{\"span_id\":\"a\","
+                             "\"parent_span_id\":\"r0\",\"kind\":\"LLM\",\"end_time\":\"2026-01-01T00:00:01Z\","
+                             "\"group_id\":\"g2\"}]}",
+                             0, NULL);
+    cr_assert(doc);
+    json_t *out = json_array();
+    weft__stratix_doc_items(doc, out);
+    cr_assert_eq(json_array_size(out), 2);
+    char *root = json_dumps(json_array_get(out, 0), JSON_COMPACT);
+    char *span = json_dumps(json_array_get(out, 1), JSON_COMPACT);
+    cr_expect_str_eq(root, "{\"id\":\"t9\",\"trace_id\":\"t9\",\"name\":\"top\",\"type\":\"TRACER\","
+                           "\"start_timestamp\":\"2026-01-01T00:00:00Z\",\"input\":{\"q\":1},\"output\":{},"
+                           "\"metadata\":{}}");
+    cr_expect_str_eq(span, "{\"id\":\"a\",\"trace_id\":\"t9\",\"parent_id\":\"r0\",\"type\":\"LLM\","
+                           "\"end_timestamp\":\"2026-01-01T00:00:01Z\",\"input\":{},\"output\":{},"
+                           "\"metadata\":{},\"group_id\":\"g2\"}");
+    free(root);
+    free(span);
+    json_decref(out);
+    json_decref(doc);
+}
