@@ -54,6 +54,30 @@ static void drop_ranges(weft__spool *sp, sfile *f, size_t k)
     }
 }
 
+/* Where a record read at `at` with number seq stands among f's pending ranges, *k the range
+ * looked at (moved forward past the ranges seq is beyond). When the next range starts further
+ * on, r seeks there, over finished records. */
+typedef enum pend_step {
+    PEND_IN,        /* pending: in f->pend[*k] */
+    PEND_BEFORE,    /* before f->pend[*k]: finished, read on */
+    PEND_SEEKED,    /* r jumped ahead to f->pend[*k]: read on */
+    PEND_PAST_LAST  /* beyond the last range: nothing more to read */
+} pend_step;
+
+static pend_step pend_find(reader *r, const sfile *f, size_t *k, uint64_t seq, uint64_t at)
+{
+    while (*k < f->n_pend && seq >= f->pend[*k].hi) {
+        ++*k;
+        if (*k < f->n_pend && f->pend[*k].off > at) {
+            weft__spool_reader_seek(r, f->pend[*k].off);
+            return PEND_SEEKED;
+        }
+    }
+    if (*k == f->n_pend)
+        return PEND_PAST_LAST;
+    return seq < f->pend[*k].lo ? PEND_BEFORE : PEND_IN;
+}
+
 /* One replay pass over f; records taken go into b and locs. */
 static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_loc *locs,
                         size_t max_items, size_t max_bytes)
@@ -81,19 +105,12 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         weft__spool_loss_see(&lc, &r.dmg, &rec);
         if (rec.kind != WEFT__SPOOL_SPAN)
             continue;
-        bool seeked = false;
-        while (k < f->n_pend && rec.seq >= f->pend[k].hi) {
-            k++;
-            if (k < f->n_pend && f->pend[k].off > at) {
-                weft__spool_reader_seek(&r, f->pend[k].off);
-                lc.any = false; /* a jump over finished records, not damage */
-                seeked = true;
-                break;
-            }
-        }
-        if (k == f->n_pend)
+        pend_step ps = pend_find(&r, f, &k, rec.seq, at);
+        if (ps == PEND_PAST_LAST)
             break;
-        if (seeked || rec.seq < f->pend[k].lo)
+        if (ps == PEND_SEEKED)
+            lc.any = false; /* a jump over finished records, not damage */
+        if (ps != PEND_IN)
             continue;
         prange *p = &f->pend[k];
         if (b->n > 0 && (b->n >= max_items || b->enc[sp->enc].bytes.len + rec.json_len + 1 > max_bytes)) {
@@ -383,18 +400,10 @@ bool weft__spool_replay_absorb(weft__spool *sp, sfile *f)
             break;
         if (rec.kind != WEFT__SPOOL_SPAN)
             continue;
-        bool seeked = false;
-        while (k < f->n_pend && rec.seq >= f->pend[k].hi) {
-            k++;
-            if (k < f->n_pend && f->pend[k].off > at) {
-                weft__spool_reader_seek(&r, f->pend[k].off); /* over finished records */
-                seeked = true;
-                break;
-            }
-        }
-        if (k == f->n_pend)
+        pend_step ps = pend_find(&r, f, &k, rec.seq, at);
+        if (ps == PEND_PAST_LAST)
             break;
-        if (seeked || rec.seq < f->pend[k].lo)
+        if (ps != PEND_IN)
             continue;
         weft__spool_ixent proto = {.trace = rec.trace,
                                    .id = rec.id,
