@@ -30,6 +30,20 @@
 #include "runtime.h"
 #include "spool_internal.h"
 
+/* Counts lost records of f as dropped, logged once per spool. */
+static void log_lost(weft__spool *sp, const sfile *f, uint64_t lost)
+{
+    if (lost == 0)
+        return;
+    weft__stat_add(dropped_export, lost);
+    if (!sp->logged_lost) {
+        sp->logged_lost = true;
+        weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
+                                 "counted in dropped_export",
+                  (unsigned long long)lost, sp->dir, f->name);
+    }
+}
+
 /* Forgets the pending ranges [0, k) of f after a replay pass; whatever of them was not taken
  * is gone from the file (damaged or cut), its completed records counted lost. */
 static void drop_ranges(weft__spool *sp, sfile *f, size_t k)
@@ -43,15 +57,7 @@ static void drop_ranges(weft__spool *sp, sfile *f, size_t k)
     }
     memmove(f->pend, f->pend + k, (f->n_pend - k) * sizeof(prange));
     f->n_pend -= k;
-    if (lost > 0) {
-        weft__stat_add(dropped_export, lost);
-        if (!sp->logged_lost) {
-            sp->logged_lost = true;
-            weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
-                                     "counted in dropped_export",
-                      (unsigned long long)lost, sp->dir, f->name);
-        }
-    }
+    log_lost(sp, f, lost);
 }
 
 /* Where a record read at `at` with number seq stands among f's pending ranges, *k the range
@@ -334,18 +340,6 @@ static int cmp_fsx(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static void log_lost(weft__spool *sp, const sfile *f, uint64_t lost)
-{
-    if (lost == 0)
-        return;
-    weft__stat_add(dropped_export, lost);
-    if (!sp->logged_lost) {
-        sp->logged_lost = true;
-        weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
-                                 "counted in dropped_export",
-                  (unsigned long long)lost, sp->dir, f->name);
-    }
-}
 
 void weft__spool_replay_teardown(weft__spool *sp)
 {
