@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 #include "llm_event.h"
 #include "rag.h"
@@ -780,12 +781,9 @@ static void dispatch_event(ctx *c, stream *s, const weft__buf *data, uint64_t ev
     s->events++;
     if (stream_event(c, s, root, http_status)) {
         if (s->n_tok == s->cap_tok) {
-            size_t nc = s->cap_tok ? s->cap_tok * 2 : 64;
-            uint64_t *nt = realloc(s->tok, nc * sizeof *nt);
-            if (nt) {
+            uint64_t *nt = weft__grow(s->tok, &s->cap_tok, sizeof *nt, 64);
+            if (nt)
                 s->tok = nt;
-                s->cap_tok = nc;
-            }
         }
         if (s->n_tok < s->cap_tok)
             s->tok[s->n_tok++] = ev_line;

@@ -422,8 +422,7 @@ static int list_spool(weft__span_reader *r)
         if (n < 7 || strcmp(e->d_name + n - 6, ".spool") != 0)
             continue;
         if (r->n_files == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **v = realloc(r->files, cap * sizeof *v);
+            char **v = weft__grow(r->files, &cap, sizeof *v, 16);
             if (!v) {
                 closedir(d);
                 return WEFT_ENOMEM;

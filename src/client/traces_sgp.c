@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "traces_internal.h"
 #include "traces_source.h"
 #include "weft/sgp.h"
@@ -134,12 +135,10 @@ static int add_root(void *ctx, const weft_sgp_span *sp)
         return 0;
     json_object_set_new(r->seen, sp->trace_id, json_true());
     if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 256;
-        weft__trace_row *v = realloc(r->rows, cap * sizeof *v);
+        weft__trace_row *v = weft__grow(r->rows, &r->cap, sizeof *v, 256);
         if (!v)
             return WEFT_ENOMEM;
         r->rows = v;
-        r->cap = cap;
     }
     weft__trace_row *row = &r->rows[r->n];
     memset(row, 0, sizeof *row);
