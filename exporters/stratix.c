@@ -663,12 +663,10 @@ static void add_span(stratix *s, ticket *tk, weft__batch *b, size_t i, uint64_t 
         list_push(&s->rooted, t);
     }
     if (t->n == t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 4;
-        hspan *v = realloc(t->spans, cap * sizeof *v);
+        hspan *v = weft__grow(t->spans, &t->cap, sizeof *v, 4);
         if (v == NULL)
             goto oom;
         t->spans = v;
-        t->cap = cap;
     }
     hspan *h = &t->spans[t->n];
     memset(h, 0, sizeof *h);

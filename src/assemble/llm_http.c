@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 #include "llm_event.h"
 #include "rag.h"
@@ -65,6 +66,21 @@ static void put_key(ctx *c, bool *first, const char *key)
     weft__buf_putc(&c->b, ':');
 }
 
+/* [each(element, depth), ...] */
+static void put_array(ctx *c, const json_t *a, void (*each)(ctx *, const json_t *, int), int depth)
+{
+    size_t i;
+    json_t *x;
+    weft__buf_putc(&c->b, '[');
+    json_array_foreach((json_t *)a, i, x)
+    {
+        if (i)
+            weft__buf_putc(&c->b, ',');
+        each(c, x, depth);
+    }
+    weft__buf_putc(&c->b, ']');
+}
+
 /* Any jansson value, strings cut at max_attr_bytes. */
 static void put_value(ctx *c, const json_t *v, int depth)
 {
@@ -86,19 +102,9 @@ static void put_value(ctx *c, const json_t *v, int depth)
         weft__buf_putc(&c->b, '}');
         break;
     }
-    case JSON_ARRAY: {
-        size_t i;
-        json_t *x;
-        weft__buf_putc(&c->b, '[');
-        json_array_foreach((json_t *)v, i, x)
-        {
-            if (i)
-                weft__buf_putc(&c->b, ',');
-            put_value(c, x, depth + 1);
-        }
-        weft__buf_putc(&c->b, ']');
+    case JSON_ARRAY:
+        put_array(c, v, put_value, depth + 1);
         break;
-    }
     case JSON_STRING:
         put_str(c, json_string_value(v), json_string_length(v));
         break;
@@ -194,36 +200,62 @@ static size_t text_bytes(const json_t *content)
     return n;
 }
 
-/* A tool call {id, type, function: {name, arguments}}: arguments are content. */
-static void put_tool_call(ctx *c, const json_t *tc)
+/* Each of keys whose value in o is a string, as it is. */
+static void put_strings(ctx *c, bool *first, const json_t *o, const char *const *keys, size_t n, int depth)
 {
-    bool first = true;
-    weft__buf_putc(&c->b, '{');
-    const char *keys[] = {"id", "type"};
-    for (int k = 0; k < 2; k++) {
-        json_t *v = json_object_get(tc, keys[k]);
+    for (size_t k = 0; k < n; k++) {
+        json_t *v = json_object_get(o, keys[k]);
         if (json_is_string(v)) {
-            put_key(c, &first, keys[k]);
-            put_value(c, v, 1);
+            put_key(c, first, keys[k]);
+            put_value(c, v, depth);
         }
     }
+}
+
+/* A value that is content: itself under key with capture on, else its size under key_bytes. */
+static void put_content(ctx *c, bool *first, const char *key, const char *key_bytes, const json_t *v,
+                        size_t bytes, int depth)
+{
+    if (c->capture) {
+        put_key(c, first, key);
+        put_value(c, v, depth);
+    } else {
+        put_key(c, first, key_bytes);
+        weft__json_u64(&c->b, bytes);
+    }
+}
+
+/* A tool definition with content off: {type, name} (the function's name), no description or
+ * parameters. */
+static void put_tool_summary(ctx *c, const json_t *t, int depth)
+{
+    (void)depth;
+    static const char *const keys[] = {"type"}, *const fn_keys[] = {"name"};
+    bool first = true;
+    weft__buf_putc(&c->b, '{');
+    put_strings(c, &first, t, keys, 1, 1);
+    put_strings(c, &first, json_object_get(t, "function"), fn_keys, 1, 1);
+    weft__buf_putc(&c->b, '}');
+}
+
+/* A tool call {id, type, function: {name, arguments}}: arguments are content. */
+static void put_tool_call(ctx *c, const json_t *tc, int depth)
+{
+    (void)depth;
+    static const char *const keys[] = {"id", "type"}, *const fn_keys[] = {"name"};
+    bool first = true;
+    weft__buf_putc(&c->b, '{');
+    put_strings(c, &first, tc, keys, 2, 1);
     json_t *fn = json_object_get(tc, "function");
     if (json_is_object(fn)) {
         put_key(c, &first, "function");
         bool f1 = true;
         weft__buf_putc(&c->b, '{');
-        json_t *name = json_object_get(fn, "name"), *args = json_object_get(fn, "arguments");
-        if (json_is_string(name)) {
-            put_key(c, &f1, "name");
-            put_value(c, name, 2);
-        }
-        if (args && c->capture) {
-            put_key(c, &f1, "arguments");
-            put_value(c, args, 2);
-        } else if (args) {
-            put_key(c, &f1, "arguments_bytes");
-            weft__json_u64(&c->b, json_is_string(args) ? json_string_length(args) : 0);
-        }
+        put_strings(c, &f1, fn, fn_keys, 1, 2);
+        json_t *args = json_object_get(fn, "arguments");
+        if (args)
+            put_content(c, &f1, "arguments", "arguments_bytes", args,
+                        json_is_string(args) ? json_string_length(args) : 0, 2);
         weft__buf_putc(&c->b, '}');
     }
     weft__buf_putc(&c->b, '}');
@@ -232,6 +264,7 @@ static void put_tool_call(ctx *c, const json_t *tc)
 /* One chat message: role, name, tool_call_id, content (or its size), tool calls, refusal. */
 static void put_message(ctx *c, const json_t *m, const char *default_role)
 {
+    static const char *const keys[] = {"name", "tool_call_id"};
     bool first = true;
     weft__buf_putc(&c->b, '{');
     json_t *role = json_object_get(m, "role");
@@ -240,45 +273,17 @@ static void put_message(ctx *c, const json_t *m, const char *default_role)
         put_value(c, role, 1);
     else
         put_cstr(c, default_role);
-    const char *keys[] = {"name", "tool_call_id"};
-    for (int k = 0; k < 2; k++) {
-        json_t *v = json_object_get(m, keys[k]);
-        if (json_is_string(v)) {
-            put_key(c, &first, keys[k]);
-            put_value(c, v, 1);
-        }
-    }
+    put_strings(c, &first, m, keys, 2, 1);
     json_t *content = json_object_get(m, "content");
-    if (content && !json_is_null(content)) {
-        if (c->capture) {
-            put_key(c, &first, "content");
-            put_value(c, content, 1);
-        } else {
-            put_key(c, &first, "content_bytes");
-            weft__json_u64(&c->b, text_bytes(content));
-        }
-    }
+    if (content && !json_is_null(content))
+        put_content(c, &first, "content", "content_bytes", content, text_bytes(content), 1);
     json_t *refusal = json_object_get(m, "refusal");
-    if (json_is_string(refusal)) {
-        put_key(c, &first, c->capture ? "refusal" : "refusal_bytes");
-        if (c->capture)
-            put_value(c, refusal, 1);
-        else
-            weft__json_u64(&c->b, json_string_length(refusal));
-    }
+    if (json_is_string(refusal))
+        put_content(c, &first, "refusal", "refusal_bytes", refusal, json_string_length(refusal), 1);
     json_t *tcs = json_object_get(m, "tool_calls");
     if (json_is_array(tcs) && json_array_size(tcs)) {
         put_key(c, &first, "tool_calls");
-        weft__buf_putc(&c->b, '[');
-        size_t i;
-        json_t *tc;
-        json_array_foreach(tcs, i, tc)
-        {
-            if (i)
-                weft__buf_putc(&c->b, ',');
-            put_tool_call(c, tc);
-        }
-        weft__buf_putc(&c->b, ']');
+        put_array(c, tcs, put_tool_call, 0);
     }
     weft__buf_putc(&c->b, '}');
 }
@@ -535,28 +540,7 @@ static void map_request(ctx *c, const json_t *root, uint32_t op)
             set_value(c, WEFT_INPUT, "tools", tools);
         } else {
             weft__buf_reset(&c->b);
-            weft__buf_putc(&c->b, '[');
-            size_t i;
-            json_t *t;
-            json_array_foreach(tools, i, t)
-            {
-                if (i)
-                    weft__buf_putc(&c->b, ',');
-                bool f = true;
-                weft__buf_putc(&c->b, '{');
-                json_t *type = json_object_get(t, "type");
-                json_t *name = json_object_get(json_object_get(t, "function"), "name");
-                if (json_is_string(type)) {
-                    put_key(c, &f, "type");
-                    put_value(c, type, 1);
-                }
-                if (json_is_string(name)) {
-                    put_key(c, &f, "name");
-                    put_value(c, name, 1);
-                }
-                weft__buf_putc(&c->b, '}');
-            }
-            weft__buf_putc(&c->b, ']');
+            put_array(c, tools, put_tool_summary, 0);
             flush_set(c, WEFT_INPUT, "tools");
         }
     }
@@ -577,6 +561,17 @@ static void set_finish_reasons(ctx *c, const char *const *reasons, size_t n)
     }
     weft__buf_putc(&c->b, ']');
     flush_set(c, WEFT_OUTPUT, "finish_reasons");
+}
+
+/* A completion given as bare text (a string): an assistant message with that content. */
+static void put_text_message(ctx *c, const json_t *text)
+{
+    bool first = true;
+    weft__buf_putc(&c->b, '{');
+    put_key(c, &first, "role");
+    put_cstr(c, "assistant");
+    put_content(c, &first, "content", "content_bytes", text, json_string_length(text), 1);
+    weft__buf_putc(&c->b, '}');
 }
 
 static void map_response(ctx *c, const json_t *root, uint32_t op)
@@ -622,16 +617,7 @@ static void map_response(ctx *c, const json_t *root, uint32_t op)
                 if (json_is_object(msg)) {
                     put_message(c, msg, "assistant");
                 } else if (json_is_string(text)) {
-                    bool first = true;
-                    weft__buf_putc(&c->b, '{');
-                    put_key(c, &first, "role");
-                    put_cstr(c, "assistant");
-                    put_key(c, &first, c->capture ? "content" : "content_bytes");
-                    if (c->capture)
-                        put_value(c, text, 1);
-                    else
-                        weft__json_u64(&c->b, json_string_length(text));
-                    weft__buf_putc(&c->b, '}');
+                    put_text_message(c, text);
                 } else {
                     continue;
                 }
@@ -645,18 +631,8 @@ static void map_response(ctx *c, const json_t *root, uint32_t op)
             put_message(c, json_object_get(root, "message"), "assistant");
             flush_append(c, WEFT_OUTPUT, "messages");
         } else if (json_is_string(json_object_get(root, "response"))) { /* Ollama /api/generate */
-            bool first = true;
-            json_t *text = json_object_get(root, "response");
             weft__buf_reset(&c->b);
-            weft__buf_putc(&c->b, '{');
-            put_key(c, &first, "role");
-            put_cstr(c, "assistant");
-            put_key(c, &first, c->capture ? "content" : "content_bytes");
-            if (c->capture)
-                put_value(c, text, 1);
-            else
-                weft__json_u64(&c->b, json_string_length(text));
-            weft__buf_putc(&c->b, '}');
+            put_text_message(c, json_object_get(root, "response"));
             flush_append(c, WEFT_OUTPUT, "messages");
         }
         json_t *dr = json_object_get(root, "done_reason");
@@ -693,6 +669,20 @@ typedef struct stream {
     size_t n_tok, cap_tok;
 } stream;
 
+/* A string v into dst (cap bytes, NUL included) when it fits; else dst is left as it is. */
+static void copy_str(char *dst, size_t cap, const json_t *v)
+{
+    if (json_is_string(v) && json_string_length(v) < cap)
+        memcpy(dst, json_string_value(v), json_string_length(v) + 1);
+}
+
+/* A streamed element's "index", or its position i in the array when it has none. */
+static size_t index_of(const json_t *o, size_t i)
+{
+    json_t *idx = json_object_get(o, "index");
+    return json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
+}
+
 static void append_str(weft__buf *b, const json_t *v)
 {
     if (json_is_string(v))
@@ -706,12 +696,10 @@ static bool stream_event(ctx *c, stream *s, const json_t *root, int http_status)
     bool token = false;
     if (json_object_get(root, "error") && !s->error_seen)
         s->error_seen = body_error(c, root, http_status);
-    json_t *model = json_object_get(root, "model");
-    if (json_is_string(model) && !s->model[0] && json_string_length(model) < sizeof s->model)
-        memcpy(s->model, json_string_value(model), json_string_length(model) + 1);
-    json_t *id = json_object_get(root, "id");
-    if (json_is_string(id) && !s->id[0] && json_string_length(id) < sizeof s->id)
-        memcpy(s->id, json_string_value(id), json_string_length(id) + 1);
+    if (!s->model[0])
+        copy_str(s->model, sizeof s->model, json_object_get(root, "model"));
+    if (!s->id[0])
+        copy_str(s->id, sizeof s->id, json_object_get(root, "id"));
     json_t *u = json_object_get(root, "usage");
     if (json_is_object(u) && !s->usage_seen) /* OpenAI: the last chunk, with include_usage */
         s->usage_seen = map_usage(c, root, s->model[0] ? s->model : NULL);
@@ -720,8 +708,7 @@ static bool stream_event(ctx *c, stream *s, const json_t *root, int http_status)
     json_t *chj;
     json_array_foreach(choices, i, chj)
     {
-        json_t *idx = json_object_get(chj, "index");
-        size_t k = json_is_integer(idx) ? (size_t)json_integer_value(idx) : i;
+        size_t k = index_of(chj, i);
         if (k >= MAX_CHOICES) {
             s->dropped_choices++;
             continue;
@@ -737,9 +724,7 @@ static bool stream_event(ctx *c, stream *s, const json_t *root, int http_status)
             token = true;
         }
         if (json_is_object(delta)) {
-            json_t *role = json_object_get(delta, "role");
-            if (json_is_string(role) && json_string_length(role) < sizeof a->role)
-                memcpy(a->role, json_string_value(role), json_string_length(role) + 1);
+            copy_str(a->role, sizeof a->role, json_object_get(delta, "role"));
             json_t *content = json_object_get(delta, "content");
             if (json_is_string(content) && json_string_length(content)) {
                 append_str(&a->text, content);
@@ -756,8 +741,7 @@ static bool stream_event(ctx *c, stream *s, const json_t *root, int http_status)
             json_t *tc;
             json_array_foreach(tcs, j, tc)
             {
-                json_t *tidx = json_object_get(tc, "index");
-                size_t t = json_is_integer(tidx) ? (size_t)json_integer_value(tidx) : j;
+                size_t t = index_of(tc, j);
                 if (t >= MAX_TOOLS)
                     continue;
                 if (t >= a->n_tools)
@@ -797,12 +781,9 @@ static void dispatch_event(ctx *c, stream *s, const weft__buf *data, uint64_t ev
     s->events++;
     if (stream_event(c, s, root, http_status)) {
         if (s->n_tok == s->cap_tok) {
-            size_t nc = s->cap_tok ? s->cap_tok * 2 : 64;
-            uint64_t *nt = realloc(s->tok, nc * sizeof *nt);
-            if (nt) {
+            uint64_t *nt = weft__grow(s->tok, &s->cap_tok, sizeof *nt, 64);
+            if (nt)
                 s->tok = nt;
-                s->cap_tok = nc;
-            }
         }
         if (s->n_tok < s->cap_tok)
             s->tok[s->n_tok++] = ev_line;

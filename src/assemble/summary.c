@@ -244,23 +244,20 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     weft__buf_reset(scratch);
     weft__buf_lit(scratch, "{\"duration_ms\":");
     weft__json_ms(scratch, dur);
-    weft__buf_lit(scratch, ",\"span_count\":");
-    weft__json_u64(scratch, e->spans);
-    weft__buf_lit(scratch, ",\"llm_calls\":");
-    weft__json_u64(scratch, e->llm);
-    weft__buf_lit(scratch, ",\"retrieval_calls\":");
-    weft__json_u64(scratch, e->retrieval);
-    weft__buf_lit(scratch, ",\"tool_calls\":");
-    weft__json_u64(scratch, e->tool);
-    weft__buf_lit(scratch, ",\"input_tokens\":");
-    weft__json_i64(scratch, e->input_tokens);
-    weft__buf_lit(scratch, ",\"output_tokens\":");
-    weft__json_i64(scratch, e->output_tokens);
-    weft__buf_lit(scratch, ",\"total_tokens\":");
     int64_t total;
     if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
         total = INT64_MAX;
-    weft__json_i64(scratch, total);
+    const struct {
+        const char *lit;
+        int64_t v; /* the counts are 32-bit: exact here */
+    } fields[] = {{",\"span_count\":", e->spans},           {",\"llm_calls\":", e->llm},
+                  {",\"retrieval_calls\":", e->retrieval},  {",\"tool_calls\":", e->tool},
+                  {",\"input_tokens\":", e->input_tokens}, {",\"output_tokens\":", e->output_tokens},
+                  {",\"total_tokens\":", total}};
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        weft__buf_append(scratch, fields[k].lit, strlen(fields[k].lit));
+        weft__json_i64(scratch, fields[k].v);
+    }
     if (e->has_cost) {
         weft__buf_lit(scratch, ",\"total_cost\":");
         weft__json_f64(scratch, e->cost);

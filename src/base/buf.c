@@ -1,5 +1,6 @@
 /*
- * buf.c — growth for weft__buf (see buf.h). Doubling keeps appends amortised O(1).
+ * buf.c — growth for weft__buf and for plain arrays (see buf.h). Doubling keeps appends
+ * amortised O(1).
  */
 #include "buf.h"
 
@@ -38,4 +39,20 @@ bool weft__buf_grow(weft__buf *b, size_t extra)
     b->data = p;
     b->cap = cap;
     return true;
+}
+
+void *weft__grow(void *v, size_t *cap, size_t elem, size_t first)
+{
+    size_t nc = *cap ? *cap : first;
+    if (*cap) {
+        if (*cap > SIZE_MAX / 2)
+            return NULL;
+        nc = *cap * 2;
+    }
+    if (elem && nc > SIZE_MAX / elem)
+        return NULL;
+    void *p = realloc(v, nc * elem);
+    if (p)
+        *cap = nc;
+    return p;
 }

@@ -24,6 +24,11 @@ void weft__buf_fini(weft__buf *b);
 /* Makes room for `extra` more bytes; false (and oom set) when the heap says no. */
 bool weft__buf_grow(weft__buf *b, size_t extra);
 
+/* Growth for the other arrays of the tree (v of *cap elements of elem bytes, full): the array
+ * reallocated to twice the capacity (first when it is 0), *cap updated. NULL when the heap says
+ * no or the size would overflow; v and *cap are then as they were (v still the caller's). */
+void *weft__grow(void *v, size_t *cap, size_t elem, size_t first);
+
 static inline bool weft__buf_reserve(weft__buf *b, size_t extra)
 {
     return (b->cap - b->len >= extra) ? true : weft__buf_grow(b, extra);

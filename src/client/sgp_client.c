@@ -682,37 +682,46 @@ static bool check_client(weft_sgp_client *c, weft_sgp_error *err)
 
 /* ---- writing spans -------------------------------------------------------------------------- */
 
-static int finish_one(json_t *root, int rc, weft_sgp_span **out, const char *where,
-                      weft_sgp_error *err)
+/* Every span call ends here: the answer read into *one (a span) or *list (a page), whichever
+ * the call returns and the caller asked for, and the answer freed. */
+static int finish(json_t *root, int rc, weft_sgp_span **one, weft_sgp_span_list **list, const char *where,
+                  weft_sgp_error *err)
 {
-    if (rc == 0 && out)
-        rc = parse_one(root, out, where, err);
+    if (rc == 0 && one)
+        rc = parse_one(root, one, where, err);
+    else if (rc == 0 && list)
+        rc = parse_list(root, list, where, err);
     json_decref(root);
     return rc;
 }
 
-static int finish_list(json_t *root, int rc, weft_sgp_span_list **out, const char *where,
-                       weft_sgp_error *err)
+/* Every entry starts here: *out cleared (when given), the error reset, the client checked. One
+ * per result family: a span, a page of spans. */
+static bool enter_one(weft_sgp_client *c, weft_sgp_span **out, weft_sgp_error *err)
 {
-    if (rc == 0 && out)
-        rc = parse_list(root, out, where, err);
-    json_decref(root);
-    return rc;
+    if (out)
+        *out = NULL;
+    return check_client(c, err);
+}
+
+static bool enter_list(weft_sgp_client *c, weft_sgp_span_list **out, weft_sgp_error *err)
+{
+    if (out)
+        *out = NULL;
+    return check_client(c, err);
 }
 
 static int send_one(weft_sgp_client *c, json_t *body, weft_sgp_span **out, weft_sgp_error *err)
 {
     json_t *root;
     int rc = call_json(c, "POST", "/v5/spans", NULL, body, &root, err);
-    return finish_one(root, rc, out, "POST /v5/spans", err);
+    return finish(root, rc, out, NULL, "POST /v5/spans", err);
 }
 
 int weft_sgp_spans_create(weft_sgp_client *c, const weft_sgp_span *span, weft_sgp_span **out,
                           weft_sgp_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!check_client(c, err))
+    if (!enter_one(c, out, err))
         return WEFT_EINVAL;
     json_t *body = span_to_json(span, 0, true, err);
     if (!body)
@@ -723,9 +732,7 @@ int weft_sgp_spans_create(weft_sgp_client *c, const weft_sgp_span *span, weft_sg
 int weft_sgp_spans_create_json(weft_sgp_client *c, const char *span_json, weft_sgp_span **out,
                                weft_sgp_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!check_client(c, err))
+    if (!enter_one(c, out, err))
         return WEFT_EINVAL;
     const char *why = "is NULL";
     json_t *body = span_json ? parse_object(span_json, &why) : NULL;
@@ -745,14 +752,23 @@ static int send_batch(weft_sgp_client *c, const char *method, json_t *arr,
         return fail(err, WEFT_ENOMEM, "out of memory");
     json_t *root;
     int rc = call_json(c, method, "/v5/spans/batch", NULL, body, &root, err);
-    return finish_list(root, rc, out, !strcmp(method, "PUT") ? "PUT /v5/spans/batch"
+    return finish(root, rc, NULL, out, !strcmp(method, "PUT") ? "PUT /v5/spans/batch"
                                                              : "POST /v5/spans/batch", err);
 }
 
-static bool check_batch_size(size_t n, weft_sgp_error *err)
+/* The batch entries' start: enter_list, then 1 to WEFT_SGP_LIMIT_MAX entries in a non-NULL
+ * array (named in the error). False: WEFT_EINVAL, err says why. */
+static bool enter_batch(weft_sgp_client *c, size_t n, const void *items, const char *name,
+                        weft_sgp_span_list **out, weft_sgp_error *err)
 {
+    if (!enter_list(c, out, err))
+        return false;
     if (n == 0 || n > WEFT_SGP_LIMIT_MAX) {
         fail(err, WEFT_EINVAL, "a batch holds 1 to %d spans (got %zu)", WEFT_SGP_LIMIT_MAX, n);
+        return false;
+    }
+    if (!items) {
+        fail(err, WEFT_EINVAL, "%s is NULL", name);
         return false;
     }
     return true;
@@ -761,14 +777,8 @@ static bool check_batch_size(size_t n, weft_sgp_error *err)
 static int batch_typed(weft_sgp_client *c, const char *method, const weft_sgp_span *spans,
                        size_t n, weft_sgp_span_list **out, weft_sgp_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!check_client(c, err))
+    if (!enter_batch(c, n, spans, "spans", out, err))
         return WEFT_EINVAL;
-    if (!check_batch_size(n, err))
-        return WEFT_EINVAL;
-    if (!spans)
-        return fail(err, WEFT_EINVAL, "spans is NULL");
     json_t *arr = json_array();
     if (!arr)
         return fail(err, WEFT_ENOMEM, "out of memory");
@@ -786,14 +796,8 @@ static int batch_typed(weft_sgp_client *c, const char *method, const weft_sgp_sp
 static int batch_text(weft_sgp_client *c, const char *method, const char *const *items, size_t n,
                       weft_sgp_span_list **out, weft_sgp_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!check_client(c, err))
+    if (!enter_batch(c, n, items, "items_json", out, err))
         return WEFT_EINVAL;
-    if (!check_batch_size(n, err))
-        return WEFT_EINVAL;
-    if (!items)
-        return fail(err, WEFT_EINVAL, "items_json is NULL");
     json_t *arr = items_json_to_array(items, n, err);
     if (!arr)
         return err ? err->code : WEFT_EINVAL;
@@ -826,10 +830,9 @@ int weft_sgp_spans_upsert_batch_json(weft_sgp_client *c, const char *const *item
 
 /* ---- URLs ----------------------------------------------------------------------------------- */
 
-/* Appends s percent-encoded (RFC 3986: everything but unreserved characters) to *buf. */
-static bool esc_append(char **buf, size_t *len, size_t *cap, const char *s)
+/* Room for need bytes in *buf (capacity *cap, doubling from 128). */
+static bool reserve(char **buf, size_t *cap, size_t need)
 {
-    size_t need = *len + strlen(s) * 3 + 1;
     if (need > *cap) {
         size_t nc = *cap ? *cap : 128;
         while (nc < need)
@@ -840,6 +843,14 @@ static bool esc_append(char **buf, size_t *len, size_t *cap, const char *s)
         *buf = b;
         *cap = nc;
     }
+    return true;
+}
+
+/* Appends s percent-encoded (RFC 3986: everything but unreserved characters) to *buf. */
+static bool esc_append(char **buf, size_t *len, size_t *cap, const char *s)
+{
+    if (!reserve(buf, cap, *len + strlen(s) * 3 + 1))
+        return false;
     static const char hex[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         unsigned ch = *p;
@@ -858,17 +869,9 @@ static bool esc_append(char **buf, size_t *len, size_t *cap, const char *s)
 
 static bool raw_append(char **buf, size_t *len, size_t *cap, const char *s)
 {
-    size_t n = strlen(s), need = *len + n + 1;
-    if (need > *cap) {
-        size_t nc = *cap ? *cap : 128;
-        while (nc < need)
-            nc *= 2;
-        char *b = realloc(*buf, nc);
-        if (!b)
-            return false;
-        *buf = b;
-        *cap = nc;
-    }
+    size_t n = strlen(s);
+    if (!reserve(buf, cap, *len + n + 1))
+        return false;
     memcpy(*buf + *len, s, n + 1);
     *len += n;
     return true;
@@ -891,9 +894,7 @@ static char *span_path(const char *id)
 int weft_sgp_spans_retrieve(weft_sgp_client *c, const char *span_id, weft_sgp_span **out,
                             weft_sgp_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!check_client(c, err))
+    if (!enter_one(c, out, err))
         return WEFT_EINVAL;
     if (!span_id || !*span_id || !out)
         return fail(err, WEFT_EINVAL, "span_id and out are required");
@@ -902,7 +903,7 @@ int weft_sgp_spans_retrieve(weft_sgp_client *c, const char *span_id, weft_sgp_sp
         return fail(err, WEFT_ENOMEM, "out of memory");
     json_t *root;
     int rc = call(c, "GET", path, NULL, NULL, 0, &root, err);
-    rc = finish_one(root, rc, out, "GET /v5/spans/{span_id}", err);
+    rc = finish(root, rc, out, NULL, "GET /v5/spans/{span_id}", err);
     free(path);
     return rc;
 }
@@ -910,9 +911,7 @@ int weft_sgp_spans_retrieve(weft_sgp_client *c, const char *span_id, weft_sgp_sp
 int weft_sgp_spans_update(weft_sgp_client *c, const char *span_id, const weft_sgp_span_update *upd,
                           weft_sgp_span **out, weft_sgp_error *err)
 {
-    if (out)
-        *out = NULL;
-    if (!check_client(c, err))
+    if (!enter_one(c, out, err))
         return WEFT_EINVAL;
     if (!span_id || !*span_id || !upd)
         return fail(err, WEFT_EINVAL, "span_id and upd are required");
@@ -945,15 +944,21 @@ int weft_sgp_spans_update(weft_sgp_client *c, const char *span_id, const weft_sg
     }
     json_t *root;
     int rc = call_json(c, "PATCH", path, NULL, body, &root, err);
-    rc = finish_one(root, rc, out, "PATCH /v5/spans/{span_id}", err);
+    rc = finish(root, rc, out, NULL, "PATCH /v5/spans/{span_id}", err);
     free(path);
     return rc;
 }
 
 /* ---- search --------------------------------------------------------------------------------- */
 
-static int check_limit(const weft_sgp_search *q, weft_sgp_error *err)
+/* The search entries' start (search, iter_new): the client, the out pointer and the query's
+ * limit and sort order checked. 0 or a negative code, err says why. */
+static int enter_search(weft_sgp_client *c, const weft_sgp_search *q, bool have_out, weft_sgp_error *err)
 {
+    if (!check_client(c, err))
+        return WEFT_EINVAL;
+    if (!have_out)
+        return fail(err, WEFT_EINVAL, "out is NULL");
     if (q && (q->limit < 0 || q->limit > WEFT_SGP_LIMIT_MAX))
         return fail(err, WEFT_EINVAL, "limit must be between 1 and %d (got %d; 0 means %d)",
                     WEFT_SGP_LIMIT_MAX, (int)q->limit, WEFT_SGP_LIMIT_DEFAULT);
@@ -1091,7 +1096,7 @@ static int search_call(weft_sgp_client *c, const char *query, const char *body,
 {
     json_t *root;
     int rc = call(c, "POST", "/v5/spans/search", query, body, strlen(body), &root, err);
-    return finish_list(root, rc, out, "POST /v5/spans/search", err);
+    return finish(root, rc, NULL, out, "POST /v5/spans/search", err);
 }
 
 int weft_sgp_spans_search(weft_sgp_client *c, const weft_sgp_search *q, weft_sgp_span_list **out,
@@ -1099,11 +1104,7 @@ int weft_sgp_spans_search(weft_sgp_client *c, const weft_sgp_search *q, weft_sgp
 {
     if (out)
         *out = NULL;
-    if (!check_client(c, err))
-        return WEFT_EINVAL;
-    if (!out)
-        return fail(err, WEFT_EINVAL, "out is NULL");
-    int rc = check_limit(q, err);
+    int rc = enter_search(c, q, out != NULL, err);
     if (rc < 0)
         return rc;
     char *body;
@@ -1144,11 +1145,7 @@ int weft_sgp_spans_iter_new(weft_sgp_client *c, const weft_sgp_search *q, weft_s
 {
     if (out)
         *out = NULL;
-    if (!check_client(c, err))
-        return WEFT_EINVAL;
-    if (!out)
-        return fail(err, WEFT_EINVAL, "out is NULL");
-    int rc = check_limit(q, err);
+    int rc = enter_search(c, q, out != NULL, err);
     if (rc < 0)
         return rc;
     if (dir != WEFT_SGP_FORWARD && dir != WEFT_SGP_BACKWARD)
@@ -1178,14 +1175,24 @@ int weft_sgp_spans_iter_new(weft_sgp_client *c, const weft_sgp_search *q, weft_s
     return 0;
 }
 
+/* The iterator entries' start: the error reset, the iterator and the out pointer (named) checked. */
+static bool enter_iter(const weft_sgp_span_iter *it, bool have_out, const char *out_name, weft_sgp_error *err)
+{
+    err_reset(err);
+    if (!it || !have_out) {
+        fail(err, WEFT_EINVAL, "it and %s are required", out_name);
+        return false;
+    }
+    return true;
+}
+
 int weft_sgp_spans_iter_next_page(weft_sgp_span_iter *it, const weft_sgp_span_list **page,
                                   weft_sgp_error *err)
 {
-    err_reset(err);
     if (page)
         *page = NULL;
-    if (!it || !page)
-        return fail(err, WEFT_EINVAL, "it and page are required");
+    if (!enter_iter(it, page != NULL, "page", err))
+        return WEFT_EINVAL;
     if (it->done)
         return 0;
     char *query = with_cursor(it->fixed,
@@ -1227,11 +1234,10 @@ int weft_sgp_spans_iter_next_page(weft_sgp_span_iter *it, const weft_sgp_span_li
 int weft_sgp_spans_iter_next(weft_sgp_span_iter *it, const weft_sgp_span **span,
                              weft_sgp_error *err)
 {
-    err_reset(err);
     if (span)
         *span = NULL;
-    if (!it || !span)
-        return fail(err, WEFT_EINVAL, "it and span are required");
+    if (!enter_iter(it, span != NULL, "span", err))
+        return WEFT_EINVAL;
     while (!it->page || it->pos >= it->page->n) {
         if (it->done)
             return 0;

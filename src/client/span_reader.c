@@ -84,6 +84,41 @@ static json_t *obj_or_empty(const json_t *v)
     return json_is_object(v) ? json_deep_copy(v) : json_object();
 }
 
+/* An SGP item's members from a Stratix span (or, root, the document's top level), in the item's
+ * member order: SGP names first, Stratix ones accepted; the trace's id where src has none. */
+static json_t *item_of(const json_t *src, const char *trace, bool root)
+{
+    static const struct {
+        const char *to, *alt, *root_default;
+    } fields[] = {{"name", NULL, NULL},
+                  {"type", "kind", "TRACER"},
+                  {"status", NULL, NULL},
+                  {"start_timestamp", "start_time", NULL},
+                  {"end_timestamp", "end_time", NULL}};
+    static const char *const objects[] = {"input", "output", "metadata"};
+    static const char *const extra[] = {"group_id", "application_variant_id", "application_interaction_id",
+                                        "obs_trace_id", "obs_span_id"};
+    json_t *it = json_object();
+    copy_field(it, "id", src, "id", "span_id");
+    if (root && !json_object_get(it, "id"))
+        json_object_set_new(it, "id", json_string(trace));
+    copy_field(it, "trace_id", src, "trace_id", NULL);
+    if (!json_object_get(it, "trace_id") && trace)
+        json_object_set_new(it, "trace_id", json_string(trace));
+    if (!root)
+        copy_field(it, "parent_id", src, "parent_id", "parent_span_id");
+    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+        copy_field(it, fields[k].to, src, fields[k].to, fields[k].alt);
+        if (root && fields[k].root_default && !json_object_get(it, fields[k].to))
+            json_object_set_new(it, fields[k].to, json_string(fields[k].root_default));
+    }
+    for (size_t k = 0; k < sizeof objects / sizeof objects[0]; k++)
+        json_object_set_new(it, objects[k], obj_or_empty(json_object_get(src, objects[k])));
+    for (size_t k = 0; !root && k < sizeof extra / sizeof extra[0]; k++)
+        copy_field(it, extra[k], src, extra[k], NULL);
+    return it;
+}
+
 void weft__stratix_doc_items(const json_t *doc, json_t *out)
 {
     const char *trace = str_of(doc, "trace_id");
@@ -94,46 +129,14 @@ void weft__stratix_doc_items(const json_t *doc, json_t *out)
     json_array_foreach(spans, i, s) {
         if (!json_is_object(s))
             continue;
-        json_t *it = json_object();
-        copy_field(it, "id", s, "id", "span_id");
-        copy_field(it, "trace_id", s, "trace_id", NULL);
-        if (!json_object_get(it, "trace_id") && trace)
-            json_object_set_new(it, "trace_id", json_string(trace));
-        copy_field(it, "parent_id", s, "parent_id", "parent_span_id");
-        copy_field(it, "name", s, "name", NULL);
-        copy_field(it, "type", s, "type", "kind");
-        copy_field(it, "status", s, "status", NULL);
-        copy_field(it, "start_timestamp", s, "start_timestamp", "start_time");
-        copy_field(it, "end_timestamp", s, "end_timestamp", "end_time");
-        json_object_set_new(it, "input", obj_or_empty(json_object_get(s, "input")));
-        json_object_set_new(it, "output", obj_or_empty(json_object_get(s, "output")));
-        json_object_set_new(it, "metadata", obj_or_empty(json_object_get(s, "metadata")));
-        static const char *const extra[] = {"group_id", "application_variant_id",
-                                            "application_interaction_id", "obs_trace_id", "obs_span_id"};
-        for (size_t k = 0; k < sizeof extra / sizeof extra[0]; k++)
-            copy_field(it, extra[k], s, extra[k], NULL);
+        json_t *it = item_of(s, trace, false);
         have_root |= json_object_get(it, "parent_id") == NULL;
         json_array_append_new(out, it);
     }
     if (have_root || !trace)
         return;
     /* No root among the spans: the document's top level is the root. */
-    json_t *root = json_object();
-    copy_field(root, "id", doc, "id", "span_id");
-    if (!json_object_get(root, "id"))
-        json_object_set_new(root, "id", json_string(trace));
-    json_object_set_new(root, "trace_id", json_string(trace));
-    copy_field(root, "name", doc, "name", NULL);
-    copy_field(root, "type", doc, "type", "kind");
-    if (!json_object_get(root, "type"))
-        json_object_set_new(root, "type", json_string("TRACER"));
-    copy_field(root, "status", doc, "status", NULL);
-    copy_field(root, "start_timestamp", doc, "start_timestamp", "start_time");
-    copy_field(root, "end_timestamp", doc, "end_timestamp", "end_time");
-    json_object_set_new(root, "input", obj_or_empty(json_object_get(doc, "input")));
-    json_object_set_new(root, "output", obj_or_empty(json_object_get(doc, "output")));
-    json_object_set_new(root, "metadata", obj_or_empty(json_object_get(doc, "metadata")));
-    json_array_insert_new(out, 0, root);
+    json_array_insert_new(out, 0, item_of(doc, trace, true));
 }
 
 /* A parsed entry: an item, or (Stratix document, items object) several. Returns the status
@@ -175,6 +178,7 @@ static bool from_pending(weft__span_reader *r, weft__sr_event *ev, weft__sr_stat
     if (r->pending && r->pending_i < json_array_size(r->pending)) {
         json_t *v = json_array_get(r->pending, r->pending_i++);
         ev->line = r->pending_line;
+        ev->file = r->cur_file ? r->cur_file : r->path; /* spool: the file of the record */
         if (!json_is_object(v) || !str_of(v, "id") || !str_of(v, "trace_id")) {
             msg(ev, "line %llu: item %zu is not a span item with a string \"id\" and \"trace_id\"",
                 (unsigned long long)r->pending_line, r->pending_i);
@@ -235,27 +239,18 @@ static bool next_line(weft__span_reader *r, const char **text, size_t *len, uint
 
 static weft__sr_status next_lines(weft__span_reader *r, weft__sr_event *ev)
 {
-    for (;;) {
-        weft__sr_status st;
-        if (from_pending(r, ev, &st))
-            return st;
-        const char *text;
-        size_t len;
-        uint64_t no;
-        bool ioerr = false;
-        if (next_line(r, &text, &len, &no, &ioerr)) {
-            st = parse_entry(r, text, len, no, ev);
-        } else {
-            r->mode = M_DONE;
-            if (ioerr) {
-                msg(ev, "%s: read error after line %llu", r->path, (unsigned long long)r->lineno);
-                return WEFT__SR_IOERR;
-            }
-            return WEFT__SR_END;
-        }
-        if (st != WEFT__SR_END)
-            return st;
+    const char *text;
+    size_t len;
+    uint64_t no;
+    bool ioerr = false;
+    if (next_line(r, &text, &len, &no, &ioerr))
+        return parse_entry(r, text, len, no, ev);
+    r->mode = M_DONE;
+    if (ioerr) {
+        msg(ev, "%s: read error after line %llu", r->path, (unsigned long long)r->lineno);
+        return WEFT__SR_IOERR;
     }
+    return WEFT__SR_END;
 }
 
 /* ---- the JSON scanner --------------------------------------------------------------------- */
@@ -373,9 +368,6 @@ static bool sc_find_items(weft__span_reader *r, weft__sr_event *ev)
 static weft__sr_status next_scan(weft__span_reader *r, weft__sr_event *ev)
 {
     for (;;) {
-        weft__sr_status st;
-        if (from_pending(r, ev, &st))
-            return st;
         if (r->mode == M_OBJECT && !r->in_items) {
             if (!sc_find_items(r, ev)) {
                 r->mode = M_DONE;
@@ -410,9 +402,7 @@ static weft__sr_status next_scan(weft__span_reader *r, weft__sr_event *ev)
             msg(ev, "line %llu: out of memory", (unsigned long long)at);
             return WEFT__SR_IOERR;
         }
-        st = parse_entry(r, r->val.data, r->val.len, at, ev);
-        if (st != WEFT__SR_END)
-            return st;
+        return parse_entry(r, r->val.data, r->val.len, at, ev);
     }
 }
 
@@ -432,8 +422,7 @@ static int list_spool(weft__span_reader *r)
         if (n < 7 || strcmp(e->d_name + n - 6, ".spool") != 0)
             continue;
         if (r->n_files == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **v = realloc(r->files, cap * sizeof *v);
+            char **v = weft__grow(r->files, &cap, sizeof *v, 16);
             if (!v) {
                 closedir(d);
                 return WEFT_ENOMEM;
@@ -556,11 +545,7 @@ static weft__sr_status next_spool(weft__span_reader *r, weft__sr_event *ev)
         weft__sr_status s = parse_entry(r, rec.json, rec.json_len, r->recno, ev);
         if (s == WEFT__SR_BAD)
             msg(ev, "%s: record %llu: not a span item", r->cur_file, (unsigned long long)r->recno);
-        if (s != WEFT__SR_END)
-            return s;
-        weft__sr_status q;
-        if (from_pending(r, ev, &q))
-            return q;
+        return s;
     }
 }
 
@@ -647,26 +632,35 @@ int weft__span_reader_open(const char *path, weft__span_reader **out)
     return 0;
 }
 
+/* The items an entry expanded to go out first, whatever the layout; a reader answering END
+ * with items queued has just read such an entry (or one that expanded to none) and is asked
+ * again. */
 weft__sr_status weft__span_reader_next(weft__span_reader *r, weft__sr_event *ev)
 {
     ev->item = NULL;
     ev->line = 0;
     ev->message[0] = '\0';
     ev->file = r->path;
-    switch (r->mode) {
-    case M_LINES:
-        return next_lines(r, ev);
-    case M_ARRAY:
-    case M_OBJECT:
-        return next_scan(r, ev);
-    case M_SPOOL:
-        return next_spool(r, ev);
-    default: {
+    for (;;) {
         weft__sr_status st;
         if (from_pending(r, ev, &st))
             return st;
-        return WEFT__SR_END;
-    }
+        switch (r->mode) {
+        case M_LINES:
+            st = next_lines(r, ev);
+            break;
+        case M_ARRAY:
+        case M_OBJECT:
+            st = next_scan(r, ev);
+            break;
+        case M_SPOOL:
+            st = next_spool(r, ev);
+            break;
+        default:
+            return WEFT__SR_END;
+        }
+        if (st != WEFT__SR_END || !r->pending)
+            return st;
     }
 }
 

@@ -103,14 +103,18 @@ int weft_stratix_client_ids(weft_stratix_client *c, const char **org, const char
     return weft__stratix_conn_ids(c->conn, org, project, err);
 }
 
-static int traces_url(weft_stratix_client *c, const char *const *extra, char **out, weft_stratix_error *err)
+/* One call to the project's /traces/<piece> (piece NULL: /traces itself); with root, the
+ * answer's JSON in *root (the caller's). */
+static int traces_call(weft_stratix_client *c, const char *method, const char *piece, const char *what,
+                       json_t **root, weft_stratix_error *err)
 {
-    return weft__stratix_traces_url(c->conn, extra, out, err);
-}
-
-static int get_json(weft_stratix_client *c, const char *url, const char *what, json_t **root, weft_stratix_error *err)
-{
-    return weft__stratix_call(c->conn, "GET", url, what, NULL, root, err);
+    char *url;
+    int rc = weft__stratix_traces_url(c->conn, piece ? (const char *const[]){piece, NULL} : NULL, &url, err);
+    if (rc < 0)
+        return rc;
+    rc = weft__stratix_call(c->conn, method, url, what, NULL, root, err);
+    free(url);
+    return rc;
 }
 
 /* ---- results ------------------------------------------------------------------------------- */
@@ -220,13 +224,8 @@ int weft_stratix_get(weft_stratix_client *c, const char *id, weft_stratix_trace 
         *out = NULL;
     if (c == NULL || out == NULL || id == NULL || *id == '\0')
         return bad_arg(err, "weft_stratix_get: client, id and out are required");
-    char *url;
-    int rc = traces_url(c, (const char *const[]){id, NULL}, &url, err);
-    if (rc < 0)
-        return rc;
     json_t *root;
-    rc = get_json(c, url, "GET /traces/{id}", &root, err);
-    free(url);
+    int rc = traces_call(c, "GET", id, "GET /traces/{id}", &root, err);
     if (rc < 0)
         return rc;
     weft_stratix_trace *t = calloc(1, sizeof *t);
@@ -284,7 +283,7 @@ int weft_stratix_get_many(weft_stratix_client *c, const weft_stratix_query *q, w
     if (q->sort_order && strcmp(q->sort_order, "asc") != 0 && strcmp(q->sort_order, "desc") != 0)
         return bad_arg(err, "weft_stratix_get_many: sort_order must be \"asc\" or \"desc\"");
     char *base_url;
-    int rc = traces_url(c, NULL, &base_url, err);
+    int rc = weft__stratix_traces_url(c->conn, NULL, &base_url, err);
     if (rc < 0)
         return rc;
     weft__buf b;
@@ -309,7 +308,7 @@ int weft_stratix_get_many(weft_stratix_client *c, const weft_stratix_query *q, w
         return oom_err(err);
     }
     json_t *root;
-    rc = get_json(c, b.data, "GET /traces", &root, err);
+    rc = weft__stratix_call(c->conn, "GET", b.data, "GET /traces", NULL, &root, err);
     weft__buf_fini(&b);
     if (rc < 0)
         return rc;
@@ -348,13 +347,7 @@ int weft_stratix_delete(weft_stratix_client *c, const char *id, weft_stratix_err
     clear_err(err);
     if (c == NULL || id == NULL || *id == '\0')
         return bad_arg(err, "weft_stratix_delete: client and id are required");
-    char *url;
-    int rc = traces_url(c, (const char *const[]){id, NULL}, &url, err);
-    if (rc < 0)
-        return rc;
-    rc = weft__stratix_call(c->conn, "DELETE", url, "DELETE /traces/{id}", NULL, NULL, err);
-    free(url);
-    return rc;
+    return traces_call(c, "DELETE", id, "DELETE /traces/{id}", NULL, err);
 }
 
 void weft_stratix_sources_free(weft_stratix_sources *s)
@@ -374,13 +367,8 @@ int weft_stratix_get_sources(weft_stratix_client *c, weft_stratix_sources **out,
         *out = NULL;
     if (c == NULL || out == NULL)
         return bad_arg(err, "weft_stratix_get_sources: client and out are required");
-    char *url;
-    int rc = traces_url(c, (const char *const[]){"sources", NULL}, &url, err);
-    if (rc < 0)
-        return rc;
     json_t *root;
-    rc = get_json(c, url, "GET /traces/sources", &root, err);
-    free(url);
+    int rc = traces_call(c, "GET", "sources", "GET /traces/sources", &root, err);
     if (rc < 0)
         return rc;
     weft_stratix_sources *s = calloc(1, sizeof *s);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "traces_internal.h"
 
 #define PREVIEW_CHARS 200 /* TraceRecord.input_preview / output_preview */
@@ -449,14 +450,12 @@ static void add_problem(bctx *c, plist *l, const sp *s, const char *fmt, ...) __
 static void add_problem(bctx *c, plist *l, const sp *s, const char *fmt, ...)
 {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        weft_trace_problem *v = realloc(l->v, cap * sizeof *v);
+        weft_trace_problem *v = weft__grow(l->v, &l->cap, sizeof *v, 4);
         if (!v) {
             c->oom = true;
             return;
         }
         l->v = v;
-        l->cap = cap;
     }
     char buf[512];
     va_list ap;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "traces_internal.h"
 
 typedef struct rows {
@@ -32,14 +33,12 @@ typedef struct rows {
 static weft_trace_eval_step *row(rows *r, const char *metric, const char *status, double score)
 {
     if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 8;
-        weft_trace_eval_step *v = realloc(r->v, cap * sizeof *v);
+        weft_trace_eval_step *v = weft__grow(r->v, &r->cap, sizeof *v, 8);
         if (!v) {
             r->oom = true;
             return NULL;
         }
         r->v = v;
-        r->cap = cap;
     }
     weft_trace_eval_step *s = &r->v[r->n++];
     memset(s, 0, sizeof *s);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "traces_internal.h"
 #include "traces_source.h"
 #include "weft/sgp.h"
@@ -46,6 +47,47 @@ static json_t *item_of(const weft_sgp_span *s)
     return it;
 }
 
+/* Calls visit for every span the search q finds, page after page. Returns 0, a negative code
+ * from the client, or the first negative code visit returns (which stops the walk). */
+static int walk(sgp_src *s, const weft_sgp_search *q, int (*visit)(void *ctx, const weft_sgp_span *sp), void *ctx)
+{
+    weft_sgp_span_iter *it;
+    int rc = weft_sgp_spans_iter_new(s->client, q, WEFT_SGP_FORWARD, &it, NULL);
+    if (rc)
+        return rc;
+    const weft_sgp_span *sp;
+    while ((rc = weft_sgp_spans_iter_next(it, &sp, NULL)) == 1)
+        if ((rc = visit(ctx, sp)) < 0)
+            break;
+    weft_sgp_spans_iter_free(it);
+    return rc < 0 ? rc : 0;
+}
+
+/* fetch_traces' visitor: the span's item added to its trace's array. */
+typedef struct by_trace {
+    sgp_src *s;
+    json_t *by;
+} by_trace;
+
+static int add_to_trace(void *ctx, const weft_sgp_span *sp)
+{
+    by_trace *b = ctx;
+    json_t *item = item_of(sp);
+    const char *trace = weft__jstr(item, "trace_id");
+    if (!trace || !weft__jstr(item, "id")) {
+        json_decref(item);
+        b->s->base.skipped++;
+        return 0;
+    }
+    json_t *arr = json_object_get(b->by, trace);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(b->by, trace, arr);
+    }
+    json_array_append_new(arr, item);
+    return 0;
+}
+
 /* Every span of the traces in ids, grouped: trace_id -> array of items. */
 static int fetch_traces(sgp_src *s, const char *const *ids, size_t n, json_t **out)
 {
@@ -56,33 +98,13 @@ static int fetch_traces(sgp_src *s, const char *const *ids, size_t n, json_t **o
     q.n_trace_ids = n;
     q.limit = WEFT_SGP_LIMIT_MAX;
     q.sort_order = WEFT_SGP_SORT_ASC;
-    weft_sgp_span_iter *it;
-    int rc = weft_sgp_spans_iter_new(s->client, &q, WEFT_SGP_FORWARD, &it, NULL);
-    if (rc)
-        return rc;
-    json_t *by = json_object();
-    const weft_sgp_span *sp;
-    while ((rc = weft_sgp_spans_iter_next(it, &sp, NULL)) == 1) {
-        json_t *item = item_of(sp);
-        const char *trace = weft__jstr(item, "trace_id");
-        if (!trace || !weft__jstr(item, "id")) {
-            json_decref(item);
-            s->base.skipped++;
-            continue;
-        }
-        json_t *arr = json_object_get(by, trace);
-        if (!arr) {
-            arr = json_array();
-            json_object_set_new(by, trace, arr);
-        }
-        json_array_append_new(arr, item);
-    }
-    weft_sgp_spans_iter_free(it);
+    by_trace b = {s, json_object()};
+    int rc = walk(s, &q, add_to_trace, &b);
     if (rc < 0) {
-        json_decref(by);
+        json_decref(b.by);
         return rc;
     }
-    *out = by;
+    *out = b.by;
     return 0;
 }
 
@@ -99,6 +121,36 @@ static int sgp_get(weft_trace_source *base, const char *trace_id, weft_trace_ful
     return rc;
 }
 
+/* sgp_page's visitor: one row per trace, from the first root seen of it. */
+typedef struct roots {
+    weft__trace_row *rows;
+    size_t n, cap;
+    json_t *seen;
+} roots;
+
+static int add_root(void *ctx, const weft_sgp_span *sp)
+{
+    roots *r = ctx;
+    if (!sp->trace_id || json_object_get(r->seen, sp->trace_id))
+        return 0;
+    json_object_set_new(r->seen, sp->trace_id, json_true());
+    if (r->n == r->cap) {
+        weft__trace_row *v = weft__grow(r->rows, &r->cap, sizeof *v, 256);
+        if (!v)
+            return WEFT_ENOMEM;
+        r->rows = v;
+    }
+    weft__trace_row *row = &r->rows[r->n];
+    memset(row, 0, sizeof *row);
+    row->trace_id = strdup(sp->trace_id);
+    if (!row->trace_id)
+        return WEFT_ENOMEM;
+    weft__iso_to_us(sp->start_timestamp, &row->created_us);
+    row->record = (weft_trace_record *)1; /* sorts as listed; replaced below */
+    r->n++;
+    return 0;
+}
+
 static int sgp_page(weft_trace_source *base, uint32_t page, uint32_t size, weft_trace_list_response *out)
 {
     sgp_src *s = (sgp_src *)base;
@@ -106,40 +158,12 @@ static int sgp_page(weft_trace_source *base, uint32_t page, uint32_t size, weft_
     memset(&q, 0, sizeof q);
     q.parents_only = true;
     q.limit = WEFT_SGP_LIMIT_MAX;
-    weft_sgp_span_iter *it;
-    int rc = weft_sgp_spans_iter_new(s->client, &q, WEFT_SGP_FORWARD, &it, NULL);
-    if (rc)
-        return rc;
     /* Every root: its trace and start, for the order; one row per trace. */
-    size_t n = 0, cap = 0;
-    weft__trace_row *rows = NULL;
-    json_t *seen = json_object();
-    const weft_sgp_span *sp;
-    while ((rc = weft_sgp_spans_iter_next(it, &sp, NULL)) == 1) {
-        if (!sp->trace_id || json_object_get(seen, sp->trace_id))
-            continue;
-        json_object_set_new(seen, sp->trace_id, json_true());
-        if (n == cap) {
-            cap = cap ? cap * 2 : 256;
-            weft__trace_row *v = realloc(rows, cap * sizeof *v);
-            if (!v) {
-                rc = WEFT_ENOMEM;
-                break;
-            }
-            rows = v;
-        }
-        memset(&rows[n], 0, sizeof rows[n]);
-        rows[n].trace_id = strdup(sp->trace_id);
-        if (!rows[n].trace_id) {
-            rc = WEFT_ENOMEM;
-            break;
-        }
-        weft__iso_to_us(sp->start_timestamp, &rows[n].created_us);
-        rows[n].record = (weft_trace_record *)1; /* sorts as listed; replaced below */
-        n++;
-    }
-    weft_sgp_spans_iter_free(it);
-    json_decref(seen);
+    roots found = {NULL, 0, 0, json_object()};
+    int rc = walk(s, &q, add_root, &found);
+    json_decref(found.seen);
+    weft__trace_row *rows = found.rows;
+    size_t n = found.n;
     if (rc < 0) {
         for (size_t i = 0; i < n; i++)
             rows[i].record = NULL;

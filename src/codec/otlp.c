@@ -10,6 +10,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "buf.h"
 #include "json.h"
 #include "pb_wire.h"
 #include "weft/version.h"
@@ -310,8 +311,7 @@ bool weft__otlp_request(weft__buf *out, const weft__otlp_resource *res, const ch
             return false;
         }
         if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            ProtobufCMessageUnknownField *p = realloc(uf, cap * sizeof *p);
+            ProtobufCMessageUnknownField *p = weft__grow(uf, &cap, sizeof *p, 64);
             if (!p) {
                 free(uf);
                 return false;

@@ -75,24 +75,46 @@ static int buf_write(void *data, const char *p, size_t n)
 
 static void pack_key(msgpack_packer *pk, char k) { msgpack_pack_str_with_body(pk, &k, 1); }
 
-/* Reserves the frame header, returns where the frame starts. */
-static size_t frame_begin(weft__buf *out)
+/* A frame being written: where it starts in out and the packer writing its payload. */
+typedef struct frame {
+    weft__buf *out;
+    size_t at;
+    msgpack_packer pk;
+} frame;
+
+/* Reserves the frame header and starts its payload: a map of `fields` entries whose first is
+ * the kind ("k"). False (nothing written) when out has already run out of memory. */
+static bool frame_begin(frame *f, weft__buf *out, size_t fields, char kind)
 {
-    size_t at = out->len;
+    if (out->oom)
+        return false;
+    f->out = out;
+    f->at = out->len;
     static const char zero[WEFT__SPOOL_FRAME_LEN];
     weft__buf_append(out, zero, sizeof zero);
-    return at;
+    msgpack_packer_init(&f->pk, out, buf_write);
+    msgpack_pack_map(&f->pk, fields);
+    pack_key(&f->pk, 'k');
+    msgpack_pack_str_with_body(&f->pk, &kind, 1);
+    return true;
+}
+
+static void pack_u64(frame *f, char k, uint64_t v)
+{
+    pack_key(&f->pk, k);
+    msgpack_pack_uint64(&f->pk, v);
 }
 
 /* Fills in the frame header, or takes the frame back when memory ran out. */
-static void frame_end(weft__buf *out, size_t at)
+static void frame_end(frame *fr)
 {
+    weft__buf *out = fr->out;
     if (out->oom) {
-        out->len = at;
+        out->len = fr->at;
         return;
     }
-    unsigned char *f = (unsigned char *)out->data + at;
-    size_t plen = out->len - at - WEFT__SPOOL_FRAME_LEN;
+    unsigned char *f = (unsigned char *)out->data + fr->at;
+    size_t plen = out->len - fr->at - WEFT__SPOOL_FRAME_LEN;
     put_le32(f, (uint32_t)plen);
     put_le32(f + 4, weft__crc32(0, f + WEFT__SPOOL_FRAME_LEN, plen));
 }
@@ -100,44 +122,28 @@ static void frame_end(weft__buf *out, size_t at)
 void weft__spool_put_span(weft__buf *out, uint64_t seq, uint64_t trace, uint64_t id,
                           uint64_t parent, unsigned flags, const char *json, size_t json_len)
 {
-    if (out->oom)
+    frame f;
+    if (!frame_begin(&f, out, 7, 's'))
         return;
-    size_t at = frame_begin(out);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, out, buf_write);
-    msgpack_pack_map(&pk, 7);
-    pack_key(&pk, 'k');
-    msgpack_pack_str_with_body(&pk, "s", 1);
-    pack_key(&pk, 'q');
-    msgpack_pack_uint64(&pk, seq);
-    pack_key(&pk, 't');
-    msgpack_pack_uint64(&pk, trace);
-    pack_key(&pk, 'i');
-    msgpack_pack_uint64(&pk, id);
-    pack_key(&pk, 'r');
-    msgpack_pack_uint64(&pk, parent);
-    pack_key(&pk, 'o');
-    msgpack_pack_unsigned_int(&pk, flags);
-    pack_key(&pk, 'j');
-    msgpack_pack_bin_with_body(&pk, json, json_len);
-    frame_end(out, at);
+    pack_u64(&f, 'q', seq);
+    pack_u64(&f, 't', trace);
+    pack_u64(&f, 'i', id);
+    pack_u64(&f, 'r', parent);
+    pack_key(&f.pk, 'o');
+    msgpack_pack_unsigned_int(&f.pk, flags);
+    pack_key(&f.pk, 'j');
+    msgpack_pack_bin_with_body(&f.pk, json, json_len);
+    frame_end(&f);
 }
 
 void weft__spool_put_ack(weft__buf *out, uint64_t first, uint64_t count)
 {
-    if (out->oom)
-        return;
-    size_t at = frame_begin(out);
-    msgpack_packer pk;
-    msgpack_packer_init(&pk, out, buf_write);
-    msgpack_pack_map(&pk, 3);
-    pack_key(&pk, 'k');
-    msgpack_pack_str_with_body(&pk, "a", 1);
-    pack_key(&pk, 'q');
-    msgpack_pack_uint64(&pk, first);
-    pack_key(&pk, 'n');
-    msgpack_pack_uint64(&pk, count);
-    frame_end(out, at);
+    frame f;
+    if (frame_begin(&f, out, 3, 'a')) {
+        pack_u64(&f, 'q', first);
+        pack_u64(&f, 'n', count);
+        frame_end(&f);
+    }
 }
 
 /* ---- decoder ------------------------------------------------------------------------------- */

@@ -130,12 +130,6 @@ static int cmp_start_idx(const void *a, const void *b, void *ctx)
     return strcmp(x->id, y->id);
 }
 
-static void write_time(weft__buf *b, const json_t *item, const char *key)
-{
-    const json_t *v = json_object_get(item, key);
-    weft__json_value_write(b, v); /* NULL (absent) writes null */
-}
-
 static void write_duration(weft__buf *b, bool has_start, uint64_t start, bool has_end, uint64_t end)
 {
     if (has_start && has_end && end >= start)
@@ -144,21 +138,57 @@ static void write_duration(weft__buf *b, bool has_start, uint64_t start, bool ha
         weft__buf_lit(b, "null");
 }
 
-static void write_obj_or_empty(weft__buf *b, const json_t *v)
+/* One member written from an item: the text before the value (separator and key, as written),
+ * the item's key it is read from, and how a missing value is written. */
+typedef struct field {
+    const char *lit;
+    size_t lit_len;
+    const char *key;
+    bool obj; /* absent or null: {} (else the value as it is, absent writes null) */
+} field;
+
+#define FIELD(lit, key, obj) {lit, sizeof lit - 1, key, obj}
+#define N_OF(t) (sizeof t / sizeof *t)
+
+/* A span: these, then duration_ms, then span_tail, then the item's other members. */
+static const field span_head[] = {
+    FIELD("{\"id\":", "id", false),
+    FIELD(",\"parent_id\":", "parent_id", false),
+    FIELD(",\"name\":", "name", false),
+    FIELD(",\"type\":", "type", false),
+    FIELD(",\"status\":", "status", false),
+    FIELD(",\"start_time\":", "start_timestamp", false),
+    FIELD(",\"end_time\":", "end_timestamp", false),
+};
+static const field span_tail[] = {
+    FIELD(",\"input\":", "input", true),
+    FIELD(",\"output\":", "output", true),
+    FIELD(",\"metadata\":", "metadata", true),
+};
+/* The document's top level, from the root: these, then its metadata, times and spans. */
+static const field doc_head[] = {
+    FIELD("{\"trace_id\":", "trace_id", false),
+    FIELD(",\"name\":", "name", false),
+    FIELD(",\"input\":", "input", true),
+    FIELD(",\"output\":", "output", true),
+};
+
+static void write_fields(weft__buf *b, const json_t *item, const field *f, size_t n)
 {
-    if (v && !json_is_null(v))
-        weft__json_value_write(b, v);
-    else
-        weft__buf_lit(b, "{}");
+    for (size_t i = 0; i < n; i++) {
+        weft__buf_append(b, f[i].lit, f[i].lit_len);
+        const json_t *v = json_object_get(item, f[i].key);
+        if (f[i].obj && (!v || json_is_null(v)))
+            weft__buf_lit(b, "{}");
+        else
+            weft__json_value_write(b, v); /* NULL (absent) writes null */
+    }
 }
 
-static bool consumed_key(const char *k)
+static bool in_fields(const char *k, const field *f, size_t n)
 {
-    static const char *const keys[] = {"id",     "parent_id",       "name",          "type",
-                                       "status", "start_timestamp", "end_timestamp", "input",
-                                       "output", "metadata"};
-    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        if (strcmp(k, keys[i]) == 0)
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(k, f[i].key) == 0)
             return true;
     return false;
 }
@@ -166,33 +196,15 @@ static bool consumed_key(const char *k)
 static void write_span(weft__buf *b, const span *s)
 {
     const json_t *it = s->item;
-    weft__buf_lit(b, "{\"id\":");
-    weft__json_value_write(b, json_object_get(it, "id"));
-    weft__buf_lit(b, ",\"parent_id\":");
-    weft__json_value_write(b, json_object_get(it, "parent_id"));
-    weft__buf_lit(b, ",\"name\":");
-    weft__json_value_write(b, json_object_get(it, "name"));
-    weft__buf_lit(b, ",\"type\":");
-    weft__json_value_write(b, json_object_get(it, "type"));
-    weft__buf_lit(b, ",\"status\":");
-    weft__json_value_write(b, json_object_get(it, "status"));
-    weft__buf_lit(b, ",\"start_time\":");
-    write_time(b, it, "start_timestamp");
-    weft__buf_lit(b, ",\"end_time\":");
-    write_time(b, it, "end_timestamp");
+    write_fields(b, it, span_head, N_OF(span_head));
     weft__buf_lit(b, ",\"duration_ms\":");
     write_duration(b, s->has_start, s->start_ns, s->has_end, s->end_ns);
-    weft__buf_lit(b, ",\"input\":");
-    write_obj_or_empty(b, json_object_get(it, "input"));
-    weft__buf_lit(b, ",\"output\":");
-    write_obj_or_empty(b, json_object_get(it, "output"));
-    weft__buf_lit(b, ",\"metadata\":");
-    write_obj_or_empty(b, json_object_get(it, "metadata"));
+    write_fields(b, it, span_tail, N_OF(span_tail));
     json_t *o = (json_t *)it; /* jansson's iterators take non-const; nothing is modified */
     for (void *i = json_object_iter(o); i; i = json_object_iter_next(o, i)) {
         const char *k = json_object_iter_key(i);
-        if (consumed_key(k))
-            continue;
+        if (in_fields(k, span_head, N_OF(span_head)) || in_fields(k, span_tail, N_OF(span_tail)))
+            continue; /* written above */
         weft__buf_putc(b, ',');
         weft__json_str_any(b, k, json_object_iter_key_len(i), 0);
         weft__buf_putc(b, ':');
@@ -356,14 +368,7 @@ int weft__stratix_doc_write(weft__buf *b, const json_t *const *items, size_t n, 
         }
     }
     size_t mark = b->len;
-    weft__buf_lit(b, "{\"trace_id\":");
-    weft__json_value_write(b, json_object_get(ri, "trace_id"));
-    weft__buf_lit(b, ",\"name\":");
-    weft__json_value_write(b, json_object_get(ri, "name"));
-    weft__buf_lit(b, ",\"input\":");
-    write_obj_or_empty(b, json_object_get(ri, "input"));
-    weft__buf_lit(b, ",\"output\":");
-    write_obj_or_empty(b, json_object_get(ri, "output"));
+    write_fields(b, ri, doc_head, N_OF(doc_head));
     weft__buf_lit(b, ",\"metadata\":{");
     {
         bool first = true;

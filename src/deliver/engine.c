@@ -270,18 +270,21 @@ static void queue_insert(weft__engine *e, job *j)
         e->queue = j;
 }
 
-static void queue_remove(weft__engine *e, job *j)
+/* Takes j out of the list at *head (with its last element at *tail when the list keeps one). */
+static void list_unlink(job **head, job **tail, job *j)
 {
     if (j->prev)
         j->prev->next = j->next;
     else
-        e->queue = j->next;
+        *head = j->next;
     if (j->next)
         j->next->prev = j->prev;
-    else
-        e->queue_tail = j->prev;
+    else if (tail)
+        *tail = j->prev;
     j->prev = j->next = NULL;
 }
+
+static void queue_remove(weft__engine *e, job *j) { list_unlink(&e->queue, &e->queue_tail, j); }
 
 static void flying_add(weft__engine *e, job *j)
 {
@@ -295,13 +298,7 @@ static void flying_add(weft__engine *e, job *j)
 
 static void flying_remove(weft__engine *e, job *j)
 {
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        e->flying = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    j->prev = j->next = NULL;
+    list_unlink(&e->flying, NULL, j);
     e->inflight--;
 }
 
@@ -977,6 +974,21 @@ static bool retry_later(weft__engine *e, job *j, const weft__http_result *r, uin
     return true;
 }
 
+/* The job's top range is rejected for good (it cannot be split further): its first live item
+ * logged with the server's status and detail, the range popped and given up. */
+static void reject_top(weft__engine *e, job *j, int status, const char *detail)
+{
+    range top = j->ranges[j->n_ranges - 1];
+    uint32_t k = top.i;
+    while (k < top.j && !is_live(j->h, k))
+        k++;
+    if (k < top.j)
+        log_rejected(e, j->h->b, k, status, detail);
+    j->n_ranges--;
+    j->cut = false;
+    give_up(e, j->h, top, WHY_REJECTED);
+}
+
 static void too_large(weft__engine *e, job *j, const weft__http_result *r, uint64_t now)
 {
     range top = j->ranges[j->n_ranges - 1];
@@ -1005,14 +1017,7 @@ static void too_large(weft__engine *e, job *j, const weft__http_result *r, uint6
         } else {
             char detail[256];
             answer_detail(e, r, detail, sizeof detail);
-            uint32_t k = top.i;
-            while (k < top.j && !is_live(j->h, k))
-                k++;
-            if (k < top.j)
-                log_rejected(e, j->h->b, k, r->status, detail);
-            j->n_ranges--;
-            j->cut = false;
-            give_up(e, j->h, top, WHY_REJECTED);
+            reject_top(e, j, r->status, detail);
         }
     }
     j->due_ms = now;
@@ -1028,15 +1033,7 @@ static void refused(weft__engine *e, job *j, const weft__http_result *r, uint64_
         if (split_top(j)) {
             fork_second_half(e, j, now);
         } else {
-            range top = j->ranges[j->n_ranges - 1];
-            uint32_t k = top.i;
-            while (k < top.j && !is_live(j->h, k))
-                k++;
-            if (k < top.j)
-                log_rejected(e, j->h->b, k, r->status, detail);
-            j->n_ranges--;
-            j->cut = false;
-            give_up(e, j->h, top, WHY_REJECTED);
+            reject_top(e, j, r->status, detail);
         }
     }
     j->attempt = 0;

@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "runtime.h"
 #include "spool_format.h"
 #include "spool_internal.h"
@@ -289,12 +290,10 @@ bool weft__spool_range_add(sfile *f, uint64_t lo, uint64_t hi, uint64_t off, uin
         p->complete += complete;
     } else {
         if (f->n_pend == f->cap_pend) {
-            size_t cap = f->cap_pend ? f->cap_pend * 2 : 8;
-            prange *np = realloc(f->pend, cap * sizeof *np);
+            prange *np = weft__grow(f->pend, &f->cap_pend, sizeof *np, 8);
             if (!np)
                 return false;
             f->pend = np;
-            f->cap_pend = cap;
         }
         memmove(&f->pend[k + 1], &f->pend[k], (f->n_pend - k) * sizeof(prange));
         f->pend[k] = (prange){lo, hi, off, complete};
@@ -420,12 +419,9 @@ static void bad_file(weft__spool *sp, const char *name, const struct stat *st, c
 {
     weft__stat_add(spool_bad_files, 1);
     if (sp->n_bad == sp->cap_bad) {
-        size_t cap = sp->cap_bad ? sp->cap_bad * 2 : 4;
-        inode *nb = realloc(sp->bad, cap * sizeof *nb);
-        if (nb) {
+        inode *nb = weft__grow(sp->bad, &sp->cap_bad, sizeof *nb, 4);
+        if (nb)
             sp->bad = nb;
-            sp->cap_bad = cap;
-        }
     }
     if (sp->n_bad < sp->cap_bad)
         sp->bad[sp->n_bad++] = (inode){st->st_dev, st->st_ino};
@@ -454,14 +450,12 @@ static bool load_claimed(weft__spool *sp, sfile *f)
         if (rec.kind != WEFT__SPOOL_ACK)
             continue;
         if (n_a == cap_a) {
-            size_t cap = cap_a ? cap_a * 2 : 16;
-            acked *na = realloc(a, cap * sizeof *na);
+            acked *na = weft__grow(a, &cap_a, sizeof *na, 16);
             if (!na) {
                 free(a);
                 return false;
             }
             a = na;
-            cap_a = cap;
         }
         a[n_a++] = (acked){rec.seq, rec.seq + rec.count};
     }

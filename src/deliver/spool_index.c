@@ -108,22 +108,9 @@ static void hash_del(weft__spool_ix *ix, uint32_t x)
     }
 }
 
-/* Some live entry of (trace, id); WEFT__IX_NONE when none. */
-static uint32_t lookup(const weft__spool_ix *ix, uint64_t trace, uint64_t id)
-{
-    if (!ix->slot)
-        return WEFT__IX_NONE;
-    for (size_t h = hash_key(trace, id) & ix->mask;; h = (h + 1) & ix->mask) {
-        uint32_t v = ix->slot[h];
-        if (v == 0)
-            return WEFT__IX_NONE;
-        if (ix->e[v - 1].id == id && ix->e[v - 1].trace == trace)
-            return v - 1;
-    }
-}
-
-uint32_t weft__spool_ix_find(const weft__spool_ix *ix, uint64_t trace, uint64_t id, uint32_t file,
-                             uint64_t seq)
+/* The first entry of (trace, id) along its probe run, or with at (file, seq) the one there;
+ * WEFT__IX_NONE when none. */
+static uint32_t probe(const weft__spool_ix *ix, uint64_t trace, uint64_t id, bool at, uint32_t file, uint64_t seq)
 {
     if (!ix->slot)
         return WEFT__IX_NONE;
@@ -132,9 +119,21 @@ uint32_t weft__spool_ix_find(const weft__spool_ix *ix, uint64_t trace, uint64_t 
         if (v == 0)
             return WEFT__IX_NONE;
         const weft__spool_ixent *c = &ix->e[v - 1];
-        if (c->id == id && c->trace == trace && c->file == file && c->seq == seq)
+        if (c->id == id && c->trace == trace && (!at || (c->file == file && c->seq == seq)))
             return v - 1;
     }
+}
+
+/* Some live entry of (trace, id); WEFT__IX_NONE when none. */
+static uint32_t lookup(const weft__spool_ix *ix, uint64_t trace, uint64_t id)
+{
+    return probe(ix, trace, id, false, 0, 0);
+}
+
+uint32_t weft__spool_ix_find(const weft__spool_ix *ix, uint64_t trace, uint64_t id, uint32_t file,
+                             uint64_t seq)
+{
+    return probe(ix, trace, id, true, file, seq);
 }
 
 /* ---- the pool --------------------------------------------------------------------------------- */

@@ -30,6 +30,20 @@
 #include "runtime.h"
 #include "spool_internal.h"
 
+/* Counts lost records of f as dropped, logged once per spool. */
+static void log_lost(weft__spool *sp, const sfile *f, uint64_t lost)
+{
+    if (lost == 0)
+        return;
+    weft__stat_add(dropped_export, lost);
+    if (!sp->logged_lost) {
+        sp->logged_lost = true;
+        weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
+                                 "counted in dropped_export",
+                  (unsigned long long)lost, sp->dir, f->name);
+    }
+}
+
 /* Forgets the pending ranges [0, k) of f after a replay pass; whatever of them was not taken
  * is gone from the file (damaged or cut), its completed records counted lost. */
 static void drop_ranges(weft__spool *sp, sfile *f, size_t k)
@@ -43,15 +57,31 @@ static void drop_ranges(weft__spool *sp, sfile *f, size_t k)
     }
     memmove(f->pend, f->pend + k, (f->n_pend - k) * sizeof(prange));
     f->n_pend -= k;
-    if (lost > 0) {
-        weft__stat_add(dropped_export, lost);
-        if (!sp->logged_lost) {
-            sp->logged_lost = true;
-            weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
-                                     "counted in dropped_export",
-                      (unsigned long long)lost, sp->dir, f->name);
+    log_lost(sp, f, lost);
+}
+
+/* Where a record read at `at` with number seq stands among f's pending ranges, *k the range
+ * looked at (moved forward past the ranges seq is beyond). When the next range starts further
+ * on, r seeks there, over finished records. */
+typedef enum pend_step {
+    PEND_IN,        /* pending: in f->pend[*k] */
+    PEND_BEFORE,    /* before f->pend[*k]: finished, read on */
+    PEND_SEEKED,    /* r jumped ahead to f->pend[*k]: read on */
+    PEND_PAST_LAST  /* beyond the last range: nothing more to read */
+} pend_step;
+
+static pend_step pend_find(reader *r, const sfile *f, size_t *k, uint64_t seq, uint64_t at)
+{
+    while (*k < f->n_pend && seq >= f->pend[*k].hi) {
+        ++*k;
+        if (*k < f->n_pend && f->pend[*k].off > at) {
+            weft__spool_reader_seek(r, f->pend[*k].off);
+            return PEND_SEEKED;
         }
     }
+    if (*k == f->n_pend)
+        return PEND_PAST_LAST;
+    return seq < f->pend[*k].lo ? PEND_BEFORE : PEND_IN;
 }
 
 /* One replay pass over f; records taken go into b and locs. */
@@ -81,19 +111,12 @@ static void replay_file(weft__spool *sp, sfile *f, weft__batch *b, weft__spool_l
         weft__spool_loss_see(&lc, &r.dmg, &rec);
         if (rec.kind != WEFT__SPOOL_SPAN)
             continue;
-        bool seeked = false;
-        while (k < f->n_pend && rec.seq >= f->pend[k].hi) {
-            k++;
-            if (k < f->n_pend && f->pend[k].off > at) {
-                weft__spool_reader_seek(&r, f->pend[k].off);
-                lc.any = false; /* a jump over finished records, not damage */
-                seeked = true;
-                break;
-            }
-        }
-        if (k == f->n_pend)
+        pend_step ps = pend_find(&r, f, &k, rec.seq, at);
+        if (ps == PEND_PAST_LAST)
             break;
-        if (seeked || rec.seq < f->pend[k].lo)
+        if (ps == PEND_SEEKED)
+            lc.any = false; /* a jump over finished records, not damage */
+        if (ps != PEND_IN)
             continue;
         prange *p = &f->pend[k];
         if (b->n > 0 && (b->n >= max_items || b->enc[sp->enc].bytes.len + rec.json_len + 1 > max_bytes)) {
@@ -317,18 +340,6 @@ static int cmp_fsx(const void *a, const void *b)
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-static void log_lost(weft__spool *sp, const sfile *f, uint64_t lost)
-{
-    if (lost == 0)
-        return;
-    weft__stat_add(dropped_export, lost);
-    if (!sp->logged_lost) {
-        sp->logged_lost = true;
-        weft__log(WEFT_LOG_WARN, "spool: %llu span records could not be read back from %s/%s; "
-                                 "counted in dropped_export",
-                  (unsigned long long)lost, sp->dir, f->name);
-    }
-}
 
 void weft__spool_replay_teardown(weft__spool *sp)
 {
@@ -383,18 +394,10 @@ bool weft__spool_replay_absorb(weft__spool *sp, sfile *f)
             break;
         if (rec.kind != WEFT__SPOOL_SPAN)
             continue;
-        bool seeked = false;
-        while (k < f->n_pend && rec.seq >= f->pend[k].hi) {
-            k++;
-            if (k < f->n_pend && f->pend[k].off > at) {
-                weft__spool_reader_seek(&r, f->pend[k].off); /* over finished records */
-                seeked = true;
-                break;
-            }
-        }
-        if (k == f->n_pend)
+        pend_step ps = pend_find(&r, f, &k, rec.seq, at);
+        if (ps == PEND_PAST_LAST)
             break;
-        if (seeked || rec.seq < f->pend[k].lo)
+        if (ps != PEND_IN)
             continue;
         weft__spool_ixent proto = {.trace = rec.trace,
                                    .id = rec.id,

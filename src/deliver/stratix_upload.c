@@ -463,6 +463,20 @@ static int answer_json(const weft__easy_resp *r, const call *k, json_t **root, w
     return 0;
 }
 
+/* Every request ends here: k performed (with retries), and with root the 2xx answer's JSON in
+ * *root (the caller's); the response freed. */
+static int run(weft__stratix_conn *c, const call *k, json_t **root, weft_stratix_error *err)
+{
+    weft__easy_resp r;
+    int rc = perform(c, k, &r, err);
+    if (rc < 0)
+        return rc;
+    if (root)
+        rc = answer_json(&r, k, root, err);
+    weft__easy_resp_fini(&r);
+    return rc;
+}
+
 /* ---- URLs ---------------------------------------------------------------------------------- */
 
 /* base + "/" + each segment percent-encoded (NULL-terminated list of path pieces; a piece that
@@ -515,13 +529,7 @@ static int get_json(weft__stratix_conn *c, const char *url, const char *what, js
 {
     call k = {.method = "GET", .url = url, .what = what, .with_key = true, .no_proxy = c->base_plain_loopback,
               .policy = RETRY_IDEMPOTENT};
-    weft__easy_resp r;
-    int rc = perform(c, &k, &r, err);
-    if (rc < 0)
-        return rc;
-    rc = answer_json(&r, &k, root, err);
-    weft__easy_resp_fini(&r);
-    return rc;
+    return run(c, &k, root, err);
 }
 
 int weft__stratix_call(weft__stratix_conn *c, const char *method, const char *url, const char *what,
@@ -531,14 +539,7 @@ int weft__stratix_call(weft__stratix_conn *c, const char *method, const char *ur
         *answer = NULL;
     call k = {.method = method, .url = url, .what = what, .body = body, .with_key = true,
               .no_proxy = c->base_plain_loopback, .policy = RETRY_IDEMPOTENT};
-    weft__easy_resp r;
-    int rc = perform(c, &k, &r, err);
-    if (rc < 0)
-        return rc;
-    if (answer)
-        rc = answer_json(&r, &k, answer, err);
-    weft__easy_resp_fini(&r);
-    return rc;
+    return run(c, &k, answer, err);
 }
 
 static int resolve_locked(weft__stratix_conn *c, weft_stratix_error *err)
@@ -751,6 +752,27 @@ static int upload_fail(weft_stratix_error *err, int code, weft_stratix_step step
 /* The checks of weft_stratix_upload on the file alone: a .json / .jsonl regular file, not
  * empty, at most 50 MB. Opens it (*f, when f is non-NULL) and reports its base name, type and
  * size as opened. */
+/* Upload steps 1 and 3: the progress callback asked first (done of total bytes; false
+ * cancels), then req (taken; NULL: out of memory) posted as k's body, the answer's JSON in
+ * *root (the caller's). */
+static int post_json_step(weft__stratix_conn *c, call *k, json_t *req, weft_stratix_progress_fn on_progress,
+                          void *user, uint64_t done, uint64_t total, json_t **root, weft_stratix_error *err)
+{
+    if (on_progress && !on_progress(user, k->step, done, total)) {
+        json_decref(req);
+        return upload_fail(err, WEFT_ECANCELED, k->step, "cancelled");
+    }
+    char *body = req ? weft__json_value_text(req) : NULL;
+    json_decref(req);
+    if (body == NULL)
+        return oom_err(err);
+    k->body = body;
+    int rc = run(c, k, root, err);
+    k->body = NULL;
+    free(body);
+    return rc;
+}
+
 static int open_checked(const char *path, FILE **f, const char **filename, const char **type, uint64_t *size,
                         weft_stratix_error *err)
 {
@@ -818,9 +840,8 @@ int weft__stratix_upload_file(weft__stratix_conn *c, const char *path, weft_stra
         return frc;
 
     int rc;
-    char *presign_url = NULL, *create_url = NULL, *put_url = NULL, *body = NULL;
+    char *presign_url = NULL, *create_url = NULL, *put_url = NULL;
     json_t *root = NULL;
-    weft__easy_resp r = {0};
     weft_stratix_upload_result *res = NULL;
 
     rc = weft__stratix_traces_url(c, (const char *const[]){"upload", NULL}, &presign_url, err);
@@ -830,24 +851,11 @@ int weft__stratix_upload_file(weft__stratix_conn *c, const char *path, weft_stra
         goto out;
 
     /* Step 1: a presigned URL for {filename, type, size}. */
-    if (on_progress && !on_progress(user, WEFT_STRATIX_STEP_PRESIGN, 0, size)) {
-        rc = upload_fail(err, WEFT_ECANCELED, WEFT_STRATIX_STEP_PRESIGN, "cancelled");
-        goto out;
-    }
-    json_t *req = json_pack("{s:s, s:s, s:I}", "filename", filename, "type", type, "size", (json_int_t)size);
-    body = req ? weft__json_value_text(req) : NULL;
-    json_decref(req);
-    if (body == NULL) {
-        rc = oom_err(err);
-        goto out;
-    }
     call k1 = {.method = "POST", .url = presign_url, .what = "POST /traces/upload", .step = WEFT_STRATIX_STEP_PRESIGN,
-               .body = body, .with_key = true, .no_proxy = c->base_plain_loopback, .policy = RETRY_IDEMPOTENT};
-    rc = perform(c, &k1, &r, err);
-    if (rc < 0)
-        goto out;
-    rc = answer_json(&r, &k1, &root, err);
-    weft__easy_resp_fini(&r);
+               .with_key = true, .no_proxy = c->base_plain_loopback, .policy = RETRY_IDEMPOTENT};
+    rc = post_json_step(c, &k1, json_pack("{s:s, s:s, s:I}", "filename", filename, "type", type, "size",
+                                          (json_int_t)size),
+                        on_progress, user, 0, size, &root, err);
     if (rc < 0)
         goto out;
     const char *u = str_of(weft__stratix_unwrap(root), "url");
@@ -880,31 +888,15 @@ int weft__stratix_upload_file(weft__stratix_conn *c, const char *path, weft_stra
                .file = f, .file_len = size, .content_type = type, .with_key = same_origin,
                .no_proxy = weft__url_is_loopback(put_url), .policy = RETRY_IDEMPOTENT,
                .progress = on_progress ? on_put_progress : NULL, .progress_ud = &pp};
-    rc = perform(c, &k2, &r, err);
+    rc = run(c, &k2, NULL, err);
     if (rc < 0)
         goto out;
-    weft__easy_resp_fini(&r);
 
     /* Step 3: trace records from the uploaded file. */
-    if (on_progress && !on_progress(user, WEFT_STRATIX_STEP_CREATE, size, size)) {
-        rc = upload_fail(err, WEFT_ECANCELED, WEFT_STRATIX_STEP_CREATE, "cancelled");
-        goto out;
-    }
-    free(body);
-    req = json_pack("{s:s}", "filename", filename);
-    body = req ? weft__json_value_text(req) : NULL;
-    json_decref(req);
-    if (body == NULL) {
-        rc = oom_err(err);
-        goto out;
-    }
     call k3 = {.method = "POST", .url = create_url, .what = "POST /traces", .step = WEFT_STRATIX_STEP_CREATE,
-               .body = body, .with_key = true, .no_proxy = c->base_plain_loopback, .policy = RETRY_UNSENT};
-    rc = perform(c, &k3, &r, err);
-    if (rc < 0)
-        goto out;
-    rc = answer_json(&r, &k3, &root, err);
-    weft__easy_resp_fini(&r);
+               .with_key = true, .no_proxy = c->base_plain_loopback, .policy = RETRY_UNSENT};
+    rc = post_json_step(c, &k3, json_pack("{s:s}", "filename", filename), on_progress, user, size, size, &root,
+                        err);
     if (rc < 0)
         goto out;
     res = calloc(1, sizeof *res);
@@ -933,7 +925,6 @@ out:
     free(presign_url);
     free(create_url);
     free(put_url);
-    free(body);
     fclose(f);
     return rc;
 }

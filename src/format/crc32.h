@@ -1,8 +1,8 @@
 /*
  * crc32.h — CRC-32 as zlib, PNG and Ethernet compute it (reflected polynomial 0xEDB88320,
  * initial value and final XOR 0xFFFFFFFF; the check value of "123456789" is 0xCBF43926). It
- * guards each record of the disk spool (src/spool_format.c). A pure function: no state, any
- * thread.
+ * guards each record of the disk spool (src/codec/spool_format.c). A pure function of its
+ * arguments, any thread (the tables behind it are built once, at the first call).
  */
 #ifndef WEFT_CRC32_H
 #define WEFT_CRC32_H

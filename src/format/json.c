@@ -819,27 +819,21 @@ value:
         return false;
     switch (s[i]) {
     case '{':
+    case '[': {
+        unsigned char close = s[i] == '{' ? '}' : ']';
         if (depth == JSON_MAX_DEPTH)
             return false;
-        open[depth++] = '}';
+        open[depth++] = close;
         i = skip_ws(s, i + 1, len);
-        if (i < len && s[i] == '}') {
+        if (i < len && s[i] == close) { /* empty */
             depth--;
             i++;
             goto after_value;
         }
-        goto key;
-    case '[':
-        if (depth == JSON_MAX_DEPTH)
-            return false;
-        open[depth++] = ']';
-        i = skip_ws(s, i + 1, len);
-        if (i < len && s[i] == ']') {
-            depth--;
-            i++;
-            goto after_value;
-        }
+        if (close == '}')
+            goto key;
         goto value;
+    }
     case '"':
         if (!scan_string(s, len, &i))
             return false;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "json.h"
 
 typedef struct str {
@@ -132,12 +133,10 @@ static bool find_long(const char *in, size_t len, size_t floor, str **out, size_
         if ((q < len && in[q] == ':') || end - at - 2 <= floor)
             continue; /* a key, or short */
         if (n == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            str *nv = realloc(v, nc * sizeof *nv);
+            str *nv = weft__grow(v, &cap, sizeof *nv, 8);
             if (!nv)
                 goto bad;
             v = nv;
-            cap = nc;
         }
         v[n].at = at;
         v[n].end = end;

@@ -2,10 +2,12 @@
  * test_buf.c — the export side's byte buffer (src/base/buf.c, buf.h): growth by doubling from
  * 256 bytes keeping the content, the short-copy helper against memcpy at every length, a
  * growth that cannot be met setting oom and refusing every later growth until reset, and fini
- * leaving an empty buffer.
+ * leaving an empty buffer; weft__grow for plain arrays (doubling from a first capacity, refusing
+ * sizes that overflow).
  */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
@@ -80,4 +82,39 @@ Test(buf, an_impossible_growth_sets_oom_and_refuses_later_growth_until_reset)
     weft__buf_append(&b, big, sizeof big);
     cr_assert_eq(b.len, sizeof big, "usable again after reset");
     weft__buf_fini(&b);
+}
+
+Test(buf, grow_starts_at_first_then_doubles_and_keeps_the_elements)
+{
+    uint32_t *v = NULL;
+    size_t cap = 0, n = 0;
+    for (uint32_t i = 0; i < 100; i++) {
+        if (n == cap) {
+            size_t before = cap;
+            uint32_t *nv = weft__grow(v, &cap, sizeof *nv, 4);
+            cr_assert(nv);
+            cr_assert_eq(cap, before ? before * 2 : 4);
+            v = nv;
+        }
+        v[n++] = i * 7;
+    }
+    cr_assert_eq(cap, 128);
+    for (uint32_t i = 0; i < 100; i++)
+        cr_assert_eq(v[i], i * 7);
+    free(v);
+}
+
+Test(buf, grow_refuses_a_size_that_overflows_and_leaves_the_array_alone)
+{
+    uint64_t *v = malloc(4 * sizeof *v);
+    cr_assert(v);
+    v[3] = 42;
+    size_t cap = SIZE_MAX / 2 + 1;
+    cr_assert_null(weft__grow(v, &cap, sizeof *v, 4));
+    cr_assert_eq(cap, SIZE_MAX / 2 + 1);
+    cap = SIZE_MAX / 8; /* twice that, of 8-byte elements, is more bytes than size_t holds */
+    cr_assert_null(weft__grow(v, &cap, sizeof *v, 4));
+    cr_assert_eq(cap, SIZE_MAX / 8);
+    cr_assert_eq(v[3], 42);
+    free(v);
 }
