@@ -49,10 +49,20 @@ void weft__rec_reset(weft__rec *r)
         weft__buf_reset(&r->fields[i]);
 }
 
-static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len, int vtype, const void *val,
-                size_t val_len, int kind)
+/* Appends one entry. head, tail, hash: weft__key_words and weft__key_hash of the key, which
+ * mark the (section, key) in key_bits. Inlined in each setter: the work is a few dozen
+ * instructions, as much as the calls would be. */
+static inline WEFT__ALWAYS_INLINE void add(weft__rec *r, weft_section sec, const char *key, size_t key_len,
+                                           int vtype, const void *val, size_t val_len, int kind, uint64_t hash)
 {
-    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, 0, (uint32_t)key_len, (uint32_t)val_len};
+    unsigned flags = weft__json_plain_short(key, key_len) ? WEFT__ENTF_KEY_PLAIN : 0;
+    if (vtype == WEFT__VAL_STR && weft__json_plain_short(val, val_len))
+        flags |= WEFT__ENTF_VAL_PLAIN;
+    uint64_t bit = 1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63);
+    r->repeats |= (r->key_bits & bit) != 0 || kind == WEFT__ENT_REMOVE;
+    r->key_bits |= bit;
+    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, (uint8_t)flags, (uint32_t)key_len,
+                       (uint32_t)val_len};
     size_t need = sizeof(h) + key_len + val_len;
     if (!weft__buf_reserve(&r->attrs, need))
         return;
@@ -66,31 +76,46 @@ static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len,
 
 #define REDACTED "[REDACTED]"
 
-/* Adds an entry after redaction: a key matching a pattern stores the string "[REDACTED]"; a
- * JSON value with objects inside is rewritten when one of their keys matches (nested). */
-static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t key_len, int vtype,
-                         const void *val, size_t val_len, int kind, bool nested)
+/* The out-of-line part of add_redacted: a JSON value with objects inside, rewritten when one
+ * of their keys matches (nested). */
+static void add_nested(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
+                       size_t val_len, int kind, uint64_t hash)
 {
+    weft__buf *scratch = &weft__rt.redact_scratch;
+    weft__buf_reset(scratch);
+    size_t n = weft__redact_json(weft__rt.redact, scratch, json, val_len);
+    if (n && !scratch->oom) {
+        weft__stat_add(redacted, n);
+        add(r, sec, key, key_len, WEFT__VAL_JSON, scratch->data, scratch->len, kind, hash);
+        return;
+    }
+    add(r, sec, key, key_len, WEFT__VAL_JSON, json, val_len, kind, hash);
+}
+
+/* Adds an entry after redaction: a key matching a pattern stores the string "[REDACTED]"; a
+ * JSON value with objects inside is rewritten when one of their keys matches (nested). The
+ * key's words and hash are taken once, for the redaction cache and for key_bits. */
+static inline WEFT__ALWAYS_INLINE void add_redacted(weft__rec *r, weft_section sec, const char *key,
+                                                    size_t key_len, int vtype, const void *val, size_t val_len,
+                                                    int kind, bool nested)
+{
+    uint64_t head, tail;
+    weft__key_words(key, key_len, &head, &tail);
+    uint64_t hash = weft__key_hash(head, tail, key_len);
     weft__redact *rd = weft__rt.redact;
     if (rd) {
-        if (weft__redact_key(rd, key, key_len)) {
+        if (weft__redact_key_hashed(rd, key, key_len, head, tail, hash)) {
             weft__stat_add(redacted, 1);
-            add(r, sec, key, key_len, WEFT__VAL_STR, REDACTED, sizeof(REDACTED) - 1, kind);
+            add(r, sec, key, key_len, WEFT__VAL_STR, REDACTED, sizeof(REDACTED) - 1, kind, hash);
             return;
         }
         const char *json = val;
         if (nested && vtype == WEFT__VAL_JSON && val_len && (json[0] == '{' || json[0] == '[')) {
-            weft__buf *scratch = &weft__rt.redact_scratch;
-            weft__buf_reset(scratch);
-            size_t n = weft__redact_json(rd, scratch, json, val_len);
-            if (n && !scratch->oom) {
-                weft__stat_add(redacted, n);
-                add(r, sec, key, key_len, WEFT__VAL_JSON, scratch->data, scratch->len, kind);
-                return;
-            }
+            add_nested(r, sec, key, key_len, json, val_len, kind, hash);
+            return;
         }
     }
-    add(r, sec, key, key_len, vtype, val, val_len, kind);
+    add(r, sec, key, key_len, vtype, val, val_len, kind, hash);
 }
 
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
@@ -134,7 +159,9 @@ void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t ke
 
 void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t key_len)
 {
-    add(r, sec, key, key_len, WEFT__VAL_JSON, "", 0, WEFT__ENT_REMOVE);
+    uint64_t head, tail;
+    weft__key_words(key, key_len, &head, &tail);
+    add(r, sec, key, key_len, WEFT__VAL_JSON, "", 0, WEFT__ENT_REMOVE, weft__key_hash(head, tail, key_len));
 }
 
 /* Length of v without a multi-byte sequence left incomplete at its end by a byte cut. */

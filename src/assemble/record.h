@@ -48,6 +48,11 @@ typedef struct weft__rec {
     uint64_t trace_lo;
     uint64_t remote_parent;
     weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
+    /* What the encoders may skip, kept as entries are added: one bit per (section, key)
+     * hash, and whether two entries may share a key (a bit already set) or any entry is a
+     * remove. When repeats is false no key needs de-duplicating. */
+    uint64_t key_bits;
+    bool repeats;
 } weft__rec;
 
 /* The low half of r's W3C trace id, given the process's salt. */
@@ -116,10 +121,17 @@ typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, 
                                   const char *json, size_t json_len, int kind);
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 
+/* Entry flags, known when the entry is copied in: the bytes can go into a JSON string as
+ * they are (printable ASCII other than '"' and '\\'), so a JSON encoder writes them between
+ * quotes without an escape scan. Only short text is checked (1 to 16 bytes); longer text is
+ * left unmarked and scanned by the encoder as before. */
+#define WEFT__ENTF_KEY_PLAIN 1u
+#define WEFT__ENTF_VAL_PLAIN 2u /* a WEFT__VAL_STR value */
+
 /* The layout of one entry in attrs: this header, then key_len bytes of key, then val_len
  * bytes of value. */
 typedef struct weft__rec_hdr {
-    uint8_t sec, kind, vtype, reserved;
+    uint8_t sec, kind, vtype, flags;
     uint32_t key_len, val_len;
 } weft__rec_hdr;
 
@@ -127,6 +139,7 @@ typedef struct weft__rec_entry {
     weft_section sec;
     int kind;  /* WEFT__ENT_* */
     int vtype; /* WEFT__VAL_* */
+    unsigned flags; /* WEFT__ENTF_* */
     const char *key, *val;
     size_t key_len, val_len;
 } weft__rec_entry;
@@ -145,6 +158,7 @@ static inline bool weft__rec_next(const weft__rec *r, size_t *pos, weft__rec_ent
     e->sec = (weft_section)h.sec;
     e->kind = h.kind;
     e->vtype = h.vtype;
+    e->flags = h.flags;
     e->key = r->attrs.data + *pos + sizeof h;
     e->key_len = h.key_len;
     e->val = e->key + h.key_len;

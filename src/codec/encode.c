@@ -234,6 +234,103 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
     return flags;
 }
 
+/* The section sec of a record whose keys are all distinct and none removed (r->repeats
+ * false): every entry shows as it is, in order, so the entries are read straight from the
+ * record, and text marked plain (record.h) is copied between quotes without an escape scan.
+ * The bytes are those write_section gives. */
+static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section sec)
+{
+    unsigned flags = 0;
+    bool first = true;
+    size_t pos = 0;
+    ent e;
+    weft__buf_putc(b, '{');
+    while (weft__rec_next(r, &pos, &e)) {
+        if (e.sec != sec)
+            continue;
+        if (e.flags & WEFT__ENTF_KEY_PLAIN) {
+            if (!weft__buf_reserve(b, e.key_len + 5))
+                return flags;
+            char *o = b->data + b->len;
+            *o = ',';
+            o += !first;
+            *o++ = '"';
+            weft__copy(o, e.key, e.key_len);
+            o += e.key_len;
+            *o++ = '"';
+            *o++ = ':';
+            if (e.kind == WEFT__ENT_APPEND)
+                *o++ = '[';
+            b->len = (size_t)(o - b->data);
+        } else {
+            if (!first)
+                weft__buf_putc(b, ',');
+            flags |= weft__json_str(b, e.key, e.key_len, 0);
+            weft__buf_putc(b, ':');
+            if (e.kind == WEFT__ENT_APPEND)
+                weft__buf_putc(b, '[');
+        }
+        first = false;
+        if (e.flags & WEFT__ENTF_VAL_PLAIN) {
+            if (!weft__buf_reserve(b, e.val_len + 3))
+                return flags;
+            char *o = b->data + b->len;
+            *o++ = '"';
+            weft__copy(o, e.val, e.val_len);
+            o += e.val_len;
+            *o++ = '"';
+            b->len = (size_t)(o - b->data);
+        } else {
+            flags |= value(b, &e);
+        }
+        if (e.kind == WEFT__ENT_APPEND)
+            weft__buf_putc(b, ']');
+    }
+    weft__buf_putc(b, '}');
+    return flags;
+}
+
+/* The three sections of a record some of whose keys repeat (or are removed): the entries
+ * gathered first, then each key's winner found (pairwise, or planned for many entries). */
+static unsigned write_sections(weft__buf *b, const weft__rec *r)
+{
+    unsigned flags = 0;
+    /* Not an initializer: that would zero all of small[] (1.5 KiB) for every span. */
+    collect c;
+    c.v = c.small;
+    c.n = 0;
+    c.cap = sizeof c.small / sizeof c.small[0];
+    c.repeats = false;
+    c.plan = NULL;
+    collect_all(&c, r);
+    /* Most spans set each key once: then nothing needs de-duplicating, and the section
+     * writers skip their search for later entries of the same key. */
+    plan pl;
+    bool planned = c.n > SMALL_ENTRIES && plan_build(&c, &pl);
+    if (planned) {
+        if (c.repeats)
+            c.plan = &pl;
+        else
+            plan_free(&pl);
+    }
+    for (size_t i = 0; i < c.n && !c.repeats && !planned; i++) {
+        c.repeats = c.v[i].kind == WEFT__ENT_REMOVE;
+        for (size_t j = i + 1; j < c.n && !c.repeats; j++)
+            c.repeats = same_key(&c.v[i], &c.v[j]);
+    }
+    weft__buf_lit(b, ",\"input\":");
+    flags |= write_section(b, &c, WEFT_INPUT);
+    weft__buf_lit(b, ",\"output\":");
+    flags |= write_section(b, &c, WEFT_OUTPUT);
+    weft__buf_lit(b, ",\"metadata\":");
+    flags |= write_section(b, &c, WEFT_METADATA);
+    if (c.plan)
+        plan_free(c.plan);
+    if (c.v != c.small)
+        free(c.v);
+    return flags;
+}
+
 /* An id-like field: repaired, and cut to the API's 256 bytes at a character boundary. */
 static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const char *v, size_t len)
 {
@@ -332,39 +429,16 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     }
     b->len = (size_t)(p - b->data);
 
-    /* Not an initializer: that would zero all of small[] (1.5 KiB) for every span. */
-    collect c;
-    c.v = c.small;
-    c.n = 0;
-    c.cap = sizeof c.small / sizeof c.small[0];
-    c.repeats = false;
-    c.plan = NULL;
-    collect_all(&c, r);
-    /* Most spans set each key once: then nothing needs de-duplicating, and the section
-     * writers skip their search for later entries of the same key. */
-    plan pl;
-    bool planned = c.n > SMALL_ENTRIES && plan_build(&c, &pl);
-    if (planned) {
-        if (c.repeats)
-            c.plan = &pl;
-        else
-            plan_free(&pl);
+    if (!r->repeats) {
+        weft__buf_lit(b, ",\"input\":");
+        flags |= write_distinct(b, r, WEFT_INPUT);
+        weft__buf_lit(b, ",\"output\":");
+        flags |= write_distinct(b, r, WEFT_OUTPUT);
+        weft__buf_lit(b, ",\"metadata\":");
+        flags |= write_distinct(b, r, WEFT_METADATA);
+    } else {
+        flags |= write_sections(b, r);
     }
-    for (size_t i = 0; i < c.n && !c.repeats && !planned; i++) {
-        c.repeats = c.v[i].kind == WEFT__ENT_REMOVE;
-        for (size_t j = i + 1; j < c.n && !c.repeats; j++)
-            c.repeats = same_key(&c.v[i], &c.v[j]);
-    }
-    weft__buf_lit(b, ",\"input\":");
-    flags |= write_section(b, &c, WEFT_INPUT);
-    weft__buf_lit(b, ",\"output\":");
-    flags |= write_section(b, &c, WEFT_OUTPUT);
-    weft__buf_lit(b, ",\"metadata\":");
-    flags |= write_section(b, &c, WEFT_METADATA);
-    if (c.plan)
-        plan_free(c.plan);
-    if (c.v != c.small)
-        free(c.v);
     /* The W3C ids. */
     if (!weft__buf_reserve(b, WEFT__JSON_HEX128_LEN + WEFT__JSON_HEX64_LEN + 32))
         return flags;

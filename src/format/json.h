@@ -92,6 +92,25 @@ static inline WEFT__ALWAYS_INLINE void weft__load_ends(const char *s, size_t len
     }
 }
 
+/* True when s[0..len) is 0 to 16 bytes that a JSON string carries as they are (see
+ * weft__json_plain64); false for anything longer, which is left to weft__json_str's scan. */
+static inline WEFT__ALWAYS_INLINE bool weft__json_plain_short(const char *s, size_t len)
+{
+    if (len >= 4) {
+        if (len > 16)
+            return false;
+        uint64_t x, y;
+        weft__load_ends(s, len, &x, &y);
+        return weft__json_plain_pair(x, y);
+    }
+    if (len == 0)
+        return true;
+    /* 1 to 3 bytes: the first, middle and last are all of them. */
+    uint32_t w = (uint32_t)(unsigned char)s[0] | (uint32_t)(unsigned char)s[len / 2] << 8 |
+                 (uint32_t)(unsigned char)s[len - 1] << 16 | 0x61000000u;
+    return weft__json_plain32(w);
+}
+
 /* Always inlined: a call costs as much as the work for a 6-byte key. */
 static inline WEFT__ALWAYS_INLINE unsigned weft__json_str(weft__buf *b, const char *s, size_t len,
                                                           size_t max_bytes)
