@@ -61,6 +61,7 @@ static inline WEFT__ALWAYS_INLINE void add(weft__rec *r, weft_section sec, const
     uint64_t bit = 1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63);
     r->repeats |= (r->key_bits & bit) != 0 || kind == WEFT__ENT_REMOVE;
     r->key_bits |= bit;
+    r->sections |= (uint8_t)(1u << (sec & 7));
     weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, (uint8_t)flags, (uint32_t)key_len,
                        (uint32_t)val_len};
     size_t need = sizeof(h) + key_len + val_len;

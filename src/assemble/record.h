@@ -53,6 +53,7 @@ typedef struct weft__rec {
      * remove. When repeats is false no key needs de-duplicating. */
     uint64_t key_bits;
     bool repeats;
+    uint8_t sections; /* bit 1 << section: the sections with an entry */
 } weft__rec;
 
 /* The low half of r's W3C trace id, given the process's salt. */

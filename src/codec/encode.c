@@ -240,50 +240,62 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
  * The bytes are those write_section gives. */
 static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section sec)
 {
+    if (!(r->sections & (1u << sec))) {
+        weft__buf_lit(b, "{}");
+        return 0;
+    }
     unsigned flags = 0;
     bool first = true;
-    size_t pos = 0;
-    ent e;
+    const char *p = r->attrs.data, *end = p + r->attrs.len;
     weft__buf_putc(b, '{');
-    while (weft__rec_next(r, &pos, &e)) {
-        if (e.sec != sec)
+    /* The headers are read here rather than through weft__rec_next: an entry of another
+     * section costs a load and an add. */
+    while ((size_t)(end - p) >= sizeof(weft__rec_hdr)) {
+        weft__rec_hdr h;
+        memcpy(&h, p, sizeof h);
+        const char *key = p + sizeof h, *val = key + h.key_len;
+        p = val + h.val_len;
+        if (h.sec != (uint8_t)sec)
             continue;
-        if (e.flags & WEFT__ENTF_KEY_PLAIN) {
-            if (!weft__buf_reserve(b, e.key_len + 5))
+        if (h.flags & WEFT__ENTF_KEY_PLAIN) {
+            if (!weft__buf_reserve(b, (size_t)h.key_len + 5))
                 return flags;
             char *o = b->data + b->len;
             *o = ',';
             o += !first;
             *o++ = '"';
-            weft__copy(o, e.key, e.key_len);
-            o += e.key_len;
+            weft__copy(o, key, h.key_len);
+            o += h.key_len;
             *o++ = '"';
             *o++ = ':';
-            if (e.kind == WEFT__ENT_APPEND)
+            if (h.kind == WEFT__ENT_APPEND)
                 *o++ = '[';
             b->len = (size_t)(o - b->data);
         } else {
             if (!first)
                 weft__buf_putc(b, ',');
-            flags |= weft__json_str(b, e.key, e.key_len, 0);
+            flags |= weft__json_str(b, key, h.key_len, 0);
             weft__buf_putc(b, ':');
-            if (e.kind == WEFT__ENT_APPEND)
+            if (h.kind == WEFT__ENT_APPEND)
                 weft__buf_putc(b, '[');
         }
         first = false;
-        if (e.flags & WEFT__ENTF_VAL_PLAIN) {
-            if (!weft__buf_reserve(b, e.val_len + 3))
+        if (h.flags & WEFT__ENTF_VAL_PLAIN) {
+            if (!weft__buf_reserve(b, (size_t)h.val_len + 3))
                 return flags;
             char *o = b->data + b->len;
             *o++ = '"';
-            weft__copy(o, e.val, e.val_len);
-            o += e.val_len;
+            weft__copy(o, val, h.val_len);
+            o += h.val_len;
             *o++ = '"';
             b->len = (size_t)(o - b->data);
+        } else if (h.vtype == WEFT__VAL_JSON) {
+            weft__buf_append(b, val, h.val_len);
         } else {
-            flags |= value(b, &e);
+            ent e = {(weft_section)h.sec, h.kind, h.vtype, h.flags, key, val, h.key_len, h.val_len};
+            flags |= weft__rec_value_json(b, &e);
         }
-        if (e.kind == WEFT__ENT_APPEND)
+        if (h.kind == WEFT__ENT_APPEND)
             weft__buf_putc(b, ']');
     }
     weft__buf_putc(b, '}');
