@@ -241,38 +241,50 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     count_span(e, root);
 
     uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
-    weft__buf_reset(scratch);
-    weft__buf_lit(scratch, "{\"duration_ms\":");
-    weft__json_ms(scratch, dur);
-    weft__buf_lit(scratch, ",\"span_count\":");
-    weft__json_u64(scratch, e->spans);
-    weft__buf_lit(scratch, ",\"llm_calls\":");
-    weft__json_u64(scratch, e->llm);
-    weft__buf_lit(scratch, ",\"retrieval_calls\":");
-    weft__json_u64(scratch, e->retrieval);
-    weft__buf_lit(scratch, ",\"tool_calls\":");
-    weft__json_u64(scratch, e->tool);
-    weft__buf_lit(scratch, ",\"input_tokens\":");
-    weft__json_i64(scratch, e->input_tokens);
-    weft__buf_lit(scratch, ",\"output_tokens\":");
-    weft__json_i64(scratch, e->output_tokens);
-    weft__buf_lit(scratch, ",\"total_tokens\":");
     int64_t total;
     if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
         total = INT64_MAX;
-    weft__json_i64(scratch, total);
+    /* Fixed keys and numbers, written in place into room reserved once (the literals' bytes,
+     * the numbers' widest text); total_cost, a double, through the buffer after. */
+    weft__buf_reset(scratch);
+    if (!weft__buf_reserve(scratch, 192 + WEFT__JSON_MS_MAX + 4 * WEFT__JSON_U64_MAX + 3 * WEFT__JSON_I64_MAX))
+        goto done; /* out of memory: the root goes out without its summary */
+    char *p = scratch->data;
+#define PUT(lit) (memcpy(p, "" lit "", sizeof(lit) - 1), p += sizeof(lit) - 1)
+    PUT("{\"duration_ms\":");
+    p = weft__json_ms_at(p, dur);
+    PUT(",\"span_count\":");
+    p = weft__json_u64_at(p, e->spans);
+    PUT(",\"llm_calls\":");
+    p = weft__json_u64_at(p, e->llm);
+    PUT(",\"retrieval_calls\":");
+    p = weft__json_u64_at(p, e->retrieval);
+    PUT(",\"tool_calls\":");
+    p = weft__json_u64_at(p, e->tool);
+    PUT(",\"input_tokens\":");
+    p = weft__json_i64_at(p, e->input_tokens);
+    PUT(",\"output_tokens\":");
+    p = weft__json_i64_at(p, e->output_tokens);
+    PUT(",\"total_tokens\":");
+    p = weft__json_i64_at(p, total);
     if (e->has_cost) {
-        weft__buf_lit(scratch, ",\"total_cost\":");
+        PUT(",\"total_cost\":");
+        scratch->len = (size_t)(p - scratch->data);
         weft__json_f64(scratch, e->cost);
+        if (!weft__buf_reserve(scratch, 24))
+            goto done;
+        p = scratch->data + scratch->len;
     }
     if (e->error)
-        weft__buf_lit(scratch, ",\"status\":\"ERROR\"}");
+        PUT(",\"status\":\"ERROR\"}");
     else
-        weft__buf_lit(scratch, ",\"status\":\"SUCCESS\"}");
+        PUT(",\"status\":\"SUCCESS\"}");
+#undef PUT
+    scratch->len = (size_t)(p - scratch->data);
     if (!scratch->oom)
         weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
+done:
     weft__buf_reset(scratch);
-
     if (e != &none)
         erase(s, e);
 }

@@ -937,6 +937,32 @@ void weft__json_ms(weft__buf *b, uint64_t ns)
     weft__buf_append(b, d, (size_t)n);
 }
 
+char *weft__json_u64_at_any(char *o, uint64_t v)
+{
+    char tmp[20];
+    char *p = u64_text(tmp + sizeof tmp, v);
+    size_t n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(o, p, n);
+    return o + n;
+}
+
+char *weft__json_ms_at(char *o, uint64_t ns)
+{
+    o = weft__json_u64_at(o, ns / 1000000u);
+    uint32_t frac = (uint32_t)(ns % 1000000u);
+    if (frac == 0)
+        return o;
+    /* Written whole, then the trailing zeros taken back: weft__json_ms's text. */
+    o[0] = '.';
+    put2(o + 1, frac / 10000u);
+    put2(o + 3, frac / 100u % 100u);
+    put2(o + 5, frac % 100u);
+    int n = 7;
+    while (o[n - 1] == '0')
+        n--;
+    return o + n;
+}
+
 char *weft__json_timestamp_cached_at(char *t, uint64_t unix_ns, weft__ts_cache *c)
 {
     uint64_t sec = unix_ns / 1000000000u;

@@ -141,6 +141,32 @@ void weft__json_bool(weft__buf *b, bool v);
  * dropped ("12.5", "0.000123", "3"): exact, and no floating-point formatting. */
 void weft__json_ms(weft__buf *b, uint64_t ns);
 
+/* The same numbers written _at a pointer with room for them (the end is returned), so that a
+ * writer of fixed keys reserves once: at most WEFT__JSON_U64_MAX, WEFT__JSON_I64_MAX and
+ * WEFT__JSON_MS_MAX bytes. Counts below 10, most of those in a trace summary, stay inline. */
+#define WEFT__JSON_U64_MAX 20
+#define WEFT__JSON_I64_MAX 20
+#define WEFT__JSON_MS_MAX 21 /* 14 integer digits (2^64 ns), the point and six decimals */
+char *weft__json_u64_at_any(char *o, uint64_t v);
+char *weft__json_ms_at(char *o, uint64_t ns);
+static inline char *weft__json_u64_at(char *o, uint64_t v)
+{
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
+    return weft__json_u64_at_any(o, v);
+}
+static inline char *weft__json_i64_at(char *o, int64_t v)
+{
+    if (v < 0) {
+        *o++ = '-';
+        /* 0 - (uint64_t)v: the magnitude of INT64_MIN without signed overflow. */
+        return weft__json_u64_at(o, 0 - (uint64_t)v);
+    }
+    return weft__json_u64_at(o, (uint64_t)v);
+}
+
 /* True when s[0..len) is exactly one RFC 8259 JSON value (surrounding whitespace allowed),
  * valid UTF-8 throughout, nesting at most 256 deep. */
 bool weft__json_valid(const char *s, size_t len);
