@@ -379,6 +379,21 @@ static inline char *timestamp_at(char *t, uint64_t ns, const weft__encode_opts *
     return o->ts ? weft__json_timestamp_cached_at(t, ns, o->ts) : weft__json_timestamp_at(t, ns);
 }
 
+/* The UUID text of v:lo, copied from the writer's cache when it is the one written last (a
+ * zero id is never taken from it: the zeroed cache would match). */
+static inline char *cached_uuid(char *p, uint64_t v, uint64_t lo, uint64_t *cv, uint64_t *clo, char *text)
+{
+    if (v && v == *cv && lo == *clo) {
+        memcpy(p, text, WEFT__JSON_UUID_LEN);
+        return p + WEFT__JSON_UUID_LEN;
+    }
+    char *end = weft__json_uuid_at(p, v, lo);
+    *cv = v;
+    *clo = lo;
+    memcpy(text, p, WEFT__JSON_UUID_LEN);
+    return end;
+}
+
 /* The wire names of weft_span_type_name and of the statuses, with their lengths. */
 static const struct {
     const char *text;
@@ -407,12 +422,23 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
         return 0;
     char *p = b->data + b->len;
     PUT(p, "{\"id\":");
+    size_t id_at = (size_t)(p - b->data), trace_at; /* where the UUIDs the W3C ids are read off start */
     p = weft__json_uuid_at(p, r->id, lo);
     PUT(p, ",\"trace_id\":");
-    p = weft__json_uuid_at(p, r->trace, lo);
-    if (parent) {
-        PUT(p, ",\"parent_id\":");
-        p = weft__json_uuid_at(p, parent, lo);
+    trace_at = (size_t)(p - b->data);
+    weft__id_cache *ids = o->ids;
+    if (ids) {
+        p = cached_uuid(p, r->trace, lo, &ids->trace, &ids->trace_lo, ids->trace_uuid);
+        if (parent) {
+            PUT(p, ",\"parent_id\":");
+            p = cached_uuid(p, parent, lo, &ids->parent, &ids->parent_lo, ids->parent_uuid);
+        }
+    } else {
+        p = weft__json_uuid_at(p, r->trace, lo);
+        if (parent) {
+            PUT(p, ",\"parent_id\":");
+            p = weft__json_uuid_at(p, parent, lo);
+        }
     }
     PUT(p, ",\"name\":");
     b->len = (size_t)(p - b->data);
@@ -456,9 +482,9 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
         return flags;
     p = b->data + b->len;
     PUT(p, ",\"obs_trace_id\":");
-    p = weft__json_hex128_at(p, r->trace, lo);
+    p = weft__json_hex128_of_uuid_at(p, b->data + trace_at, r->trace, lo);
     PUT(p, ",\"obs_span_id\":");
-    p = weft__json_hex64_at(p, r->id);
+    p = weft__json_hex64_of_uuid_at(p, b->data + id_at, r->id);
     b->len = (size_t)(p - b->data);
     static const struct {
         const char *name;

@@ -616,6 +616,29 @@ char *weft__json_hex128_at(char *o, uint64_t hi, uint64_t lo)
     return o + WEFT__JSON_HEX128_LEN;
 }
 
+/* The UUID's digits are at 1..9, 10..14, 15..19, 20..24 and 25..37 (json.h); digit 12 of hi
+ * (text index 15) holds the version and digit 0 of lo (text index 20) the variant. */
+char *weft__json_hex64_of_uuid_at(char *o, const char *uuid, uint64_t hi)
+{
+    o[0] = '"';
+    memcpy(o + 1, uuid + 1, 8);
+    memcpy(o + 9, uuid + 10, 4);
+    memcpy(o + 13, uuid + 15, 4);
+    o[13] = hex_digits[(hi >> 12) & 15];
+    o[17] = '"';
+    return o + WEFT__JSON_HEX64_LEN;
+}
+
+char *weft__json_hex128_of_uuid_at(char *o, const char *uuid, uint64_t hi, uint64_t lo)
+{
+    weft__json_hex64_of_uuid_at(o, uuid, hi);
+    memcpy(o + 17, uuid + 20, 4);
+    o[17] = hex_digits[lo >> 60];
+    memcpy(o + 21, uuid + 25, 12);
+    o[33] = '"';
+    return o + WEFT__JSON_HEX128_LEN;
+}
+
 void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo)
 {
     if (weft__buf_reserve(b, WEFT__JSON_UUID_LEN))

@@ -215,6 +215,12 @@ static inline WEFT__ALWAYS_INLINE bool weft__utf8_valid_inline(const char *s, si
  * bits forced (so 6 bits of the value do not show). */
 void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo);
 char *weft__json_uuid_at(char *o, uint64_t hi, uint64_t lo);
+/* The W3C ids' text read off a UUID weft__json_uuid_at wrote for hi:lo (uuid points at its
+ * opening quote): the same bytes as weft__json_hex64_at(o, hi) and weft__json_hex128_at(o, hi,
+ * lo), by copying the digits and putting back the nibbles the UUID's version and variant bits
+ * replaced, instead of converting the words again. */
+char *weft__json_hex64_of_uuid_at(char *o, const char *uuid, uint64_t hi);
+char *weft__json_hex128_of_uuid_at(char *o, const char *uuid, uint64_t hi, uint64_t lo);
 /* Lowercase hex, 16 digits per word: W3C span id (one word) and trace id (hi, lo). */
 char *weft__json_hex64_at(char *o, uint64_t v);
 char *weft__json_hex128_at(char *o, uint64_t hi, uint64_t lo);
