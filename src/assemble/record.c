@@ -5,6 +5,7 @@
  */
 #include "record.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -61,13 +62,24 @@ static inline WEFT__ALWAYS_INLINE void add(weft__rec *r, weft_section sec, const
     uint64_t bit = 1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63);
     r->repeats |= (r->key_bits & bit) != 0 || kind == WEFT__ENT_REMOVE;
     r->key_bits |= bit;
-    r->sections |= (uint8_t)(1u << (sec & 7));
     weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, (uint8_t)flags, (uint32_t)key_len,
-                       (uint32_t)val_len};
+                       (uint32_t)val_len, 0};
     size_t need = sizeof(h) + key_len + val_len;
-    if (!weft__buf_reserve(&r->attrs, need))
+    if (!weft__buf_reserve(&r->attrs, need) || r->attrs.len + need > UINT32_MAX) {
+        r->repeats = true; /* not chained: only the gathering writer may read this record */
         return;
-    char *o = r->attrs.data + r->attrs.len;
+    }
+    uint32_t off = (uint32_t)r->attrs.len;
+    if ((unsigned)sec > WEFT_METADATA) {
+        r->repeats = true; /* no chain for it: the gathering writer leaves it out */
+    } else {
+        if (r->sec_first[sec])
+            memcpy(r->attrs.data + r->sec_last[sec] + offsetof(weft__rec_hdr, next), &off, sizeof off);
+        else
+            r->sec_first[sec] = off + 1;
+        r->sec_last[sec] = off;
+    }
+    char *o = r->attrs.data + off;
     memcpy(o, &h, sizeof(h));
     weft__copy(o + sizeof(h), key, key_len);
     weft__copy(o + sizeof(h) + key_len, val, val_len);

@@ -53,7 +53,9 @@ typedef struct weft__rec {
      * remove. When repeats is false no key needs de-duplicating. */
     uint64_t key_bits;
     bool repeats;
-    uint8_t sections; /* bit 1 << section: the sections with an entry */
+    /* Each section's entries chained through their headers' next (record.h below): the offset
+     * of the first entry + 1 (0: none) and of the last. */
+    uint32_t sec_first[3], sec_last[3];
 } weft__rec;
 
 /* The low half of r's W3C trace id, given the process's salt. */
@@ -130,10 +132,11 @@ void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 #define WEFT__ENTF_VAL_PLAIN 2u /* a WEFT__VAL_STR value */
 
 /* The layout of one entry in attrs: this header, then key_len bytes of key, then val_len
- * bytes of value. */
+ * bytes of value. next: the offset of the next entry of the same section (0: none, as the
+ * first entry of all is at 0), so that a writer walks one section without reading the others'. */
 typedef struct weft__rec_hdr {
     uint8_t sec, kind, vtype, flags;
-    uint32_t key_len, val_len;
+    uint32_t key_len, val_len, next;
 } weft__rec_hdr;
 
 typedef struct weft__rec_entry {

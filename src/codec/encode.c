@@ -240,23 +240,19 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
  * The bytes are those write_section gives. */
 static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section sec)
 {
-    if (!(r->sections & (1u << sec))) {
+    if (!r->sec_first[sec]) {
         weft__buf_lit(b, "{}");
         return 0;
     }
     unsigned flags = 0;
     bool first = true;
-    const char *p = r->attrs.data, *end = p + r->attrs.len;
     weft__buf_putc(b, '{');
-    /* The headers are read here rather than through weft__rec_next: an entry of another
-     * section costs a load and an add. */
-    while ((size_t)(end - p) >= sizeof(weft__rec_hdr)) {
+    /* The section's chain (record.h), read in place. */
+    size_t at = r->sec_first[sec] - 1;
+    for (;;) {
         weft__rec_hdr h;
-        memcpy(&h, p, sizeof h);
-        const char *key = p + sizeof h, *val = key + h.key_len;
-        p = val + h.val_len;
-        if (h.sec != (uint8_t)sec)
-            continue;
+        memcpy(&h, r->attrs.data + at, sizeof h);
+        const char *key = r->attrs.data + at + sizeof h, *val = key + h.key_len;
         if (h.flags & WEFT__ENTF_KEY_PLAIN) {
             if (!weft__buf_reserve(b, (size_t)h.key_len + 5))
                 return flags;
@@ -297,6 +293,9 @@ static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section se
         }
         if (h.kind == WEFT__ENT_APPEND)
             weft__buf_putc(b, ']');
+        if (!h.next)
+            break;
+        at = h.next;
     }
     weft__buf_putc(b, '}');
     return flags;
