@@ -6,6 +6,7 @@
  *    finds each key's winner (forced by setting the record's repeats flag);
  *  - trace and parent UUIDs from the writer's cache and W3C ids read off the UUIDs, against
  *    no cache (two records encoded in a row, sharing trace and parent or not);
+ *  - weft__json_timestamp_cached_at against weft__json_timestamp_at;
  *  - weft__json_hex64/128_of_uuid_at against weft__json_hex64/128_at, weft__json_plain_short
  *    against weft__json_str's output, weft__json_u64/i64/ms_at against weft__json_u64/i64/ms.
  * The input drives the record: ids, times, then attribute operations (set a string repaired as
@@ -163,6 +164,16 @@ static void check_text(rd *in)
     CHECK(weft__json_hex128_of_uuid_at(x, uuid, hi, lo) == x + WEFT__JSON_HEX128_LEN);
     weft__json_hex128_at(y, hi, lo);
     CHECK(memcmp(x, y, WEFT__JSON_HEX128_LEN) == 0);
+
+    /* Timestamps through the cache (a miss, then a hit in the same second) and without. */
+    weft__ts_cache tc = {0};
+    uint64_t ns = u64(in);
+    for (int k = 0; k < 2; k++, ns = ns - ns % 1000000000u + u64(in) % 1000000000u) {
+        char ta[WEFT__JSON_TIMESTAMP_LEN], tb[WEFT__JSON_TIMESTAMP_LEN];
+        CHECK(weft__json_timestamp_cached_at(ta, ns, &tc) == ta + WEFT__JSON_TIMESTAMP_LEN);
+        weft__json_timestamp_at(tb, ns);
+        CHECK(memcmp(ta, tb, WEFT__JSON_TIMESTAMP_LEN) == 0);
+    }
 
     weft__buf b;
     weft__buf_init(&b);
