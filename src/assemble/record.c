@@ -34,20 +34,12 @@ void weft__rec_fini(weft__rec *r)
 
 void weft__rec_reset(weft__rec *r)
 {
-    weft__buf name = r->name, attrs = r->attrs, f0 = r->fields[0], f1 = r->fields[1], f2 = r->fields[2];
-    weft__buf ts = r->tracestate;
-    memset(r, 0, sizeof(*r));
-    r->tracestate = ts;
-    weft__buf_reset(&r->tracestate);
-    r->name = name;
-    r->attrs = attrs;
-    r->fields[0] = f0;
-    r->fields[1] = f1;
-    r->fields[2] = f2;
+    memset(r, 0, offsetof(weft__rec, name));
     weft__buf_reset(&r->name);
     weft__buf_reset(&r->attrs);
     for (int i = 0; i < 3; i++)
         weft__buf_reset(&r->fields[i]);
+    weft__buf_reset(&r->tracestate);
 }
 
 /* Appends one entry. head, tail, hash: weft__key_words and weft__key_hash of the key, which

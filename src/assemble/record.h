@@ -31,10 +31,6 @@ typedef struct weft__rec {
     bool needs_retrieval_latency;  /* retrieval latency_ms to fill from the duration at end */
     bool needs_generation_latency; /* generation_latency_ms likewise */
     bool announced;                /* an in-progress record has been emitted */
-    weft__buf name;                /* repaired UTF-8 text, never empty once begun */
-    weft__buf attrs;               /* packed entries, see weft__rec_set */
-    weft__buf fields[3];           /* group_id, application_variant_id,
-                                      application_interaction_id (raw bytes; empty: unset) */
     /* Token usage and cost, summed over weft_span_set_usage calls (trace summaries). */
     bool has_usage, has_cost;
     int64_t input_tokens, output_tokens;
@@ -47,7 +43,6 @@ typedef struct weft__rec {
     bool remote_trace;
     uint64_t trace_lo;
     uint64_t remote_parent;
-    weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
     /* What the encoders may skip, kept as entries are added: one bit per (section, key)
      * hash, and whether two entries may share a key (a bit already set) or any entry is a
      * remove. When repeats is false no key needs de-duplicating. */
@@ -56,6 +51,13 @@ typedef struct weft__rec {
     /* Each section's entries chained through their headers' next (record.h below): the offset
      * of the first entry + 1 (0: none) and of the last. */
     uint32_t sec_first[3], sec_last[3];
+    /* The buffers last (from name on), so that weft__rec_reset zeroes the fields before them
+     * in one go and keeps the buffers' memory. */
+    weft__buf name;       /* repaired UTF-8 text, never empty once begun */
+    weft__buf attrs;      /* packed entries, see weft__rec_set */
+    weft__buf fields[3];  /* group_id, application_variant_id,
+                             application_interaction_id (raw bytes; empty: unset) */
+    weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
 } weft__rec;
 
 /* The low half of r's W3C trace id, given the process's salt. */
