@@ -244,9 +244,17 @@ static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section se
         weft__buf_lit(b, "{}");
         return 0;
     }
+    /* A plain entry's text (comma, quoted key, colon, brackets, quoted value: 8 bytes and its
+     * key and value) is shorter than the entry itself (a 16-byte header and the same bytes),
+     * so room for the packed entries and the braces holds every plain entry of the section:
+     * reserved once, then written through o. Other entries go through the buffer, which
+     * reserves for them; o is taken back after. */
+    if (!weft__buf_reserve(b, r->attrs.len + 2))
+        return 0;
     unsigned flags = 0;
     bool first = true;
-    weft__buf_putc(b, '{');
+    char *o = b->data + b->len;
+    *o++ = '{';
     /* The section's chain (record.h), read in place. */
     size_t at = r->sec_first[sec] - 1;
     for (;;) {
@@ -254,9 +262,6 @@ static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section se
         memcpy(&h, r->attrs.data + at, sizeof h);
         const char *key = r->attrs.data + at + sizeof h, *val = key + h.key_len;
         if (h.flags & WEFT__ENTF_KEY_PLAIN) {
-            if (!weft__buf_reserve(b, (size_t)h.key_len + 5))
-                return flags;
-            char *o = b->data + b->len;
             *o = ',';
             o += !first;
             *o++ = '"';
@@ -266,38 +271,43 @@ static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section se
             *o++ = ':';
             if (h.kind == WEFT__ENT_APPEND)
                 *o++ = '[';
-            b->len = (size_t)(o - b->data);
         } else {
+            b->len = (size_t)(o - b->data);
             if (!first)
                 weft__buf_putc(b, ',');
             flags |= weft__json_str(b, key, h.key_len, 0);
             weft__buf_putc(b, ':');
             if (h.kind == WEFT__ENT_APPEND)
                 weft__buf_putc(b, '[');
+            if (!weft__buf_reserve(b, r->attrs.len + 2))
+                return flags;
+            o = b->data + b->len;
         }
         first = false;
         if (h.flags & WEFT__ENTF_VAL_PLAIN) {
-            if (!weft__buf_reserve(b, (size_t)h.val_len + 3))
-                return flags;
-            char *o = b->data + b->len;
             *o++ = '"';
             weft__copy(o, val, h.val_len);
             o += h.val_len;
             *o++ = '"';
-            b->len = (size_t)(o - b->data);
         } else if (h.vtype == WEFT__VAL_JSON) {
-            weft__buf_append(b, val, h.val_len);
+            weft__copy(o, val, h.val_len); /* JSON text: as long as its entry's value */
+            o += h.val_len;
         } else {
+            b->len = (size_t)(o - b->data);
             ent e = {(weft_section)h.sec, h.kind, h.vtype, h.flags, key, val, h.key_len, h.val_len};
             flags |= weft__rec_value_json(b, &e);
+            if (!weft__buf_reserve(b, r->attrs.len + 2))
+                return flags;
+            o = b->data + b->len;
         }
         if (h.kind == WEFT__ENT_APPEND)
-            weft__buf_putc(b, ']');
+            *o++ = ']';
         if (!h.next)
             break;
         at = h.next;
     }
-    weft__buf_putc(b, '}');
+    *o++ = '}';
+    b->len = (size_t)(o - b->data);
     return flags;
 }
 
