@@ -310,20 +310,27 @@ static void count_text(unsigned f)
         weft__stat_add(repaired_utf8, 1);
 }
 
-/* A string attribute: stored as it came when it is whole, valid and within max_attr_bytes (the
- * common case, no copy); otherwise repaired, cut and marked in scratch first (weft__rec_text). */
-static void set_text(weft__asm *a, weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *v,
-                     size_t len, uint64_t orig_len)
+/* The rest of set_text: the value repaired, cut and marked in scratch first (weft__rec_text). */
+__attribute__((noinline)) static void set_text_repaired(weft__asm *a, weft__rec *r, weft_section sec,
+                                                        const char *key, size_t key_len, const char *v, size_t len,
+                                                        uint64_t orig_len)
 {
-    size_t max = (size_t)a->max_attr_bytes;
-    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid_inline(v, len)) {
-        weft__rec_set_str(r, sec, key, key_len, v, len);
-        return;
-    }
     weft__buf *s = &a->scratch;
-    count_text(weft__rec_text(s, v, len, orig_len, max));
+    count_text(weft__rec_text(s, v, len, orig_len, (size_t)a->max_attr_bytes));
     if (!s->oom)
         weft__rec_set_str(r, sec, key, key_len, s->data, s->len);
+}
+
+/* A string attribute: stored as it came when it is whole, valid and within max_attr_bytes (the
+ * common case, no copy, checked inline); otherwise repaired, cut and marked first. */
+static inline void set_text(weft__asm *a, weft__rec *r, weft_section sec, const char *key, size_t key_len,
+                            const char *v, size_t len, uint64_t orig_len)
+{
+    size_t max = (size_t)a->max_attr_bytes;
+    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid_inline(v, len))
+        weft__rec_set_str(r, sec, key, key_len, v, len);
+    else
+        set_text_repaired(a, r, sec, key, key_len, v, len, orig_len);
 }
 
 static void on_attr(weft__asm *a, weft__rec *r, const weft__ev_attr *e)
