@@ -127,7 +127,7 @@ typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, 
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 
 /* Entry flags, known when the entry is copied in: the bytes can go into a JSON string as
- * they are (printable ASCII other than '"' and '\\'), so a JSON encoder writes them between
+ * they are (ASCII from 0x20 up, other than '"' and '\\'), so a JSON encoder writes them between
  * quotes without an escape scan. Only short text is checked (1 to 16 bytes); longer text is
  * left unmarked and scanned by the encoder as before. */
 #define WEFT__ENTF_KEY_PLAIN 1u
