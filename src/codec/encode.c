@@ -502,7 +502,10 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
                    {",\"application_variant_id\":", 26},
                    {",\"application_interaction_id\":", 30}};
     const char *defaults[3] = {o->group_id, o->variant_id, o->interaction_id};
-    for (int i = 0; i < 3; i++) {
+    /* Most spans set none and most processes configure none: one test for all six. */
+    bool none = !(r->fields[0].len | r->fields[1].len | r->fields[2].len) &&
+                !((defaults[0] && defaults[0][0]) | (defaults[1] && defaults[1][0]) | (defaults[2] && defaults[2][0]));
+    for (int i = 0; i < 3 && !none; i++) {
         if (r->fields[i].len)
             flags |= id_field(b, fields[i].name, fields[i].len, r->fields[i].data, r->fields[i].len);
         else if (defaults[i] && defaults[i][0])
