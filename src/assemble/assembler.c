@@ -100,16 +100,37 @@ static bool rehash(weft__asm *a, size_t cap)
     return true;
 }
 
-static bool insert(weft__asm *a, uint64_t id, weft__rec *r)
+/* The slot a new id goes into (the first deleted one on its probe run, else the empty one
+ * that ends it), or SIZE_MAX when id is in the table already: one probe for both questions. */
+static size_t probe_new(const weft__asm *a, uint64_t id)
+{
+    size_t tomb = SIZE_MAX;
+    for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
+        uint64_t x = a->tab[i].id;
+        if (x == id)
+            return SIZE_MAX;
+        if (x == 0)
+            return tomb != SIZE_MAX ? tomb : i;
+        if (x == TOMB && tomb == SIZE_MAX)
+            tomb = i;
+    }
+}
+
+/* Makes room for one more id (rehashing when the load, deleted slots included, would pass
+ * 0.7); false when memory is short. */
+static bool room_for_one(weft__asm *a)
 {
     if ((a->count + a->tombs + 1) * 10 > a->cap * 7) {
         size_t cap = (a->count + 1) * 10 > a->cap * 5 ? a->cap * 2 : a->cap;
         if (!rehash(a, cap))
             return false;
     }
-    size_t i = slot_of(a, id);
-    while (a->tab[i].id != 0 && a->tab[i].id != TOMB)
-        i = (i + 1) & (a->cap - 1);
+    return true;
+}
+
+/* Puts id at slot i, found by probe_new. */
+static void place(weft__asm *a, size_t i, uint64_t id, weft__rec *r)
+{
     if (a->tab[i].id == TOMB)
         a->tombs--;
     a->tab[i].id = id;
@@ -117,7 +138,6 @@ static bool insert(weft__asm *a, uint64_t id, weft__rec *r)
     a->count++;
     a->last_id = id;
     a->last_rec = r;
-    return true;
 }
 
 static void erase(weft__asm *a, uint64_t id)
@@ -210,7 +230,8 @@ static void fifo_push(weft__asm *a, weft__rec *r)
 
 static void on_begin(weft__asm *a, const weft__ev_begin *e)
 {
-    if (lookup(a, e->h.span)) {
+    size_t at = probe_new(a, e->h.span);
+    if (at == SIZE_MAX) {
         weft__stat_add(noop_calls, 1); /* a 64-bit id collision: keep the first span */
         return;
     }
@@ -218,13 +239,19 @@ static void on_begin(weft__asm *a, const weft__ev_begin *e)
         weft__stat_add(dropped_open, 1);
         return;
     }
+    if ((a->count + a->tombs + 1) * 10 > a->cap * 7) {
+        if (!room_for_one(a)) {
+            weft__stat_add(dropped_open, 1);
+            return;
+        }
+        at = probe_new(a, e->h.span); /* the table was rebuilt */
+    }
     weft__rec *r = rec_get(a);
-    if (!r || !insert(a, e->h.span, r)) {
-        if (r)
-            rec_put(a, r);
+    if (!r) {
         weft__stat_add(dropped_open, 1);
         return;
     }
+    place(a, at, e->h.span, r);
     r->id = e->h.span;
     r->trace = e->trace;
     r->parent = e->parent;
@@ -310,20 +337,27 @@ static void count_text(unsigned f)
         weft__stat_add(repaired_utf8, 1);
 }
 
-/* A string attribute: stored as it came when it is whole, valid and within max_attr_bytes (the
- * common case, no copy); otherwise repaired, cut and marked in scratch first (weft__rec_text). */
-static void set_text(weft__asm *a, weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *v,
-                     size_t len, uint64_t orig_len)
+/* The rest of set_text: the value repaired, cut and marked in scratch first (weft__rec_text). */
+__attribute__((noinline)) static void set_text_repaired(weft__asm *a, weft__rec *r, weft_section sec,
+                                                        const char *key, size_t key_len, const char *v, size_t len,
+                                                        uint64_t orig_len)
 {
-    size_t max = (size_t)a->max_attr_bytes;
-    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid_inline(v, len)) {
-        weft__rec_set_str(r, sec, key, key_len, v, len);
-        return;
-    }
     weft__buf *s = &a->scratch;
-    count_text(weft__rec_text(s, v, len, orig_len, max));
+    count_text(weft__rec_text(s, v, len, orig_len, (size_t)a->max_attr_bytes));
     if (!s->oom)
         weft__rec_set_str(r, sec, key, key_len, s->data, s->len);
+}
+
+/* A string attribute: stored as it came when it is whole, valid and within max_attr_bytes (the
+ * common case, no copy, checked inline); otherwise repaired, cut and marked first. */
+static inline void set_text(weft__asm *a, weft__rec *r, weft_section sec, const char *key, size_t key_len,
+                            const char *v, size_t len, uint64_t orig_len)
+{
+    size_t max = (size_t)a->max_attr_bytes;
+    if (orig_len <= len && (!max || len <= max) && weft__utf8_valid_inline(v, len))
+        weft__rec_set_str(r, sec, key, key_len, v, len);
+    else
+        set_text_repaired(a, r, sec, key, key_len, v, len, orig_len);
 }
 
 static void on_attr(weft__asm *a, weft__rec *r, const weft__ev_attr *e)

@@ -5,6 +5,7 @@
  */
 #include "record.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,30 +34,44 @@ void weft__rec_fini(weft__rec *r)
 
 void weft__rec_reset(weft__rec *r)
 {
-    weft__buf name = r->name, attrs = r->attrs, f0 = r->fields[0], f1 = r->fields[1], f2 = r->fields[2];
-    weft__buf ts = r->tracestate;
-    memset(r, 0, sizeof(*r));
-    r->tracestate = ts;
-    weft__buf_reset(&r->tracestate);
-    r->name = name;
-    r->attrs = attrs;
-    r->fields[0] = f0;
-    r->fields[1] = f1;
-    r->fields[2] = f2;
+    memset(r, 0, offsetof(weft__rec, name));
     weft__buf_reset(&r->name);
     weft__buf_reset(&r->attrs);
     for (int i = 0; i < 3; i++)
         weft__buf_reset(&r->fields[i]);
+    weft__buf_reset(&r->tracestate);
 }
 
-static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len, int vtype, const void *val,
-                size_t val_len, int kind)
+/* Appends one entry. head, tail, hash: weft__key_words and weft__key_hash of the key, which
+ * mark the (section, key) in key_bits. Inlined in each setter: the work is a few dozen
+ * instructions, as much as the calls would be. */
+static inline WEFT__ALWAYS_INLINE void add(weft__rec *r, weft_section sec, const char *key, size_t key_len,
+                                           int vtype, const void *val, size_t val_len, int kind, uint64_t hash)
 {
-    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, 0, (uint32_t)key_len, (uint32_t)val_len};
+    unsigned flags = weft__json_plain_short(key, key_len) ? WEFT__ENTF_KEY_PLAIN : 0;
+    if (vtype == WEFT__VAL_STR && weft__json_plain_short(val, val_len))
+        flags |= WEFT__ENTF_VAL_PLAIN;
+    uint64_t bit = 1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63);
+    r->repeats |= (r->key_bits & bit) != 0 || kind == WEFT__ENT_REMOVE;
+    r->key_bits |= bit;
+    weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, (uint8_t)flags, (uint32_t)key_len,
+                       (uint32_t)val_len, 0};
     size_t need = sizeof(h) + key_len + val_len;
-    if (!weft__buf_reserve(&r->attrs, need))
+    if (!weft__buf_reserve(&r->attrs, need) || r->attrs.len + need > UINT32_MAX) {
+        r->repeats = true; /* not chained: only the gathering writer may read this record */
         return;
-    char *o = r->attrs.data + r->attrs.len;
+    }
+    uint32_t off = (uint32_t)r->attrs.len;
+    if ((unsigned)sec > WEFT_METADATA) {
+        r->repeats = true; /* no chain for it: the gathering writer leaves it out */
+    } else {
+        if (r->sec_first[sec])
+            memcpy(r->attrs.data + r->sec_last[sec] + offsetof(weft__rec_hdr, next), &off, sizeof off);
+        else
+            r->sec_first[sec] = off + 1;
+        r->sec_last[sec] = off;
+    }
+    char *o = r->attrs.data + off;
     memcpy(o, &h, sizeof(h));
     weft__copy(o + sizeof(h), key, key_len);
     weft__copy(o + sizeof(h) + key_len, val, val_len);
@@ -66,31 +81,46 @@ static void add(weft__rec *r, weft_section sec, const char *key, size_t key_len,
 
 #define REDACTED "[REDACTED]"
 
-/* Adds an entry after redaction: a key matching a pattern stores the string "[REDACTED]"; a
- * JSON value with objects inside is rewritten when one of their keys matches (nested). */
-static void add_redacted(weft__rec *r, weft_section sec, const char *key, size_t key_len, int vtype,
-                         const void *val, size_t val_len, int kind, bool nested)
+/* The out-of-line part of add_redacted: a JSON value with objects inside, rewritten when one
+ * of their keys matches (nested). */
+static void add_nested(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
+                       size_t val_len, int kind, uint64_t hash)
 {
+    weft__buf *scratch = &weft__rt.redact_scratch;
+    weft__buf_reset(scratch);
+    size_t n = weft__redact_json(weft__rt.redact, scratch, json, val_len);
+    if (n && !scratch->oom) {
+        weft__stat_add(redacted, n);
+        add(r, sec, key, key_len, WEFT__VAL_JSON, scratch->data, scratch->len, kind, hash);
+        return;
+    }
+    add(r, sec, key, key_len, WEFT__VAL_JSON, json, val_len, kind, hash);
+}
+
+/* Adds an entry after redaction: a key matching a pattern stores the string "[REDACTED]"; a
+ * JSON value with objects inside is rewritten when one of their keys matches (nested). The
+ * key's words and hash are taken once, for the redaction cache and for key_bits. */
+static inline WEFT__ALWAYS_INLINE void add_redacted(weft__rec *r, weft_section sec, const char *key,
+                                                    size_t key_len, int vtype, const void *val, size_t val_len,
+                                                    int kind, bool nested)
+{
+    uint64_t head, tail;
+    weft__key_words(key, key_len, &head, &tail);
+    uint64_t hash = weft__key_hash(head, tail, key_len);
     weft__redact *rd = weft__rt.redact;
     if (rd) {
-        if (weft__redact_key(rd, key, key_len)) {
+        if (weft__redact_key_hashed(rd, key, key_len, head, tail, hash)) {
             weft__stat_add(redacted, 1);
-            add(r, sec, key, key_len, WEFT__VAL_STR, REDACTED, sizeof(REDACTED) - 1, kind);
+            add(r, sec, key, key_len, WEFT__VAL_STR, REDACTED, sizeof(REDACTED) - 1, kind, hash);
             return;
         }
         const char *json = val;
         if (nested && vtype == WEFT__VAL_JSON && val_len && (json[0] == '{' || json[0] == '[')) {
-            weft__buf *scratch = &weft__rt.redact_scratch;
-            weft__buf_reset(scratch);
-            size_t n = weft__redact_json(rd, scratch, json, val_len);
-            if (n && !scratch->oom) {
-                weft__stat_add(redacted, n);
-                add(r, sec, key, key_len, WEFT__VAL_JSON, scratch->data, scratch->len, kind);
-                return;
-            }
+            add_nested(r, sec, key, key_len, json, val_len, kind, hash);
+            return;
         }
     }
-    add(r, sec, key, key_len, vtype, val, val_len, kind);
+    add(r, sec, key, key_len, vtype, val, val_len, kind, hash);
 }
 
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
@@ -134,7 +164,9 @@ void weft__rec_append(weft__rec *r, weft_section sec, const char *key, size_t ke
 
 void weft__rec_remove(weft__rec *r, weft_section sec, const char *key, size_t key_len)
 {
-    add(r, sec, key, key_len, WEFT__VAL_JSON, "", 0, WEFT__ENT_REMOVE);
+    uint64_t head, tail;
+    weft__key_words(key, key_len, &head, &tail);
+    add(r, sec, key, key_len, WEFT__VAL_JSON, "", 0, WEFT__ENT_REMOVE, weft__key_hash(head, tail, key_len));
 }
 
 /* Length of v without a multi-byte sequence left incomplete at its end by a byte cut. */

@@ -31,10 +31,6 @@ typedef struct weft__rec {
     bool needs_retrieval_latency;  /* retrieval latency_ms to fill from the duration at end */
     bool needs_generation_latency; /* generation_latency_ms likewise */
     bool announced;                /* an in-progress record has been emitted */
-    weft__buf name;                /* repaired UTF-8 text, never empty once begun */
-    weft__buf attrs;               /* packed entries, see weft__rec_set */
-    weft__buf fields[3];           /* group_id, application_variant_id,
-                                      application_interaction_id (raw bytes; empty: unset) */
     /* Token usage and cost, summed over weft_span_set_usage calls (trace summaries). */
     bool has_usage, has_cost;
     int64_t input_tokens, output_tokens;
@@ -47,6 +43,20 @@ typedef struct weft__rec {
     bool remote_trace;
     uint64_t trace_lo;
     uint64_t remote_parent;
+    /* What the encoders may skip, kept as entries are added: one bit per (section, key)
+     * hash, and whether two entries may share a key (a bit already set) or any entry is a
+     * remove. When repeats is false no key needs de-duplicating. */
+    uint64_t key_bits;
+    bool repeats;
+    /* Each section's entries chained through their headers' next (record.h below): the offset
+     * of the first entry + 1 (0: none) and of the last. */
+    uint32_t sec_first[3], sec_last[3];
+    /* The buffers last (from name on), so that weft__rec_reset zeroes the fields before them
+     * in one go and keeps the buffers' memory. */
+    weft__buf name;       /* repaired UTF-8 text, never empty once begun */
+    weft__buf attrs;      /* packed entries, see weft__rec_set */
+    weft__buf fields[3];  /* group_id, application_variant_id,
+                             application_interaction_id (raw bytes; empty: unset) */
     weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
 } weft__rec;
 
@@ -116,17 +126,26 @@ typedef void (*weft__rec_attr_fn)(void *ctx, weft_section sec, const char *key, 
                                   const char *json, size_t json_len, int kind);
 void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx);
 
+/* Entry flags, known when the entry is copied in: the bytes can go into a JSON string as
+ * they are (ASCII from 0x20 up, other than '"' and '\\'), so a JSON encoder writes them between
+ * quotes without an escape scan. Only short text is checked (1 to 16 bytes); longer text is
+ * left unmarked and scanned by the encoder as before. */
+#define WEFT__ENTF_KEY_PLAIN 1u
+#define WEFT__ENTF_VAL_PLAIN 2u /* a WEFT__VAL_STR value */
+
 /* The layout of one entry in attrs: this header, then key_len bytes of key, then val_len
- * bytes of value. */
+ * bytes of value. next: the offset of the next entry of the same section (0: none, as the
+ * first entry of all is at 0), so that a writer walks one section without reading the others'. */
 typedef struct weft__rec_hdr {
-    uint8_t sec, kind, vtype, reserved;
-    uint32_t key_len, val_len;
+    uint8_t sec, kind, vtype, flags;
+    uint32_t key_len, val_len, next;
 } weft__rec_hdr;
 
 typedef struct weft__rec_entry {
     weft_section sec;
     int kind;  /* WEFT__ENT_* */
     int vtype; /* WEFT__VAL_* */
+    unsigned flags; /* WEFT__ENTF_* */
     const char *key, *val;
     size_t key_len, val_len;
 } weft__rec_entry;
@@ -145,6 +164,7 @@ static inline bool weft__rec_next(const weft__rec *r, size_t *pos, weft__rec_ent
     e->sec = (weft_section)h.sec;
     e->kind = h.kind;
     e->vtype = h.vtype;
+    e->flags = h.flags;
     e->key = r->attrs.data + *pos + sizeof h;
     e->key_len = h.key_len;
     e->val = e->key + h.key_len;

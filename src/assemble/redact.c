@@ -13,17 +13,7 @@
 
 #include "json.h"
 
-#define CACHE_SETS 256
-#define CACHE_WAYS 2
-#define CACHE_KEY_MAX 48 /* longer keys are matched every time */
 #define LOWER_MAX 256    /* keys up to this length are lowercased once for the fast forms */
-
-typedef struct cache_slot {
-    uint64_t head, tail; /* key_words() of the key */
-    uint8_t len;         /* 0: empty */
-    bool hit;
-    char key[CACHE_KEY_MAX];
-} cache_slot;
 
 /* Patterns are classified once: most are "word", "*word", "word*" or "*word*", which need
  * one comparison or one substring search on the lowercased key, not a glob walk. */
@@ -36,10 +26,10 @@ typedef struct pattern {
 } pattern;
 
 struct weft__redact {
+    weft__redact_cache cache; /* first: weft__redact_key_hashed reads it inline (redact.h) */
     pattern *p;
     size_t n;
-    cache_slot cache[CACHE_SETS][CACHE_WAYS];
-    uint8_t victim[CACHE_SETS]; /* the way to replace next in each set */
+    uint8_t victim[WEFT__REDACT_SETS]; /* the way to replace next in each set */
 };
 
 static inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
@@ -169,53 +159,29 @@ static bool match_any(const weft__redact *rd, const char *key, size_t len)
     return false;
 }
 
-/* Two words that hold every byte of a key of up to 16 bytes (overlapping loads from both
- * ends; for 1..3 bytes the first, middle and last), so that for such keys equal lengths and
- * equal words mean equal keys. Longer keys are told apart by their bytes as well. */
-static inline void key_words(const char *k, size_t len, uint64_t *head, uint64_t *tail)
+bool weft__redact_key_miss(weft__redact *rd, const char *key, size_t len, uint64_t head, uint64_t tail,
+                           uint64_t hash)
 {
-    if (len >= 8) {
-        memcpy(head, k, 8);
-        memcpy(tail, k + len - 8, 8);
-    } else if (len >= 4) {
-        uint32_t a, b;
-        memcpy(&a, k, 4);
-        memcpy(&b, k + len - 4, 4);
-        *head = (uint64_t)a << 32 | b;
-        *tail = 0;
-    } else {
-        *head = (uint64_t)(unsigned char)k[0] << 16 | (uint64_t)(unsigned char)k[len / 2] << 8 |
-                (unsigned char)k[len - 1];
-        *tail = 0;
-    }
-}
-
-bool weft__redact_key(weft__redact *rd, const char *key, size_t len)
-{
-    if (!rd)
-        return false;
-    if (len == 0 || len > CACHE_KEY_MAX)
+    if (len == 0 || len > WEFT__REDACT_KEY_MAX)
         return match_any(rd, key, len);
-    /* Keys repeat ("model", "user", "messages"): a hit costs two loads, a multiply and a
-     * compare of the words, with no call. */
-    uint64_t head, tail;
-    key_words(key, len, &head, &tail);
-    uint64_t h = (head ^ (tail << 7 | tail >> 57) ^ len) * 0x9e3779b97f4a7c15ull;
-    uint32_t set = (uint32_t)(h >> 56) % CACHE_SETS;
-    for (int w = 0; w < CACHE_WAYS; w++) {
-        cache_slot *c = &rd->cache[set][w];
-        if (c->len == len && c->head == head && c->tail == tail &&
-            (len <= 16 || memcmp(c->key, key, len) == 0))
-            return c->hit;
-    }
-    cache_slot *c = &rd->cache[set][rd->victim[set]];
-    rd->victim[set] = (uint8_t)((rd->victim[set] + 1) % CACHE_WAYS);
+    uint32_t set = (uint32_t)(hash >> 56) % WEFT__REDACT_SETS;
+    weft__redact_slot *c = &rd->cache.slot[set][rd->victim[set]];
+    rd->victim[set] = (uint8_t)((rd->victim[set] + 1) % WEFT__REDACT_WAYS);
     c->len = (uint8_t)len;
     c->head = head;
     c->tail = tail;
     memcpy(c->key, key, len);
     c->hit = match_any(rd, key, len);
     return c->hit;
+}
+
+bool weft__redact_key(weft__redact *rd, const char *key, size_t len)
+{
+    if (!rd)
+        return false;
+    uint64_t head, tail;
+    weft__key_words(key, len, &head, &tail);
+    return weft__redact_key_hashed(rd, key, len, head, tail, weft__key_hash(head, tail, len));
 }
 
 /* ---- the rewriter ------------------------------------------------------------------- */

@@ -241,35 +241,52 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     count_span(e, root);
 
     uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
-    weft__buf_reset(scratch);
-    weft__buf_lit(scratch, "{\"duration_ms\":");
-    weft__json_ms(scratch, dur);
     int64_t total;
     if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
         total = INT64_MAX;
+    /* Fixed keys and numbers, written in place into room reserved once (the literals' bytes,
+     * the numbers' widest text); total_cost, a double, through the buffer after. */
     const struct {
         const char *lit;
+        size_t len;
         int64_t v; /* the counts are 32-bit: exact here */
-    } fields[] = {{",\"span_count\":", e->spans},           {",\"llm_calls\":", e->llm},
-                  {",\"retrieval_calls\":", e->retrieval},  {",\"tool_calls\":", e->tool},
-                  {",\"input_tokens\":", e->input_tokens}, {",\"output_tokens\":", e->output_tokens},
-                  {",\"total_tokens\":", total}};
+    } fields[] = {
+#define FIELD(lit, v) {lit, sizeof(lit) - 1, v}
+        FIELD(",\"span_count\":", e->spans),           FIELD(",\"llm_calls\":", e->llm),
+        FIELD(",\"retrieval_calls\":", e->retrieval),  FIELD(",\"tool_calls\":", e->tool),
+        FIELD(",\"input_tokens\":", e->input_tokens), FIELD(",\"output_tokens\":", e->output_tokens),
+        FIELD(",\"total_tokens\":", total),
+#undef FIELD
+    };
+    weft__buf_reset(scratch);
+    if (!weft__buf_reserve(scratch, 192 + WEFT__JSON_MS_MAX + 7 * WEFT__JSON_I64_MAX))
+        goto done; /* out of memory: the root goes out without its summary */
+    char *p = scratch->data;
+#define PUT(lit) (memcpy(p, "" lit "", sizeof(lit) - 1), p += sizeof(lit) - 1)
+    PUT("{\"duration_ms\":");
+    p = weft__json_ms_at(p, dur);
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
-        weft__buf_append(scratch, fields[k].lit, strlen(fields[k].lit));
-        weft__json_i64(scratch, fields[k].v);
+        memcpy(p, fields[k].lit, fields[k].len);
+        p = weft__json_i64_at(p + fields[k].len, fields[k].v);
     }
     if (e->has_cost) {
-        weft__buf_lit(scratch, ",\"total_cost\":");
+        PUT(",\"total_cost\":");
+        scratch->len = (size_t)(p - scratch->data);
         weft__json_f64(scratch, e->cost);
+        if (!weft__buf_reserve(scratch, 24))
+            goto done;
+        p = scratch->data + scratch->len;
     }
     if (e->error)
-        weft__buf_lit(scratch, ",\"status\":\"ERROR\"}");
+        PUT(",\"status\":\"ERROR\"}");
     else
-        weft__buf_lit(scratch, ",\"status\":\"SUCCESS\"}");
+        PUT(",\"status\":\"SUCCESS\"}");
+#undef PUT
+    scratch->len = (size_t)(p - scratch->data);
     if (!scratch->oom)
         weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
+done:
     weft__buf_reset(scratch);
-
     if (e != &none)
         erase(s, e);
 }

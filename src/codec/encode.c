@@ -234,6 +234,124 @@ static unsigned write_section(weft__buf *b, const collect *c, weft_section sec)
     return flags;
 }
 
+/* The section sec of a record whose keys are all distinct and none removed (r->repeats
+ * false): every entry shows as it is, in order, so the entries are read straight from the
+ * record, and text marked plain (record.h) is copied between quotes without an escape scan.
+ * The bytes are those write_section gives. */
+static unsigned write_distinct(weft__buf *b, const weft__rec *r, weft_section sec)
+{
+    if (!r->sec_first[sec]) {
+        weft__buf_lit(b, "{}");
+        return 0;
+    }
+    /* A plain entry's text (comma, quoted key, colon, brackets, quoted value: 8 bytes and its
+     * key and value) is shorter than the entry itself (a 16-byte header and the same bytes),
+     * so room for the packed entries and the braces holds every plain entry of the section:
+     * reserved once, then written through o. Other entries go through the buffer, which
+     * reserves for them; o is taken back after. */
+    if (!weft__buf_reserve(b, r->attrs.len + 2))
+        return 0;
+    unsigned flags = 0;
+    bool first = true;
+    char *o = b->data + b->len;
+    *o++ = '{';
+    /* The section's chain (record.h), read in place. */
+    size_t at = r->sec_first[sec] - 1;
+    for (;;) {
+        weft__rec_hdr h;
+        memcpy(&h, r->attrs.data + at, sizeof h);
+        const char *key = r->attrs.data + at + sizeof h, *val = key + h.key_len;
+        if (h.flags & WEFT__ENTF_KEY_PLAIN) {
+            *o = ',';
+            o += !first;
+            *o++ = '"';
+            weft__copy(o, key, h.key_len);
+            o += h.key_len;
+            *o++ = '"';
+            *o++ = ':';
+            if (h.kind == WEFT__ENT_APPEND)
+                *o++ = '[';
+        } else {
+            b->len = (size_t)(o - b->data);
+            if (!first)
+                weft__buf_putc(b, ',');
+            flags |= weft__json_str(b, key, h.key_len, 0);
+            weft__buf_putc(b, ':');
+            if (h.kind == WEFT__ENT_APPEND)
+                weft__buf_putc(b, '[');
+            if (!weft__buf_reserve(b, r->attrs.len + 2))
+                return flags;
+            o = b->data + b->len;
+        }
+        first = false;
+        if (h.flags & WEFT__ENTF_VAL_PLAIN) {
+            *o++ = '"';
+            weft__copy(o, val, h.val_len);
+            o += h.val_len;
+            *o++ = '"';
+        } else if (h.vtype == WEFT__VAL_JSON) {
+            weft__copy(o, val, h.val_len); /* JSON text: as long as its entry's value */
+            o += h.val_len;
+        } else {
+            b->len = (size_t)(o - b->data);
+            ent e = {(weft_section)h.sec, h.kind, h.vtype, h.flags, key, val, h.key_len, h.val_len};
+            flags |= weft__rec_value_json(b, &e);
+            if (!weft__buf_reserve(b, r->attrs.len + 2))
+                return flags;
+            o = b->data + b->len;
+        }
+        if (h.kind == WEFT__ENT_APPEND)
+            *o++ = ']';
+        if (!h.next)
+            break;
+        at = h.next;
+    }
+    *o++ = '}';
+    b->len = (size_t)(o - b->data);
+    return flags;
+}
+
+/* The three sections of a record some of whose keys repeat (or are removed): the entries
+ * gathered first, then each key's winner found (pairwise, or planned for many entries). */
+static unsigned write_sections(weft__buf *b, const weft__rec *r)
+{
+    unsigned flags = 0;
+    /* Not an initializer: that would zero all of small[] (1.5 KiB) for every span. */
+    collect c;
+    c.v = c.small;
+    c.n = 0;
+    c.cap = sizeof c.small / sizeof c.small[0];
+    c.repeats = false;
+    c.plan = NULL;
+    collect_all(&c, r);
+    /* Most spans set each key once: then nothing needs de-duplicating, and the section
+     * writers skip their search for later entries of the same key. */
+    plan pl;
+    bool planned = c.n > SMALL_ENTRIES && plan_build(&c, &pl);
+    if (planned) {
+        if (c.repeats)
+            c.plan = &pl;
+        else
+            plan_free(&pl);
+    }
+    for (size_t i = 0; i < c.n && !c.repeats && !planned; i++) {
+        c.repeats = c.v[i].kind == WEFT__ENT_REMOVE;
+        for (size_t j = i + 1; j < c.n && !c.repeats; j++)
+            c.repeats = same_key(&c.v[i], &c.v[j]);
+    }
+    weft__buf_lit(b, ",\"input\":");
+    flags |= write_section(b, &c, WEFT_INPUT);
+    weft__buf_lit(b, ",\"output\":");
+    flags |= write_section(b, &c, WEFT_OUTPUT);
+    weft__buf_lit(b, ",\"metadata\":");
+    flags |= write_section(b, &c, WEFT_METADATA);
+    if (c.plan)
+        plan_free(c.plan);
+    if (c.v != c.small)
+        free(c.v);
+    return flags;
+}
+
 /* An id-like field: repaired, and cut to the API's 256 bytes at a character boundary. */
 static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const char *v, size_t len)
 {
@@ -270,6 +388,21 @@ static inline char *timestamp_at(char *t, uint64_t ns, const weft__encode_opts *
     return o->ts ? weft__json_timestamp_cached_at(t, ns, o->ts) : weft__json_timestamp_at(t, ns);
 }
 
+/* The UUID text of v:lo, copied from the writer's cache when it is the one written last (a
+ * zero id is never taken from it: the zeroed cache would match). */
+static inline char *cached_uuid(char *p, uint64_t v, uint64_t lo, uint64_t *cv, uint64_t *clo, char *text)
+{
+    if (v && v == *cv && lo == *clo) {
+        memcpy(p, text, WEFT__JSON_UUID_LEN);
+        return p + WEFT__JSON_UUID_LEN;
+    }
+    char *end = weft__json_uuid_at(p, v, lo);
+    *cv = v;
+    *clo = lo;
+    memcpy(text, p, WEFT__JSON_UUID_LEN);
+    return end;
+}
+
 /* The wire names of weft_span_type_name and of the statuses, with their lengths. */
 static const struct {
     const char *text;
@@ -298,12 +431,23 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
         return 0;
     char *p = b->data + b->len;
     PUT(p, "{\"id\":");
+    size_t id_at = (size_t)(p - b->data), trace_at; /* where the UUIDs the W3C ids are read off start */
     p = weft__json_uuid_at(p, r->id, lo);
     PUT(p, ",\"trace_id\":");
-    p = weft__json_uuid_at(p, r->trace, lo);
-    if (parent) {
-        PUT(p, ",\"parent_id\":");
-        p = weft__json_uuid_at(p, parent, lo);
+    trace_at = (size_t)(p - b->data);
+    weft__id_cache *ids = o->ids;
+    if (ids) {
+        p = cached_uuid(p, r->trace, lo, &ids->trace, &ids->trace_lo, ids->trace_uuid);
+        if (parent) {
+            PUT(p, ",\"parent_id\":");
+            p = cached_uuid(p, parent, lo, &ids->parent, &ids->parent_lo, ids->parent_uuid);
+        }
+    } else {
+        p = weft__json_uuid_at(p, r->trace, lo);
+        if (parent) {
+            PUT(p, ",\"parent_id\":");
+            p = weft__json_uuid_at(p, parent, lo);
+        }
     }
     PUT(p, ",\"name\":");
     b->len = (size_t)(p - b->data);
@@ -332,47 +476,24 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     }
     b->len = (size_t)(p - b->data);
 
-    /* Not an initializer: that would zero all of small[] (1.5 KiB) for every span. */
-    collect c;
-    c.v = c.small;
-    c.n = 0;
-    c.cap = sizeof c.small / sizeof c.small[0];
-    c.repeats = false;
-    c.plan = NULL;
-    collect_all(&c, r);
-    /* Most spans set each key once: then nothing needs de-duplicating, and the section
-     * writers skip their search for later entries of the same key. */
-    plan pl;
-    bool planned = c.n > SMALL_ENTRIES && plan_build(&c, &pl);
-    if (planned) {
-        if (c.repeats)
-            c.plan = &pl;
-        else
-            plan_free(&pl);
+    if (!r->repeats) {
+        weft__buf_lit(b, ",\"input\":");
+        flags |= write_distinct(b, r, WEFT_INPUT);
+        weft__buf_lit(b, ",\"output\":");
+        flags |= write_distinct(b, r, WEFT_OUTPUT);
+        weft__buf_lit(b, ",\"metadata\":");
+        flags |= write_distinct(b, r, WEFT_METADATA);
+    } else {
+        flags |= write_sections(b, r);
     }
-    for (size_t i = 0; i < c.n && !c.repeats && !planned; i++) {
-        c.repeats = c.v[i].kind == WEFT__ENT_REMOVE;
-        for (size_t j = i + 1; j < c.n && !c.repeats; j++)
-            c.repeats = same_key(&c.v[i], &c.v[j]);
-    }
-    weft__buf_lit(b, ",\"input\":");
-    flags |= write_section(b, &c, WEFT_INPUT);
-    weft__buf_lit(b, ",\"output\":");
-    flags |= write_section(b, &c, WEFT_OUTPUT);
-    weft__buf_lit(b, ",\"metadata\":");
-    flags |= write_section(b, &c, WEFT_METADATA);
-    if (c.plan)
-        plan_free(c.plan);
-    if (c.v != c.small)
-        free(c.v);
     /* The W3C ids. */
     if (!weft__buf_reserve(b, WEFT__JSON_HEX128_LEN + WEFT__JSON_HEX64_LEN + 32))
         return flags;
     p = b->data + b->len;
     PUT(p, ",\"obs_trace_id\":");
-    p = weft__json_hex128_at(p, r->trace, lo);
+    p = weft__json_hex128_of_uuid_at(p, b->data + trace_at, r->trace, lo);
     PUT(p, ",\"obs_span_id\":");
-    p = weft__json_hex64_at(p, r->id);
+    p = weft__json_hex64_of_uuid_at(p, b->data + id_at, r->id);
     b->len = (size_t)(p - b->data);
     static const struct {
         const char *name;
@@ -381,7 +502,10 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
                    {",\"application_variant_id\":", 26},
                    {",\"application_interaction_id\":", 30}};
     const char *defaults[3] = {o->group_id, o->variant_id, o->interaction_id};
-    for (int i = 0; i < 3; i++) {
+    /* Most spans set none and most processes configure none: one test for all six. */
+    bool none = !(r->fields[0].len | r->fields[1].len | r->fields[2].len) &&
+                !((defaults[0] && defaults[0][0]) | (defaults[1] && defaults[1][0]) | (defaults[2] && defaults[2][0]));
+    for (int i = 0; i < 3 && !none; i++) {
         if (r->fields[i].len)
             flags |= id_field(b, fields[i].name, fields[i].len, r->fields[i].data, r->fields[i].len);
         else if (defaults[i] && defaults[i][0])

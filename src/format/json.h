@@ -92,6 +92,25 @@ static inline WEFT__ALWAYS_INLINE void weft__load_ends(const char *s, size_t len
     }
 }
 
+/* True when s[0..len) is 0 to 16 bytes that a JSON string carries as they are (see
+ * weft__json_plain64); false for anything longer, which is left to weft__json_str's scan. */
+static inline WEFT__ALWAYS_INLINE bool weft__json_plain_short(const char *s, size_t len)
+{
+    if (len >= 4) {
+        if (len > 16)
+            return false;
+        uint64_t x, y;
+        weft__load_ends(s, len, &x, &y);
+        return weft__json_plain_pair(x, y);
+    }
+    if (len == 0)
+        return true;
+    /* 1 to 3 bytes: the first, middle and last are all of them. */
+    uint32_t w = (uint32_t)(unsigned char)s[0] | (uint32_t)(unsigned char)s[len / 2] << 8 |
+                 (uint32_t)(unsigned char)s[len - 1] << 16 | 0x61000000u;
+    return weft__json_plain32(w);
+}
+
 /* Always inlined: a call costs as much as the work for a 6-byte key. */
 static inline WEFT__ALWAYS_INLINE unsigned weft__json_str(weft__buf *b, const char *s, size_t len,
                                                           size_t max_bytes)
@@ -121,6 +140,32 @@ void weft__json_bool(weft__buf *b, bool v);
 /* A duration given in nanoseconds as milliseconds with up to six decimals, trailing zeros
  * dropped ("12.5", "0.000123", "3"): exact, and no floating-point formatting. */
 void weft__json_ms(weft__buf *b, uint64_t ns);
+
+/* The same numbers written _at a pointer with room for them (the end is returned), so that a
+ * writer of fixed keys reserves once: at most WEFT__JSON_U64_MAX, WEFT__JSON_I64_MAX and
+ * WEFT__JSON_MS_MAX bytes. Counts below 10, most of those in a trace summary, stay inline. */
+#define WEFT__JSON_U64_MAX 20
+#define WEFT__JSON_I64_MAX 20
+#define WEFT__JSON_MS_MAX 21 /* 14 integer digits (2^64 ns), the point and six decimals */
+char *weft__json_u64_at_any(char *o, uint64_t v);
+char *weft__json_ms_at(char *o, uint64_t ns);
+static inline char *weft__json_u64_at(char *o, uint64_t v)
+{
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
+    return weft__json_u64_at_any(o, v);
+}
+static inline char *weft__json_i64_at(char *o, int64_t v)
+{
+    if (v < 0) {
+        *o++ = '-';
+        /* 0 - (uint64_t)v: the magnitude of INT64_MIN without signed overflow. */
+        return weft__json_u64_at(o, 0 - (uint64_t)v);
+    }
+    return weft__json_u64_at(o, (uint64_t)v);
+}
 
 /* True when s[0..len) is exactly one RFC 8259 JSON value (surrounding whitespace allowed),
  * valid UTF-8 throughout, nesting at most 256 deep. */
@@ -170,6 +215,12 @@ static inline WEFT__ALWAYS_INLINE bool weft__utf8_valid_inline(const char *s, si
  * bits forced (so 6 bits of the value do not show). */
 void weft__json_uuid(weft__buf *b, uint64_t hi, uint64_t lo);
 char *weft__json_uuid_at(char *o, uint64_t hi, uint64_t lo);
+/* The W3C ids' text read off a UUID weft__json_uuid_at wrote for hi:lo (uuid points at its
+ * opening quote): the same bytes as weft__json_hex64_at(o, hi) and weft__json_hex128_at(o, hi,
+ * lo), by copying the digits and putting back the nibbles the UUID's version and variant bits
+ * replaced, instead of converting the words again. */
+char *weft__json_hex64_of_uuid_at(char *o, const char *uuid, uint64_t hi);
+char *weft__json_hex128_of_uuid_at(char *o, const char *uuid, uint64_t hi, uint64_t lo);
 /* Lowercase hex, 16 digits per word: W3C span id (one word) and trace id (hi, lo). */
 char *weft__json_hex64_at(char *o, uint64_t v);
 char *weft__json_hex128_at(char *o, uint64_t hi, uint64_t lo);

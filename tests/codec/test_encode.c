@@ -117,3 +117,106 @@ Test(encode, names_an_unnamed_span_and_repairs_a_name_that_is_not_utf8)
                ",\"input\":{},\"output\":{},\"metadata\":{}" W3C "}");
     weft__rec_fini(&r);
 }
+
+Test(encode, marks_short_plain_text_when_added_and_leaves_the_rest_to_the_escape_scan)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    weft__rec_set_str(&r, WEFT_INPUT, "model", 5, "gpt-4o-mini-2024", 16);   /* both plain */
+    weft__rec_set_str(&r, WEFT_INPUT, "k\"q", 3, "line\nbreak", 10);         /* neither */
+    weft__rec_set_str(&r, WEFT_INPUT, "long", 4, "seventeen bytes!!", 17);   /* value too long to mark */
+    weft__rec_set_i64(&r, WEFT_INPUT, "n", 1, 7);                            /* key plain, typed value */
+    const unsigned want[] = {WEFT__ENTF_KEY_PLAIN | WEFT__ENTF_VAL_PLAIN, 0, WEFT__ENTF_KEY_PLAIN,
+                             WEFT__ENTF_KEY_PLAIN};
+    size_t pos = 0, i = 0;
+    weft__rec_entry e;
+    while (weft__rec_next(&r, &pos, &e))
+        cr_expect_eq(e.flags, want[i++], "entry %zu: flags %u", i - 1, e.flags);
+    cr_assert_eq(i, 4);
+    cr_assert_not(r.repeats);
+    weft__rec_fini(&r);
+}
+
+Test(encode, copies_plain_entries_and_escapes_the_others_when_every_key_is_distinct)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    weft__rec_set_str(&r, WEFT_INPUT, "model", 5, "gpt-4o-mini-2024", 16);
+    weft__rec_set_str(&r, WEFT_INPUT, "k\"q", 3, "line\nbreak", 10);
+    weft__rec_set_str(&r, WEFT_INPUT, "long", 4, "seventeen bytes!!", 17);
+    weft__rec_set_str(&r, WEFT_INPUT, "", 0, "", 0);
+    weft__rec_set_str(&r, WEFT_OUTPUT, "t", 1, "tab\there", 8);
+    weft__rec_append(&r, WEFT_OUTPUT, "messages", 8, "{\"role\":\"user\"}", 15);
+    weft__rec_set_bool(&r, WEFT_METADATA, "ok", 2, true);
+    weft__rec_set_str(&r, WEFT_METADATA, "sixteen-byte-key", 16, "\xc3\xa9t\xc3\xa9", 5);
+    cr_assert_not(r.repeats);
+    const char *want = IDS ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+        ",\"input\":{\"model\":\"gpt-4o-mini-2024\",\"k\\\"q\":\"line\\nbreak\",\"long\":\"seventeen bytes!!\","
+        "\"\":\"\"},\"output\":{\"t\":\"tab\\there\",\"messages\":[{\"role\":\"user\"}]},"
+        "\"metadata\":{\"ok\":true,\"sixteen-byte-key\":\"\xc3\xa9t\xc3\xa9\"}" W3C "}";
+    expect(&r, &opts, want);
+    /* The same record through the writer that de-duplicates keys: the same bytes. */
+    r.repeats = true;
+    expect(&r, &opts, want);
+    weft__rec_fini(&r);
+}
+
+Test(encode, repairs_a_key_that_is_not_utf8_on_the_distinct_path_and_says_so)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    weft__rec_set_i64(&r, WEFT_METADATA, "k\xff", 2, 1);
+    cr_assert_not(r.repeats);
+    weft__buf b;
+    weft__buf_init(&b);
+    unsigned f = weft__encode_span(&b, &r, &opts);
+    cr_assert_eq(f, WEFT__JSON_REPAIRED);
+    static const char want[] = "\"metadata\":{\"k\xEF\xBF\xBD\":1}";
+    cr_assert_not_null(memmem(b.data, b.len, want, sizeof want - 1));
+    weft__buf_fini(&b);
+    weft__rec_fini(&r);
+}
+
+Test(encode, knows_a_repeated_or_removed_key_when_it_is_added)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    weft__rec_set_i64(&r, WEFT_INPUT, "n", 1, 1);
+    weft__rec_set_i64(&r, WEFT_OUTPUT, "n", 1, 1); /* same key, another section */
+    cr_assert_not(r.repeats);
+    weft__rec_set_i64(&r, WEFT_INPUT, "n", 1, 2);
+    cr_assert(r.repeats);
+    weft__rec_reset(&r);
+    cr_assert_not(r.repeats);
+    weft__rec_remove(&r, WEFT_INPUT, "gone", 4);
+    cr_assert(r.repeats);
+    weft__rec_fini(&r);
+}
+
+Test(encode, writes_the_same_ids_through_the_writers_cache_of_trace_and_parent_text)
+{
+    weft__ts_cache ts = {0};
+    weft__id_cache ids = {0};
+    weft__encode_opts o = opts;
+    o.ts = &ts;
+    o.ids = &ids;
+    const char *child = IDS ",\"parent_id\":\"33333333-3333-4333-abcd-ef0123456789\",\"name\":\"answer\","
+                            "\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+                            ",\"input\":{},\"output\":{},\"metadata\":{}" W3C "}";
+    weft__rec r;
+    fixed(&r, 0x3333333333333333u);
+    expect(&r, &o, child); /* fills the cache */
+    expect(&r, &o, child); /* read from it */
+    r.parent = 0x4444444444444444u;
+    expect(&r, &o,
+           IDS ",\"parent_id\":\"44444444-4444-4444-abcd-ef0123456789\",\"name\":\"answer\","
+               "\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES ",\"input\":{},\"output\":{},\"metadata\":{}" W3C "}");
+    r.trace = 0x5555555555555555u;
+    r.parent = 0;
+    expect(&r, &o,
+           "{\"id\":\"22222222-2222-4222-abcd-ef0123456789\",\"trace_id\":\"55555555-5555-4555-abcd-ef0123456789\""
+           ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+           ",\"input\":{},\"output\":{},\"metadata\":{},\"obs_trace_id\":\"5555555555555555abcdef0123456789\","
+           "\"obs_span_id\":\"2222222222222222\"}");
+    weft__rec_fini(&r);
+}
