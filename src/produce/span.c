@@ -439,19 +439,22 @@ WEFT_API void weft_span_end(weft_span s)
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return;
-    settle(t);
     if (__builtin_expect(s.id == 0 || s.flags, 0)) {
         if (s.id == 0 || forged_flags(s.flags)) {
             if (s.flags != WEFT__SPAN_OFF) /* OFF: begun while tracing was off, not misuse */
                 bump(&t->noop);
             return;
         }
+        if (s.flags & WEFT__SPAN_OFF)
+            return; /* on no stack */
         /* Sampled out (or lost): no event, but its stack entry goes as a kept span's would,
          * and a second end is counted as the assembler counts a kept span's. */
-        if (!(s.flags & WEFT__SPAN_OFF) && !leave_context(t, s))
+        settle(t);
+        if (!leave_context(t, s))
             bump(&t->noop);
         return;
     }
+    settle(t);
     weft__ev_end *e = weft__ring_reserve(&t->ring, sizeof(*e));
     if (__builtin_expect(e != NULL, 1)) {
         e->h.size = sizeof(*e);
