@@ -89,10 +89,11 @@ static inline bool weft__quiet_child_(weft_span *out)
  * that records, an end out of order, twice or from another thread; anything after a poke). */
 static inline bool weft__quiet_end_(weft_span s)
 {
+    if (__builtin_expect(s.flags != WEFT__SPAN_SAMPLED_OUT, 1))
+        return false; /* first, before any load: a kept span's end pays one compare */
     weft__quiet_tls *q = &weft__quiet;
     uint32_t n = q->n;
-    if (s.flags != WEFT__SPAN_SAMPLED_OUT || n == 0 || s.home != q->home0 + n - 1u || s.id != q->ids[n - 1u] ||
-        __atomic_load_n(&q->poked, __ATOMIC_RELAXED))
+    if (n == 0 || s.home != q->home0 + n - 1u || s.id != q->ids[n - 1u] || __atomic_load_n(&q->poked, __ATOMIC_RELAXED))
         return false;
     q->n = n - 1u;
     return true;
@@ -128,23 +129,23 @@ static inline bool weft__quiet_orphan_(weft_span parent, weft_span *out)
 static inline weft_span weft__weft_span_begin_inl_(const char *name, weft_span_type type)
 {
     weft_span s;
-    if (weft__quiet_child_(&s))
-        return s;
-    return weft_span_begin(name, type);
+    if (!weft__quiet_child_(&s))
+        s = weft_span_begin(name, type); /* one return: the library writes the caller's variable */
+    return s;
 }
 static inline weft_span weft__weft__span_begin_site_inl_(const weft_site *site)
 {
     weft_span s;
-    if (weft__quiet_child_(&s))
-        return s;
-    return weft__span_begin_site(site);
+    if (!weft__quiet_child_(&s))
+        s = weft__span_begin_site(site); /* one return: the library writes the caller's variable */
+    return s;
 }
 static inline weft_span weft__weft_span_begin_child_inl_(weft_span parent, const char *name, weft_span_type type)
 {
     weft_span s;
-    if (weft__quiet_orphan_(parent, &s))
-        return s;
-    return weft_span_begin_child(parent, name, type);
+    if (!weft__quiet_orphan_(parent, &s))
+        s = weft_span_begin_child(parent, name, type);
+    return s;
 }
 static inline void weft__weft_span_end_inl_(weft_span s)
 {

@@ -137,9 +137,11 @@ static void settle_slow(weft__thread *t)
     pop_ended(t);
 }
 
+/* Only an open region needs settling: with none, the marks a poke announced are on the
+ * stack, where pop_ended finds them as always (push_quiet clears the poke). */
 static inline void settle(weft__thread *t)
 {
-    if (__builtin_expect(weft__quiet.n != 0 || __atomic_load_n(&weft__quiet.poked, __ATOMIC_RELAXED), 0))
+    if (__builtin_expect(weft__quiet.n != 0, 0))
         settle_slow(t);
 }
 
@@ -161,6 +163,9 @@ static inline void push_quiet(weft__thread *t, weft_span *s)
         push(t, s);
         return;
     }
+    /* A poke from before concerned entries already on the stack (the region was settled);
+     * this region's spans exist only from now on. */
+    __atomic_store_n(&q->poked, 0u, __ATOMIC_RELAXED);
     q->home0 = WEFT__HOME(t->slot, d);
     q->trace = s->trace;
     q->trace_lo = s->trace_lo;
@@ -411,6 +416,11 @@ static inline bool leave_context(weft__thread *t, weft_span s)
     uint32_t slot = WEFT__HOME_SLOT(s.home);
     if (__builtin_expect(slot == t->slot, 1)) {
         if (d < t->depth && t->stack[d].key == s.id && t->stack[d].trace == s.trace) {
+            if (atomic_load_explicit(&t->ended[d], memory_order_acquire) == s.id) {
+                if (d + 1 == t->depth)
+                    pop_ended(t);
+                return false; /* ended elsewhere before, now here again */
+            }
             if (d + 1 == t->depth) {
                 t->depth = d;
                 pop_ended(t);
