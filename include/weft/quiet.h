@@ -2,24 +2,40 @@
  * quiet.h — calls that record nothing return inline, in the caller's code. Included by weft.h
  * (not on its own).
  *
- * A span begun while tracing is disabled, or inside a trace that head sampling dropped, is
- * marked in its private flags. Every call on a span tests that one mark here first:
+ * One test decides every call: is the span (for a begin, the calling thread's current span)
+ * one that records nothing? Two places hold the answer:
  *
- *   WEFT__SPAN_QUIET_(s)  every setter: nothing will be recorded on s (disabled, sampled out,
- *                         or lost: its begin was dropped from a full ring)
- *   WEFT__SPAN_GONE_(s)   weft_span_end / weft_scope_end: not even the context stack needs it
- *                         (a sampled-out span begun with weft_span_begin still sits on its
- *                         thread's stack, so its end calls in)
+ *   the handle's flags    every setter and end: WEFT__SPAN_QUIET_(s) — disabled, sampled out,
+ *                         or lost (its begin was dropped from a full ring); WEFT__SPAN_GONE_(s)
+ *                         — not even the context stack needs its end.
+ *   weft__quiet (TLS)     begin and end inside a sampled-out trace: the top of the calling
+ *                         thread's context stack while it is sampled out. Spans begun with
+ *                         weft_span_begin there are kept in this small per-thread region (their
+ *                         ids only) instead of the library's stack, so such a begin, and the end
+ *                         of the region's top, touch nothing but the calling thread's TLS.
  *
- * so such a call costs a load, a test and a branch, no call at all (DESIGN.md 8: <= 2 ns). In C
- * every span call below is a macro over a static inline wrapper; each argument is evaluated
- * exactly once. The library functions are still exported under the same names: a pointer to
- * weft_span_end, or `(weft_span_end)(s)`, reaches the library directly, and defining
- * WEFT_NO_INLINE_CALLS before including weft.h turns the wrappers off (the library's own
- * sources are built that way). C++ gets no macros (they would capture weft::Span's methods);
- * weft.hpp's classes make the same test inline before calling in.
+ * The region is a lazily written tail of the thread's context stack (src/produce/thread.h): span
+ * ids[i] is the stack entry at depth base + i, and its handle names it exactly as the library
+ * would (home = slot << 16 | depth, id = its unique key, flags SAMPLED_OUT). Whenever the library
+ * needs the stack (a begin that records, activate, a scope end, an end out of order, from another
+ * thread or twice) it first writes the region into the stack (weft__quiet_settle in span.c) and
+ * then does what it always did, so every rule of weft.h holds unchanged. Another thread that ends
+ * one of these spans marks it in the stack's ended[] as before and sets `poked`: the owner's next
+ * inline begin or end then calls in, and the library pops what ended.
  *
- * Threading and pointers: as the functions they wrap (weft.h).
+ * So such a call costs a few loads and compares in the caller's code, no call at all (DESIGN.md
+ * 8: <= 2 ns). In C every span call below is a macro over a static inline wrapper; each argument
+ * is evaluated exactly once. The library functions are still exported under the same names: a
+ * pointer to weft_span_end, or `(weft_span_end)(s)`, reaches the library directly, and a program
+ * built against an older weft.h (whose wrappers test the flags only) calls in and gets the same
+ * results: the library takes the same fast path itself. Defining WEFT_NO_INLINE_CALLS before
+ * including weft.h turns the wrappers off (the library's own sources are built that way). C++
+ * gets no macros (they would capture weft::Span's methods); weft.hpp's classes call the same
+ * inline tests (weft__quiet_child_, weft__quiet_end_) before calling in.
+ *
+ * Threading: weft__quiet is the calling thread's own; only `poked` is written by other threads
+ * (atomically, through a pointer the thread state holds while the thread lives). Pointers: as
+ * the functions they wrap (weft.h).
  */
 #ifndef WEFT_QUIET_H
 #define WEFT_QUIET_H
@@ -28,6 +44,77 @@
  * each. A handle with any other bit set is forged; it calls in, and the library counts it. */
 #define WEFT__SPAN_QUIET_(s) ((uint32_t)((s).flags - 1u) < 7u)
 #define WEFT__SPAN_GONE_(s) ((uint32_t)((s).flags - WEFT__SPAN_OFF) < 2u)
+
+/* Spans the region holds at most; deeper sampled-out nesting goes through the library's stack
+ * (written there, then a new region starts above it). 16: an LLM program nests 4 to 8 deep;
+ * the whole struct stays within 3 cache lines of static TLS. */
+#define WEFT__QUIET_MAX 16u
+
+/* Private: the calling thread's quiet region (see above). Zero (n == 0): not in one. */
+typedef struct weft__quiet_tls {
+    uint32_t n;        /* spans in the region; ids[n - 1] is the current span */
+    uint32_t poked;    /* 1: another thread ended one of this thread's spans (atomic) */
+    uint32_t home0;    /* weft_span.home of ids[0]: slot << 16 | base depth */
+    uint32_t reserved;
+    uint64_t trace, trace_lo; /* the sampled-out trace (weft_span.trace, .trace_lo) */
+    uint64_t gen, salt;       /* ids: (++gen * odd) ^ salt, unique per thread and begin */
+    uint64_t ids[WEFT__QUIET_MAX];
+} weft__quiet_tls;
+
+WEFT_API extern __thread weft__quiet_tls weft__quiet;
+
+#define WEFT__QUIET_ID_MUL 0x9e3779b97f4a7c15ull /* odd: gen -> id is a bijection */
+
+/* Begin under the current span when it is the top of this thread's quiet region: *out is the
+ * new span (sampled out, made current) and true; false when the library must decide. */
+static inline bool weft__quiet_child_(weft_span *out)
+{
+    weft__quiet_tls *q = &weft__quiet;
+    uint32_t n = q->n;
+    if (__builtin_expect(n - 1u >= WEFT__QUIET_MAX - 1u, 1) || __atomic_load_n(&q->poked, __ATOMIC_RELAXED))
+        return false; /* not in a region (n 0), region full, or something ended elsewhere */
+    uint64_t id = (++q->gen * WEFT__QUIET_ID_MUL) ^ q->salt;
+    id += (id == 0); /* 0 is the zero span */
+    q->ids[n] = id;
+    q->n = n + 1;
+    out->trace = q->trace;
+    out->id = id;
+    out->home = q->home0 + n;
+    out->flags = WEFT__SPAN_SAMPLED_OUT;
+    out->trace_lo = q->trace_lo;
+    return true;
+}
+
+/* End of the region's top on its own thread: popped, true. false: the library decides (a span
+ * that records, an end out of order, twice or from another thread; anything after a poke). */
+static inline bool weft__quiet_end_(weft_span s)
+{
+    if (__builtin_expect(s.flags != WEFT__SPAN_SAMPLED_OUT, 1))
+        return false; /* first, before any load: a kept span's end pays one compare */
+    weft__quiet_tls *q = &weft__quiet;
+    uint32_t n = q->n;
+    if (n == 0 || s.home != q->home0 + n - 1u || s.id != q->ids[n - 1u] || __atomic_load_n(&q->poked, __ATOMIC_RELAXED))
+        return false;
+    q->n = n - 1u;
+    return true;
+}
+
+/* begin_child under a sampled-out parent on a thread that has had a region (its gen and salt
+ * are set): a span on no stack, ids only. */
+static inline bool weft__quiet_orphan_(weft_span parent, weft_span *out)
+{
+    weft__quiet_tls *q = &weft__quiet;
+    if (__builtin_expect((parent.flags & ~(uint32_t)WEFT__SPAN_OFF) != WEFT__SPAN_SAMPLED_OUT || q->salt == 0, 1))
+        return false;
+    uint64_t id = (++q->gen * WEFT__QUIET_ID_MUL) ^ q->salt;
+    id += (id == 0);
+    out->trace = parent.trace;
+    out->id = id;
+    out->home = 0xffffu; /* on no stack */
+    out->flags = WEFT__SPAN_SAMPLED_OUT | WEFT__SPAN_OFF;
+    out->trace_lo = parent.trace_lo;
+    return true;
+}
 
 #if !defined(__cplusplus) && !defined(WEFT_NO_INLINE_CALLS)
 
@@ -39,9 +126,30 @@
             fn args;                                                                         \
     }
 
+static inline weft_span weft__weft_span_begin_inl_(const char *name, weft_span_type type)
+{
+    weft_span s;
+    if (!weft__quiet_child_(&s))
+        s = weft_span_begin(name, type); /* one return: the library writes the caller's variable */
+    return s;
+}
+static inline weft_span weft__weft__span_begin_site_inl_(const weft_site *site)
+{
+    weft_span s;
+    if (!weft__quiet_child_(&s))
+        s = weft__span_begin_site(site); /* one return: the library writes the caller's variable */
+    return s;
+}
+static inline weft_span weft__weft_span_begin_child_inl_(weft_span parent, const char *name, weft_span_type type)
+{
+    weft_span s;
+    if (!weft__quiet_orphan_(parent, &s))
+        s = weft_span_begin_child(parent, name, type);
+    return s;
+}
 static inline void weft__weft_span_end_inl_(weft_span s)
 {
-    if (!WEFT__SPAN_GONE_(s))
+    if (!WEFT__SPAN_GONE_(s) && !weft__quiet_end_(s))
         weft_span_end(s);
 }
 static inline void weft__weft_scope_end_inl_(weft_scope s)
@@ -80,27 +188,30 @@ WEFT__QUIET_SETTER_(weft_span_set_retrieval, (weft_span s, const weft_retrieval_
 WEFT__QUIET_SETTER_(weft_span_set_generation, (weft_span s, const weft_generation_info *i), (s, i))
 #undef WEFT__QUIET_SETTER_
 
-#define weft_span_end(s) weft__weft_span_end_inl_(s)
-#define weft_scope_end(s) weft__weft_scope_end_inl_(s)
-#define weft_span_set_status(s, st) weft__weft_span_set_status_inl_((s), (st))
-#define weft_span_set_error(s, type, msg) weft__weft_span_set_error_inl_((s), (type), (msg))
-#define weft_span_set_str(s, sec, k, v) weft__weft_span_set_str_inl_((s), (sec), (k), (v))
-#define weft_span_set_strn(s, sec, k, v, n) weft__weft_span_set_strn_inl_((s), (sec), (k), (v), (n))
-#define weft_span_set_i64(s, sec, k, v) weft__weft_span_set_i64_inl_((s), (sec), (k), (v))
-#define weft_span_set_f64(s, sec, k, v) weft__weft_span_set_f64_inl_((s), (sec), (k), (v))
-#define weft_span_set_bool(s, sec, k, v) weft__weft_span_set_bool_inl_((s), (sec), (k), (v))
-#define weft_span_set_json(s, sec, k, j, n) weft__weft_span_set_json_inl_((s), (sec), (k), (j), (n))
-#define weft_span_set_msgpack(s, sec, k, m, n) weft__weft_span_set_msgpack_inl_((s), (sec), (k), (m), (n))
-#define weft_span_set_group_id(s, v) weft__weft_span_set_group_id_inl_((s), (v))
-#define weft_span_set_application_variant_id(s, v) weft__weft_span_set_application_variant_id_inl_((s), (v))
-#define weft_span_set_application_interaction_id(s, v)                                       \
-    weft__weft_span_set_application_interaction_id_inl_((s), (v))
-#define weft_span_set_usage(s, u) weft__weft_span_set_usage_inl_((s), (u))
-#define weft_span_add_message(s, sec, m) weft__weft_span_add_message_inl_((s), (sec), (m))
-#define weft_span_set_trace_info(s, i) weft__weft_span_set_trace_info_inl_((s), (i))
-#define weft_span_add_event(s, n, a) weft__weft_span_add_event_inl_((s), (n), (a))
-#define weft_span_set_retrieval(s, i) weft__weft_span_set_retrieval_inl_((s), (i))
-#define weft_span_set_generation(s, i) weft__weft_span_set_generation_inl_((s), (i))
+/* Variadic, so that an argument with commas of its own (a compound literal) passes whole. */
+#define weft_span_begin(...) weft__weft_span_begin_inl_(__VA_ARGS__)
+#define weft__span_begin_site(...) weft__weft__span_begin_site_inl_(__VA_ARGS__)
+#define weft_span_begin_child(...) weft__weft_span_begin_child_inl_(__VA_ARGS__)
+#define weft_span_end(...) weft__weft_span_end_inl_(__VA_ARGS__)
+#define weft_scope_end(...) weft__weft_scope_end_inl_(__VA_ARGS__)
+#define weft_span_set_status(...) weft__weft_span_set_status_inl_(__VA_ARGS__)
+#define weft_span_set_error(...) weft__weft_span_set_error_inl_(__VA_ARGS__)
+#define weft_span_set_str(...) weft__weft_span_set_str_inl_(__VA_ARGS__)
+#define weft_span_set_strn(...) weft__weft_span_set_strn_inl_(__VA_ARGS__)
+#define weft_span_set_i64(...) weft__weft_span_set_i64_inl_(__VA_ARGS__)
+#define weft_span_set_f64(...) weft__weft_span_set_f64_inl_(__VA_ARGS__)
+#define weft_span_set_bool(...) weft__weft_span_set_bool_inl_(__VA_ARGS__)
+#define weft_span_set_json(...) weft__weft_span_set_json_inl_(__VA_ARGS__)
+#define weft_span_set_msgpack(...) weft__weft_span_set_msgpack_inl_(__VA_ARGS__)
+#define weft_span_set_group_id(...) weft__weft_span_set_group_id_inl_(__VA_ARGS__)
+#define weft_span_set_application_variant_id(...) weft__weft_span_set_application_variant_id_inl_(__VA_ARGS__)
+#define weft_span_set_application_interaction_id(...) weft__weft_span_set_application_interaction_id_inl_(__VA_ARGS__)
+#define weft_span_set_usage(...) weft__weft_span_set_usage_inl_(__VA_ARGS__)
+#define weft_span_add_message(...) weft__weft_span_add_message_inl_(__VA_ARGS__)
+#define weft_span_set_trace_info(...) weft__weft_span_set_trace_info_inl_(__VA_ARGS__)
+#define weft_span_add_event(...) weft__weft_span_add_event_inl_(__VA_ARGS__)
+#define weft_span_set_retrieval(...) weft__weft_span_set_retrieval_inl_(__VA_ARGS__)
+#define weft_span_set_generation(...) weft__weft_span_set_generation_inl_(__VA_ARGS__)
 
 #endif /* C, wrappers on */
 

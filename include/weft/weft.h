@@ -616,6 +616,10 @@ WEFT_API void weft_record_set_name(weft_record *r, const char *name);
  * -------------------------------------------------------------------------------------- */
 WEFT_API weft_span weft__span_begin_site(const weft_site *site);
 
+/* Calls that record nothing return inline, in the caller's code (weft/quiet.h); the macros
+ * below expand to those wrappers. */
+#include "weft/quiet.h"
+
 #define WEFT_SPAN_BEGIN(var, name, type)                                                 \
     static const weft_site var##_weft_site_ = {"" name "", (uint32_t)(sizeof(name) - 1),  \
                                                (uint32_t)(type)};                         \
@@ -637,9 +641,6 @@ static inline void weft__span_scope_end_(weft_span *s)
         weft__span_begin_site(&var##_weft_site_)
 #endif
 
-
-/* Calls that record nothing return inline, in the caller's code (weft/quiet.h). */
-#include "weft/quiet.h"
 
 #else /* WEFT_NO_TRACING */
 #include "weft/notrace.h"

@@ -4,7 +4,8 @@
  * scope object for weft_span_activate, setters for every integer type, floating point, bool
  * and strings, and containers of the RAG types. Everything forwards to the C API; same
  * threading rules. Every method tests the span's off/sampled-out mark inline (weft/quiet.h)
- * before calling in, so a call on a span that records nothing costs no call at all.
+ * before calling in, and begin and end inside a sampled-out trace go through the calling
+ * thread's quiet region inline, so a call that records nothing costs no call at all.
  */
 #ifndef WEFT_WEFT_HPP
 #define WEFT_WEFT_HPP
@@ -31,10 +32,16 @@ namespace weft {
  * ended with end() before that keeps its status. */
 class Span {
   public:
-    Span(const char *name, weft_span_type type) noexcept : s_(weft_span_begin(name, type)) { arm(); }
-    Span(weft_span parent, const char *name, weft_span_type type) noexcept
-        : s_(weft_span_begin_child(parent, name, type))
+    Span(const char *name, weft_span_type type) noexcept
     {
+        if (!weft__quiet_child_(&s_))
+            s_ = weft_span_begin(name, type);
+        arm();
+    }
+    Span(weft_span parent, const char *name, weft_span_type type) noexcept
+    {
+        if (!weft__quiet_orphan_(parent, &s_))
+            s_ = weft_span_begin_child(parent, name, type);
         arm();
     }
     /* Adopts a span begun elsewhere (ends it on destruction). */
@@ -57,7 +64,7 @@ class Span {
     }
     ~Span()
     {
-        if (WEFT__SPAN_GONE_(s_))
+        if (WEFT__SPAN_GONE_(s_) || weft__quiet_end_(s_))
             return;
         if (!WEFT__SPAN_QUIET_(s_) && !status_set_ && s_.id && std::uncaught_exceptions() > exceptions_)
             weft_span_set_status(s_, WEFT_STATUS_ERROR);
@@ -68,7 +75,7 @@ class Span {
     /* Ends now (idempotent). */
     void end() noexcept
     {
-        if (!WEFT__SPAN_GONE_(s_) && s_.id)
+        if (!WEFT__SPAN_GONE_(s_) && !weft__quiet_end_(s_) && s_.id)
             weft_span_end(s_);
         s_ = weft_span{0, 0, 0, 0, 0};
     }

@@ -12,6 +12,12 @@
  * span takes exactly the stack entries a kept one would (its own id, its own entry), so the
  * stack has the same shape whatever sampling decided; it just records nothing.
  *
+ * The quiet region (weft/quiet.h): the sampled-out spans on top of the stack are kept by id in
+ * the thread's weft__quiet and begun and ended inline there. Every function below that reads
+ * or changes the stack settles first (settle(): the region written into the stack, the entries
+ * ended elsewhere popped), and a sampled-out span that becomes current starts a new region
+ * (push_quiet) instead of taking a stack entry; while a region is open, t->depth is its base.
+ *
  * Handles are values the caller may have forged: every field is checked (flags against the
  * known bits, the home slot against the registry, the depth against WEFT__STACK_MAX, the entry's
  * key and trace against the handle) before any store outside the calling thread's own ring.
@@ -104,12 +110,68 @@ static inline bool push_entry(weft__thread *t, uint64_t key, uint64_t trace, uin
     return true;
 }
 
+/* Writes the quiet region into the stack (its entries at base.. base + n - 1, as push_entry
+ * would, but ended[] kept: another thread may have marked one already, and an older mark
+ * cannot match a fresh key), then pops what ended elsewhere. */
+static void settle_slow(weft__thread *t)
+{
+    weft__quiet_tls *q = &weft__quiet;
+    __atomic_exchange_n(&q->poked, 0u, __ATOMIC_ACQUIRE); /* the marks behind the poke are visible */
+    uint32_t n = q->n, d = WEFT__HOME_DEPTH(q->home0);
+    if (n) {
+        q->n = 0;
+        if (__builtin_expect(d != t->depth || WEFT__HOME_SLOT(q->home0) != t->slot, 0)) {
+            weft__internal_error("quiet region off its stack");
+            return;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            weft__ctx *c = &t->stack[d + i];
+            c->key = c->id = q->ids[i];
+            c->trace = q->trace;
+            c->home = q->home0 + i;
+            c->flags = WEFT__SPAN_SAMPLED_OUT;
+            c->trace_lo = q->trace_lo;
+        }
+        t->depth = d + n;
+    }
+    pop_ended(t);
+}
+
+/* Only an open region needs settling: with none, the marks a poke announced are on the
+ * stack, where pop_ended finds them as always (push_quiet clears the poke). */
+static inline void settle(weft__thread *t)
+{
+    if (__builtin_expect(weft__quiet.n != 0, 0))
+        settle_slow(t);
+}
+
 /* Makes s current: its entry is its own (key == id, home names the entry). */
 static inline void push(weft__thread *t, weft_span *s)
 {
     uint32_t home = WEFT__HOME(t->slot, t->depth);
     if (__builtin_expect(push_entry(t, s->id, s->trace, s->id, home, s->flags, s->trace_lo), 1))
         s->home = home;
+}
+
+/* Makes sampled-out s current by starting a quiet region with it (settled: the region is
+ * empty), or, with no room for a whole region below WEFT__STACK_MAX, as a stack entry. */
+static inline void push_quiet(weft__thread *t, weft_span *s)
+{
+    weft__quiet_tls *q = &weft__quiet;
+    uint32_t d = t->depth;
+    if (__builtin_expect(q->n != 0 || d + WEFT__QUIET_MAX > WEFT__STACK_MAX, 0)) {
+        push(t, s);
+        return;
+    }
+    /* A poke from before concerned entries already on the stack (the region was settled);
+     * this region's spans exist only from now on. */
+    __atomic_store_n(&q->poked, 0u, __ATOMIC_RELAXED);
+    q->home0 = WEFT__HOME(t->slot, d);
+    q->trace = s->trace;
+    q->trace_lo = s->trace_lo;
+    q->ids[0] = s->id;
+    q->n = 1;
+    s->home = q->home0;
 }
 
 static inline uint64_t new_id(weft__thread *t)
@@ -153,7 +215,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
             s.trace = parent.trace;
             s.flags = WEFT__SPAN_SAMPLED_OUT;
             if (make_current)
-                push(t, &s);
+                push_quiet(t, &s);
             else
                 s.flags |= WEFT__SPAN_OFF; /* on no stack: its end has nothing to do */
             return s;
@@ -170,7 +232,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
             bump(&t->sampled_out);
             s.flags = WEFT__SPAN_SAMPLED_OUT;
             if (make_current)
-                push(t, &s);
+                push_quiet(t, &s);
             else
                 s.flags |= WEFT__SPAN_OFF;
             return s;
@@ -250,10 +312,15 @@ static inline weft_span begin_call(const weft_span *parent, const weft_site *sit
         weft_span off = {0, 0, 0, WEFT__SPAN_OFF, 0}; /* calls on it return inline (quiet.h) */
         return off;
     }
+    weft_span s;
+    if (!parent && weft__quiet_child_(&s))
+        return s; /* what the inline wrapper does (a program built against an older weft.h) */
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return zero;
     size_t n = site ? 0 : name_len_of(&name);
+    if (!parent)
+        settle(t);
     return begin(t, parent ? *parent : current(t), parent == NULL, site, name, n, type, NULL);
 }
 
@@ -282,6 +349,7 @@ WEFT_API weft_span weft_span_begin_remote(const char *traceparent, const char *t
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return zero;
+    settle(t);
     size_t n = name_len_of(&name);
     weft__traceparent tp;
     if (!traceparent || !traceparent[0] || !weft__traceparent_parse(traceparent, strlen(traceparent), &tp)) {
@@ -315,6 +383,12 @@ WEFT_API weft_span weft_current_span(void)
     weft__thread *t = weft__tls;
     if (!t || weft__tls_gen != weft__rt.gen)
         return zero;
+    const weft__quiet_tls *q = &weft__quiet;
+    if (q->n && !__atomic_load_n(&q->poked, __ATOMIC_RELAXED)) {
+        weft_span top = {q->trace, q->ids[q->n - 1], q->home0 + q->n - 1, WEFT__SPAN_SAMPLED_OUT, q->trace_lo};
+        return top;
+    }
+    settle(t);
     return current(t);
 }
 
@@ -329,33 +403,49 @@ static inline weft__thread *slot_thread(uint32_t slot)
 /* Takes span s off its home stack (own thread) or marks it ended there (other thread). Every
  * field is checked first: a depth past the stack, a slot past the registry or a free slot
  * write nothing; on another thread's stack the mark is s.id, which only that entry's key can
- * equal. */
-static inline void leave_context(weft__thread *t, weft_span s)
+ * equal. The calling thread's stack is settled. Returns false when s had ended already as far
+ * as this can tell (its entry gone from this thread's stack, or marked ended before): the
+ * caller counts that for a span whose end records no event (the assembler counts a recorded
+ * second end). A first end of a span in a sampled-out trace pokes its home thread, whose
+ * quiet region may hold it. */
+static inline bool leave_context(weft__thread *t, weft_span s)
 {
     uint32_t d = WEFT__HOME_DEPTH(s.home);
     if (d >= WEFT__STACK_MAX)
-        return; /* WEFT__HOME_NONE: begun with begin_child, never on a stack */
+        return true; /* WEFT__HOME_NONE: begun with begin_child, never on a stack */
     uint32_t slot = WEFT__HOME_SLOT(s.home);
     if (__builtin_expect(slot == t->slot, 1)) {
         if (d < t->depth && t->stack[d].key == s.id && t->stack[d].trace == s.trace) {
+            if (atomic_load_explicit(&t->ended[d], memory_order_acquire) == s.id) {
+                if (d + 1 == t->depth)
+                    pop_ended(t);
+                return false; /* ended elsewhere before, now here again */
+            }
             if (d + 1 == t->depth) {
                 t->depth = d;
                 pop_ended(t);
-            } else {
-                atomic_store_explicit(&t->ended[d], s.id, memory_order_release);
+            } else if (atomic_exchange_explicit(&t->ended[d], s.id, memory_order_release) == s.id) {
+                return false; /* ended out of order before, now again */
             }
+            return true;
         }
-        return;
+        return false;
     }
     weft__thread *home = slot_thread(slot);
-    if (home)
-        atomic_store_explicit(&home->ended[d], s.id, memory_order_release);
+    if (!home)
+        return true; /* its thread has gone and its slot is free: nothing to mark */
+    uint64_t was = atomic_exchange_explicit(&home->ended[d], s.id, memory_order_acq_rel);
+    if (s.flags & WEFT__SPAN_SAMPLED_OUT)
+        weft__thread_poke(home);
+    return was != s.id;
 }
 
 WEFT_API void weft_span_end(weft_span s)
 {
     if (!tracing_on())
         return;
+    if (weft__quiet_end_(s))
+        return; /* what the inline wrapper does (a program built against an older weft.h) */
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return;
@@ -365,11 +455,16 @@ WEFT_API void weft_span_end(weft_span s)
                 bump(&t->noop);
             return;
         }
-        /* Sampled out: no event, but its stack entry goes as a kept span's would. */
-        if (!(s.flags & WEFT__SPAN_OFF))
-            leave_context(t, s);
+        if (s.flags & WEFT__SPAN_OFF)
+            return; /* on no stack */
+        /* Sampled out (or lost): no event, but its stack entry goes as a kept span's would,
+         * and a second end is counted as the assembler counts a kept span's. */
+        settle(t);
+        if (!leave_context(t, s))
+            bump(&t->noop);
         return;
     }
+    settle(t);
     weft__ev_end *e = weft__ring_reserve(&t->ring, sizeof(*e));
     if (__builtin_expect(e != NULL, 1)) {
         e->h.size = sizeof(*e);
@@ -399,6 +494,7 @@ WEFT_API weft_scope weft_span_activate(weft_span s)
         s.trace = s.id = 0; /* a forged span, or one begun while tracing was off: no span */
         s.home = s.flags = 0;
     }
+    settle(t);
     pop_ended(t);
     uint64_t key = new_id(t);
     uint32_t home = WEFT__HOME(t->slot, t->depth);
@@ -420,6 +516,7 @@ WEFT_API void weft_scope_end(weft_scope sc)
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))
         return;
+    settle(t);
     uint32_t d = WEFT__HOME_DEPTH(sc.home);
     if (sc.key == 0 || sc.flags != 0 || WEFT__HOME_SLOT(sc.home) != t->slot || d >= WEFT__STACK_MAX) {
         if (sc.flags != WEFT__SPAN_OFF)

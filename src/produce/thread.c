@@ -28,6 +28,7 @@
 #include "wake.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,6 +44,9 @@
 
 __thread weft__thread *weft__tls;
 __thread uint32_t weft__tls_gen;
+/* The calling thread's quiet region (weft/quiet.h): exported, read and written inline by the
+ * program's code; reset when the thread registers; only `poked` is written by others. */
+WEFT_API __thread weft__quiet_tls weft__quiet;
 
 /* One key for the life of the process (pthread keys are a scarce resource and outlive
  * init/shutdown cycles); its destructor marks the state exited. */
@@ -56,6 +60,10 @@ static void on_thread_exit(void *p)
     /* A state from an earlier generation was freed by weft_shutdown: the key value is
      * cleared there for the calling thread only, so check the generation first. */
     if (weft__tls == t && weft__tls_gen == weft__rt.gen && weft__rt.initialized) {
+        /* Nobody may store into this thread's TLS once it is freed (after this destructor). */
+        atomic_store_explicit(&t->poke, NULL, memory_order_seq_cst);
+        while (atomic_load_explicit(&t->poke_users, memory_order_seq_cst))
+            sched_yield();
         atomic_store_explicit(&t->exited, 1, memory_order_release);
         weft__wake(); /* drain it soon, so its ring can be reused or released */
     }
@@ -124,13 +132,26 @@ static void thread_free(weft__thread *t)
     free(t);
 }
 
+void weft__thread_poke(weft__thread *t)
+{
+    /* seq_cst pairs with the owner's exit: either it sees this user, or this sees NULL. */
+    atomic_fetch_add_explicit(&t->poke_users, 1, memory_order_seq_cst);
+    uint32_t *p = atomic_load_explicit(&t->poke, memory_order_seq_cst);
+    if (p)
+        __atomic_store_n(p, 1u, __ATOMIC_RELEASE);
+    atomic_fetch_sub_explicit(&t->poke_users, 1, memory_order_release);
+}
+
 void weft__threads_fini(void)
 {
     for (uint32_t i = 0; i < weft__rt.n_slots; i++) {
         weft__thread *t = atomic_load_explicit(&weft__rt.slots[i], memory_order_relaxed);
-        if (t)
+        if (t) {
+            weft__thread_poke(t); /* its quiet region is stale: its next call goes in */
             thread_free(t);
+        }
     }
+    weft__quiet.n = 0;
     while (weft__rt.free_threads) {
         weft__thread *t = weft__rt.free_threads;
         weft__rt.free_threads = t->next_free;
@@ -296,6 +317,11 @@ weft__thread *weft__thread_register(void)
      * and an entry's key is fresh, so an old mark matches nothing. */
     atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
     t->next_free = NULL;
+    /* A quiet region left from before a weft_shutdown is gone with the stack it sat on. */
+    weft__quiet.n = 0;
+    __atomic_store_n(&weft__quiet.poked, 0u, __ATOMIC_RELAXED);
+    weft__quiet.salt = weft__rng_next(t->rng) | 1u;
+    atomic_store_explicit(&t->poke, &weft__quiet.poked, memory_order_seq_cst);
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
     if (slot + 1 > atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed))
         atomic_store_explicit(&weft__rt.slots_hi, slot + 1, memory_order_release);

@@ -63,6 +63,13 @@ typedef struct weft__thread {
     /* Registry and export thread. */
     _Alignas(64) _Atomic int exited; /* the owning thread has gone; drain then recycle */
     struct weft__thread *next_free;
+    /* The owner's weft__quiet.poked (weft/quiet.h) while the owner lives, else NULL: a thread
+     * that ends a sampled-out span of this stack sets it (weft__thread_poke), so the owner's
+     * inline calls go back to the library, which pops what ended. poke_users counts the
+     * threads between loading the pointer and storing through it; the owner's exit clears the
+     * pointer and waits for 0 before its TLS goes away. */
+    uint32_t *_Atomic poke;
+    _Atomic uint32_t poke_users;
 } weft__thread;
 
 /* The calling thread's state and the runtime generation it belongs to: a state from before the
@@ -81,6 +88,9 @@ static inline weft__thread *weft__thread_get(void)
         return t;
     return weft__thread_register();
 }
+
+/* Tells t's owner that a span of its stack ended on another thread (see poke above). */
+void weft__thread_poke(weft__thread *t);
 
 /* Registry lifecycle (weft_init / weft_shutdown / fork). */
 int weft__threads_init(void);

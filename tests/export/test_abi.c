@@ -157,3 +157,53 @@ Test(abi, a_newer_config_setting_an_unknown_field_is_refused)
     cr_expect_eq(weft_init_sized(&b.c, sizeof b), WEFT_ECONFIG);
     cr_expect_eq(weft_init_sized(&b.c, 4), WEFT_EINVAL);
 }
+
+/* The inline wrappers of the weft.h before the quiet region (0.2.0): setters and ends tested
+ * the handle's flags only, and every begin and every other end called the library. A program
+ * built with them runs against this library's region: it must get the same records and counts
+ * as a program built with today's header. */
+static void old_end(weft_span s)
+{
+    if (!((uint32_t)(s.flags - 2u) < 2u)) /* 0.2.0's WEFT__SPAN_GONE_ */
+        (weft_span_end)(s);
+}
+
+static void old_set(weft_span s, const char *k)
+{
+    if (!((uint32_t)(s.flags - 1u) < 7u)) /* 0.2.0's WEFT__SPAN_QUIET_ */
+        (weft_span_set_str)(s, WEFT_INPUT, k, "v");
+}
+
+Test(abi, a_program_built_with_the_older_inline_wrappers_keeps_its_traces_right)
+{
+    weft_config c = {.sample_ratio = 0.5};
+    cr_assert_eq(wt_init_memory(&c), 0);
+    int kept_roots = 0;
+    for (int i = 0; i < 200; i++) {
+        weft_span root = (weft_span_begin)("root", WEFT_TYPE_TRACER);
+        kept_roots += weft_span_is_valid(root);
+        weft_span a = (weft_span_begin)("a", WEFT_TYPE_CUSTOM);
+        old_set(a, "k");
+        weft_span b = (weft_span_begin)("b", WEFT_TYPE_CUSTOM);
+        weft_span o = (weft_span_begin_child)(b, "o", WEFT_TYPE_CUSTOM);
+        cr_assert_eq(weft_span_is_valid(a), weft_span_is_valid(root));
+        cr_assert_eq(weft_span_is_valid(o), weft_span_is_valid(root));
+        old_end(o);
+        old_end(a); /* out of order: b stays current */
+        cr_assert(weft_current_span().id == b.id);
+        old_end(b); /* pops b and a */
+        cr_assert(weft_current_span().id == root.id);
+        old_end(b); /* twice: counted, kept or not */
+        old_end(root);
+        cr_assert_eq(weft_current_span().id, 0);
+    }
+    cr_assert(kept_roots > 0 && kept_roots < 200, "%d of 200 roots kept", kept_roots);
+    json_t *recs = wt_records_after_shutdown();
+    cr_assert_eq(json_array_size(recs), (size_t)kept_roots * 4);
+    cr_assert_eq(wt_count(recs, "root"), (size_t)kept_roots);
+    json_decref(recs);
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert_eq(st.noop_calls, 200, "one second end per trace");
+    cr_assert_eq(st.sampled_out, (uint64_t)(200 - kept_roots));
+}

@@ -12,6 +12,8 @@
 #include "buf.h"
 #include "json.h"
 #include "memory.h"
+#include "runtime.h"
+#include "thread.h"
 
 int wt_init_memory(weft_config *cfg)
 {
@@ -213,4 +215,14 @@ json_t *wt_must_parse(const char *text, size_t len)
     cr_assert(v != NULL, "jansson rejects [%s]: %s", wt_show(text, len), err.text);
     cr_assert(weft__json_valid(text, len), "weft__json_valid rejects [%s]", wt_show(text, len));
     return v;
+}
+
+/* For suites in C++, which cannot include the library's C11 headers (runtime.h, thread.h). */
+void wt_sample_all(bool keep) { weft__rt.hot.sample_below = keep ? UINT64_MAX : 0; }
+
+bool wt_thread_registered(void) { return weft__tls != NULL; }
+
+uint64_t wt_ring_head(void)
+{
+    return weft__tls ? atomic_load_explicit(&weft__tls->ring.head, memory_order_acquire) : 0;
 }

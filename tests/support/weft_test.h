@@ -43,6 +43,12 @@ const char *wt_show(const char *s, size_t len);
 /* Parses text with jansson (any top-level value, integers as reals so u64 max fits) and with
  * weft's validator; both must accept (asserted). New reference. */
 json_t *wt_must_parse(const char *text, size_t len);
+/* Head sampling for the next trace roots: keep every one (true) or none (false); what
+ * weft__rt.hot.sample_below steers (for C++ suites, which cannot include runtime.h). */
+void wt_sample_all(bool keep);
+/* The calling thread has a thread state; the published end of its ring (0 without one). */
+bool wt_thread_registered(void);
+uint64_t wt_ring_head(void);
 
 #ifdef __cplusplus
 }
