@@ -22,40 +22,9 @@
 
 #include "encode.h"
 #include "fuzz_check.h"
+#include "fuzz_input.h"
 #include "json.h"
 #include "record.h"
-
-typedef struct rd {
-    const uint8_t *p;
-    size_t n;
-} rd;
-
-static unsigned u8(rd *r)
-{
-    if (!r->n)
-        return 0;
-    r->n--;
-    return *r->p++;
-}
-
-static uint64_t u64(rd *r)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | u8(r);
-    return v;
-}
-
-static size_t take(rd *r, size_t max, const uint8_t **out)
-{
-    size_t n = u8(r) % (max + 1);
-    if (n > r->n)
-        n = r->n;
-    *out = r->p;
-    r->p += n;
-    r->n -= n;
-    return n;
-}
 
 static const char *const key_names[] = {"model", "user", "answer", "a", "ab", "", "k\"q", "tab\t",
                                         "\xc3\xa9t\xc3\xa9", "sixteen-byte-key", "seventeen-byte-ky",
