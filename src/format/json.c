@@ -939,19 +939,10 @@ void weft__json_minify(weft__buf *b, const char *s, size_t len)
 
 void weft__json_ms(weft__buf *b, uint64_t ns)
 {
-    weft__json_u64(b, ns / 1000000u);
-    uint32_t frac = (uint32_t)(ns % 1000000u);
-    if (frac == 0)
+    /* One text for both: weft__json_ms_at, into room for the widest. */
+    if (!weft__buf_reserve(b, WEFT__JSON_MS_MAX))
         return;
-    char d[8];
-    d[0] = '.';
-    put2(d + 1, frac / 10000u);
-    put2(d + 3, frac / 100u % 100u);
-    put2(d + 5, frac % 100u);
-    int n = 7;
-    while (d[n - 1] == '0')
-        n--;
-    weft__buf_append(b, d, (size_t)n);
+    b->len = (size_t)(weft__json_ms_at(b->data + b->len, ns) - b->data);
 }
 
 char *weft__json_u64_at_any(char *o, uint64_t v)
