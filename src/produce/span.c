@@ -458,9 +458,12 @@ static inline bool leave_context(weft__thread *t, weft_span s)
             }
             return true;
         }
-        /* Not on this stack: ended before here, or a span of this slot's earlier owner
-         * (whose end, on whichever thread, is a first end: nothing is left to take off). */
-        return (s.flags & WEFT__SPAN_SAMPLED_OUT) && !issued_here(s.id);
+        /* Past this stack's top, and not this registration's: a span of this slot's earlier
+         * owner, whose end here is a first end (nothing is left to take off). Anything else
+         * ended before, or is forged. (An earlier owner's span ended while this thread nests
+         * deeper than it was is still counted: the handle alone cannot tell it from a forged
+         * id.) */
+        return d >= t->depth && (s.flags & WEFT__SPAN_SAMPLED_OUT) && !issued_here(s.id);
     }
     weft__thread *home = slot_thread(slot);
     if (!home)
