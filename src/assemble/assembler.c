@@ -302,7 +302,10 @@ static const weft__rec *root_of(void *ctx, const weft__rec *r)
     return r->parent == 0 ? r : NULL;
 }
 
-static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
+/* round and src: where the end was read (a parked end's own tag, not the round of its retry:
+ * what happened before the end is read once every other ring is read past that point, and a
+ * flush waits for exactly that). */
+static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e, uint64_t round, uint32_t src)
 {
     if (r->end_ns) {
         weft__stat_add(noop_calls, 1); /* a second end */
@@ -325,7 +328,14 @@ static void on_end(weft__asm *a, weft__rec *r, const weft__ev_end *e)
         a->ended.v = v;
         a->ended.cap = cap;
     }
-    a->ended.v[a->ended.n++] = (weft__asm_ended){r, a->round, a->src};
+    /* The list stays in round order (finalize_ended stops at the first round not yet final):
+     * a parked end applied late goes before the ends read after it. */
+    size_t i = a->ended.n++;
+    while (i && a->ended.v[i - 1].round > round) {
+        a->ended.v[i] = a->ended.v[i - 1];
+        i--;
+    }
+    a->ended.v[i] = (weft__asm_ended){r, round, src};
 }
 
 /* Counts what making a string value repaired or cut. */
@@ -491,7 +501,8 @@ static bool well_formed(const weft__ev *ev)
 
 /* Applies one event; false when it is about a span not known (yet), which the caller parks
  * or counts. */
-static bool dispatch(weft__asm *a, const weft__ev *ev)
+/* round and src: where ev was read (see on_end). */
+static bool dispatch(weft__asm *a, const weft__ev *ev, uint64_t round, uint32_t src)
 {
     if (!well_formed(ev)) {
         weft__internal_error("malformed ring event");
@@ -506,7 +517,7 @@ static bool dispatch(weft__asm *a, const weft__ev *ev)
         return false;
     switch (ev->kind) {
     case WEFT__EV_END:
-        on_end(a, r, (const weft__ev_end *)ev);
+        on_end(a, r, (const weft__ev_end *)ev, round, src);
         break;
     case WEFT__EV_ATTR:
         on_attr(a, r, (const weft__ev_attr *)ev);
@@ -541,7 +552,7 @@ static bool dispatch(weft__asm *a, const weft__ev *ev)
 void weft__asm_event(void *ctx, const weft__ev *ev)
 {
     weft__asm *a = ctx;
-    if (!dispatch(a, ev))
+    if (!dispatch(a, ev, a->round, a->src))
         park(&a->parked, ev, a->round, a->src);
 }
 
@@ -608,7 +619,7 @@ static void retry_parked(weft__asm *a, const weft__asm_frontier *f)
         memcpy(&t, tmp.data + pos, sizeof(t));
         const weft__ev *ev = (const weft__ev *)(tmp.data + pos + sizeof(t));
         pos += sizeof(t) + ev->size;
-        if (t.round < a->round && dispatch(a, ev))
+        if (t.round < a->round && dispatch(a, ev, t.round, t.src))
             continue; /* parked in an earlier round (its first retry comes a round later) */
         if (is_final(f, t.round, t.src))
             weft__stat_add(noop_calls, 1);

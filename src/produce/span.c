@@ -174,6 +174,32 @@ static inline void push_quiet(weft__thread *t, weft_span *s)
     s->home = q->home0;
 }
 
+/* The id of a sampled-out span that takes a place on the context stack (a quiet region's or
+ * an entry): drawn from the calling thread's quiet generator, as weft__quiet_child_ does, so
+ * that issued_here can tell this thread's own sampled-out spans from another's. */
+static inline uint64_t quiet_id(void)
+{
+    weft__quiet_tls *q = &weft__quiet;
+    uint64_t id = (++q->gen * WEFT__QUIET_ID_MUL) ^ q->salt;
+    return id + (id == 0);
+}
+
+/* Did the calling thread, in its current registration, issue this sampled-out span's id?
+ * A slot, and the state in it, pass to a thread that registers after its owner exited
+ * (thread.c claim_state), so a handle whose home slot is the caller's own may be a span of
+ * the slot's earlier owner: its end on this thread is then a first end, not a second one.
+ * Ids from the generator invert to gen values 1..gen; the earlier owner had its own salt, so
+ * its ids invert to values spread over 64 bits (one in 2^64 / gen falls in range). */
+static bool issued_here(uint64_t id)
+{
+    uint64_t inv = WEFT__QUIET_ID_MUL; /* Newton: each step doubles the correct low bits */
+    for (int i = 0; i < 5; i++)
+        inv *= 2 - WEFT__QUIET_ID_MUL * inv;
+    const weft__quiet_tls *q = &weft__quiet;
+    uint64_t g = (id ^ q->salt) * inv;
+    return g != 0 && g <= q->gen;
+}
+
 static inline uint64_t new_id(weft__thread *t)
 {
     uint64_t id = weft__rng_next(t->rng);
@@ -214,6 +240,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
              * stack entry like a kept one (so any order of ends leaves the stack right). */
             s.trace = parent.trace;
             s.flags = WEFT__SPAN_SAMPLED_OUT;
+            s.id = quiet_id();
             if (make_current)
                 push_quiet(t, &s);
             else
@@ -231,6 +258,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
         if (__builtin_expect(s.trace >= weft__rt.hot.sample_below, 0)) {
             bump(&t->sampled_out);
             s.flags = WEFT__SPAN_SAMPLED_OUT;
+            s.id = quiet_id();
             if (make_current)
                 push_quiet(t, &s);
             else
@@ -404,7 +432,8 @@ static inline weft__thread *slot_thread(uint32_t slot)
  * field is checked first: a depth past the stack, a slot past the registry or a free slot
  * write nothing; on another thread's stack the mark is s.id, which only that entry's key can
  * equal. The calling thread's stack is settled. Returns false when s had ended already as far
- * as this can tell (its entry gone from this thread's stack, or marked ended before): the
+ * as this can tell (its entry gone from this thread's stack, or marked ended before; a
+ * sampled-out span this registration did not issue is a span of the slot's earlier owner): the
  * caller counts that for a span whose end records no event (the assembler counts a recorded
  * second end). A first end of a span in a sampled-out trace pokes its home thread, whose
  * quiet region may hold it. */
@@ -429,7 +458,12 @@ static inline bool leave_context(weft__thread *t, weft_span s)
             }
             return true;
         }
-        return false;
+        /* Past this stack's top, and not this registration's: a span of this slot's earlier
+         * owner, whose end here is a first end (nothing is left to take off). Anything else
+         * ended before, or is forged. (An earlier owner's span ended while this thread nests
+         * deeper than it was is still counted: the handle alone cannot tell it from a forged
+         * id.) */
+        return d >= t->depth && (s.flags & WEFT__SPAN_SAMPLED_OUT) && !issued_here(s.id);
     }
     weft__thread *home = slot_thread(slot);
     if (!home)

@@ -6,10 +6,12 @@
  * producers on several threads with spans handed between them, concurrent flushes, thread
  * churn, a ring overflowing while it is drained, rings growing while drained, init/shutdown
  * cycles, and pool threads activating spans of other threads (scopes ended in and out of order, the activated spans
- * ended on the pool thread while their home thread keeps nesting).
+ * ended on the pool thread while their home thread keeps nesting), and sampled-out spans ended on
+ * other threads (some exiting at once) while their owners begin and end inline.
  * Prints "N passed, M failed"; exits non-zero on any failure.
  */
 #include <pthread.h>
+#include <stdint.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -339,8 +341,230 @@ static void activate_across_threads(void)
     result("pool threads activate other threads' spans, scopes end in and out of order", ok);
 }
 
-int main(void)
+/* ---- sampled-out spans ended on other threads while their owners go on inline ---------- */
+
+/* Owner threads alternate kept and sampled-out traces (a sampled-out one is begun from a
+ * traceparent that says "not sampled"); each trace's child span c is either ended by its owner
+ * or handed to ender threads, some of which exit as soon as they have ended one or two. While
+ * a handed c is open, its owner keeps beginning and ending spans under it inline (the quiet
+ * region, weft/quiet.h); each owner exits with its last c still handed, so enders that start
+ * later may take over the owner's slot and state. Exact checks: no no-op counted, every kept
+ * span exported once under the right parent, nothing of a sampled-out trace exported. */
+
+#define Q_OWNERS 4
+#define Q_ITERS 600
+#define Q_INNER 4
+#define Q_PER_ITER (2 + 2 * Q_INNER) /* root, c and Q_INNER pairs x, y */
+
+typedef struct q_span {
+    weft_ids ids, parent, alt; /* alt: a second allowed parent (x under c or, once c ended, root) */
+    int kept, has_parent, has_alt;
+} q_span;
+
+static q_span q_spans[Q_OWNERS][Q_ITERS * Q_PER_ITER];
+static weft_span q_queue[Q_OWNERS * Q_ITERS];
+static _Atomic int q_ended[Q_OWNERS * Q_ITERS]; /* 1: the ender has ended queue entry k */
+static int q_in, q_out;
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int q_owners_done;
+
+static void q_note(q_span *r, weft_span s, const weft_span *parent, const weft_span *alt, int kept)
 {
+    weft_span_get_ids(s, &r->ids);
+    r->kept = kept;
+    r->has_parent = parent != NULL;
+    r->has_alt = alt != NULL;
+    if (parent)
+        weft_span_get_ids(*parent, &r->parent);
+    if (alt)
+        weft_span_get_ids(*alt, &r->alt);
+}
+
+static void *q_owner(void *p)
+{
+    int o = (int)(intptr_t)p, nrec = 0;
+    for (int i = 0; i < Q_ITERS; i++) {
+        int kept = !(i & 1);
+        weft_span root;
+        if (kept) {
+            root = weft_span_begin("root", WEFT_TYPE_AGENT_WORKFLOW);
+        } else {
+            char tp[64];
+            snprintf(tp, sizeof tp, "00-%016llx%016llx-%016llx-00", 0x1000ull + (unsigned long long)o,
+                     (unsigned long long)i + 1, (unsigned long long)i + 7);
+            root = weft_span_begin_remote(tp, NULL, "root", WEFT_TYPE_AGENT_WORKFLOW);
+        }
+        q_note(&q_spans[o][nrec++], root, NULL, NULL, kept);
+        weft_span c = weft_span_begin("child", WEFT_TYPE_CODE_EXECUTION);
+        q_note(&q_spans[o][nrec++], c, &root, NULL, kept);
+        int hand = (i % 4) < 2 || i == Q_ITERS - 1, k = -1;
+        if (hand) {
+            pthread_mutex_lock(&q_lock);
+            k = q_in++;
+            q_queue[k] = c;
+            pthread_mutex_unlock(&q_lock);
+        }
+        for (int j = 0; j < Q_INNER; j++) {
+            weft_span x = weft_span_begin("x", WEFT_TYPE_CUSTOM);
+            weft_span y = weft_span_begin("y", WEFT_TYPE_CUSTOM);
+            /* Under c, or under root once the ender has ended c. */
+            q_note(&q_spans[o][nrec++], x, &c, hand ? &root : NULL, kept);
+            q_note(&q_spans[o][nrec++], y, &x, NULL, kept);
+            weft_span_end(y);
+            weft_span_end(x);
+        }
+        if (!hand)
+            weft_span_end(c);
+        if (i == Q_ITERS - 1)
+            break; /* exit with c still handed, its trace open: the ender finishes it */
+        if (i % 8 == 1)
+            weft_span_end(root); /* before the ender ends c: out of order, allowed */
+        while (hand && !atomic_load_explicit(&q_ended[k], memory_order_relaxed))
+            sched_yield();
+        if (i % 8 != 1)
+            weft_span_end(root);
+    }
+    atomic_fetch_add(&q_owners_done, 1);
+    return NULL;
+}
+
+/* Ends up to `max` handed spans (INT32_MAX: until every owner is done), then returns. */
+static void *q_ender(void *p)
+{
+    int max = (int)(intptr_t)p, n = 0;
+    while (n < max) {
+        pthread_mutex_lock(&q_lock);
+        int k = q_out < q_in ? q_out++ : -1;
+        int done = k < 0 && atomic_load(&q_owners_done) == Q_OWNERS && q_out == q_in;
+        pthread_mutex_unlock(&q_lock);
+        if (done)
+            break;
+        if (k < 0) {
+            sched_yield();
+            continue;
+        }
+        weft_span_end(q_queue[k]);
+        atomic_store_explicit(&q_ended[k], 1, memory_order_relaxed);
+        n++;
+    }
+    return NULL;
+}
+
+/* Starts short-lived enders, one after another, until everything handed has ended. */
+static void *q_spawner(void *p)
+{
+    (void)p;
+    for (int r = 0;; r++) {
+        pthread_t t;
+        pthread_create(&t, NULL, q_ender, (void *)(intptr_t)(1 + r % 2));
+        pthread_join(t, NULL);
+        pthread_mutex_lock(&q_lock);
+        int done = atomic_load(&q_owners_done) == Q_OWNERS && q_out == q_in;
+        pthread_mutex_unlock(&q_lock);
+        if (done)
+            return NULL;
+    }
+}
+
+typedef struct q_line {
+    char id[37], parent[37];
+    int seen;
+} q_line;
+
+static int q_cmp(const void *a, const void *b) { return strcmp(((const q_line *)a)->id, ((const q_line *)b)->id); }
+
+static void sampled_out_ended_elsewhere(void)
+{
+    int ok = 1;
+    q_in = q_out = 0;
+    atomic_store(&q_owners_done, 0);
+    memset(q_ended, 0, sizeof q_ended);
+    CHECK(init_memory(64u << 20) == 0, "init");
+    pthread_t own[Q_OWNERS], long_ender, spawner;
+    pthread_create(&long_ender, NULL, q_ender, (void *)(intptr_t)INT32_MAX);
+    pthread_create(&spawner, NULL, q_spawner, NULL);
+    for (int o = 0; o < Q_OWNERS; o++)
+        pthread_create(&own[o], NULL, q_owner, (void *)(intptr_t)o);
+    for (int o = 0; o < Q_OWNERS; o++)
+        pthread_join(own[o], NULL);
+    pthread_join(spawner, NULL);
+    pthread_join(long_ender, NULL);
+    CHECK(weft_flush(10000) == 0, "flush");
+    weft_stats st;
+    weft_get_stats(&st);
+    size_t want = (size_t)Q_OWNERS * (Q_ITERS / 2) * Q_PER_ITER;
+    /* weft_flush: every span ended before the call is exported (ends on enders' rings too). */
+    CHECK(st.open_spans == 0, "open spans %llu after flush", (unsigned long long)st.open_spans);
+    CHECK(st.exported == want, "exported %llu after flush, want %zu", (unsigned long long)st.exported, want);
+    CHECK(weft_shutdown(10000) == 0, "shutdown");
+    weft_get_stats(&st);
+    CHECK(st.noop_calls == 0, "noop %llu, no misuse made", (unsigned long long)st.noop_calls);
+    CHECK(st.exported == want, "exported %llu, want %zu", (unsigned long long)st.exported, want);
+    CHECK(st.dropped_ring == 0 && st.internal_errors == 0, "drops %llu, internal errors %llu",
+          (unsigned long long)st.dropped_ring, (unsigned long long)st.internal_errors);
+    /* Every exported line by its id and parent id. */
+    weft__buf b;
+    weft__buf_init(&b);
+    weft__memory_snapshot(&b);
+    size_t n = 0, cap = want + 16;
+    q_line *lines = calloc(cap, sizeof *lines);
+    for (char *l = b.data, *end = b.data + b.len; l < end && n < cap;) {
+        char *nl = memchr(l, '\n', (size_t)(end - l));
+        if (!nl)
+            nl = end;
+        if (strncmp(l, "{\"id\":\"", 7) == 0 && nl - l > 44) {
+            memcpy(lines[n].id, l + 7, 36);
+            const char *pp = strstr(l, "\"parent_id\":\"");
+            if (pp && pp < nl && pp - l < 200)
+                memcpy(lines[n].parent, pp + 13, 36);
+            n++;
+        }
+        l = nl + 1;
+    }
+    CHECK(n == want, "%zu exported lines, want %zu", n, want);
+    qsort(lines, n, sizeof *lines, q_cmp);
+    size_t bad_parent = 0, missing = 0, twice = 0, leaked = 0;
+    for (int o = 0; o < Q_OWNERS; o++)
+        for (int r = 0; r < Q_ITERS * Q_PER_ITER; r++) {
+            const q_span *s = &q_spans[o][r];
+            if (!s->ids.span_id[0])
+                continue; /* past the last iteration */
+            q_line key;
+            memcpy(key.id, s->ids.span_id, 37);
+            q_line *hit = bsearch(&key, lines, n, sizeof *lines, q_cmp);
+            if (!s->kept) {
+                leaked += hit != NULL;
+                continue;
+            }
+            if (!hit) {
+                missing++;
+                continue;
+            }
+            twice += hit->seen++ > 0;
+            int good = s->has_parent ? strcmp(hit->parent, s->parent.span_id) == 0 ||
+                                           (s->has_alt && strcmp(hit->parent, s->alt.span_id) == 0)
+                                     : hit->parent[0] == 0;
+            bad_parent += !good;
+        }
+    for (size_t i = 1; i < n; i++)
+        twice += strcmp(lines[i - 1].id, lines[i].id) == 0;
+    CHECK(missing == 0 && twice == 0, "%zu kept spans missing, %zu exported twice", missing, twice);
+    CHECK(bad_parent == 0, "%zu kept spans under the wrong parent", bad_parent);
+    CHECK(leaked == 0, "%zu spans of sampled-out traces exported", leaked);
+    free(lines);
+    weft__buf_fini(&b);
+    memset(q_spans, 0, sizeof q_spans);
+    result("sampled-out spans ended on other threads (some exiting) while their owners go on inline", ok);
+}
+
+/* No argument: every scenario. "quiet": only the quiet-region one (to repeat it alone). */
+int main(int argc, char **argv)
+{
+    sampled_out_ended_elsewhere();
+    if (argc > 1 && strcmp(argv[1], "quiet") == 0) {
+        printf("%d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+    }
     activate_across_threads();
     handoff();
     churn();
