@@ -32,21 +32,6 @@ static weft_stats stats(void)
 
 static bool same_span(weft_span a, weft_span b) { return a.id == b.id && a.trace == b.trace; }
 
-/* The record named name must be a root (parent NULL) or the child of the record parent. */
-static void assert_parent(json_t *recs, const char *name, const char *parent)
-{
-    json_t *r = wt_find(recs, name);
-    cr_assert_not_null(r, "no record named %s", name);
-    if (!parent) {
-        cr_assert_null(json_object_get(r, "parent_id"), "%s should be a root", name);
-        return;
-    }
-    json_t *p = wt_find(recs, parent);
-    cr_assert_not_null(p, "no record named %s", parent);
-    cr_assert_str_eq(wt_str(r, "parent_id"), wt_str(p, "id"), "%s is not a child of %s", name, parent);
-    cr_assert_str_eq(wt_str(r, "trace_id"), wt_str(p, "trace_id"));
-}
-
 /* After a sampled-out trace, the thread must be back at no current span: a new kept trace is
  * a root and nothing of the dropped trace was recorded. */
 static void assert_only_kept(json_t *recs, const char *const *kept, size_t n)
@@ -75,7 +60,7 @@ Test(context, a_sampled_out_begin_child_ended_before_its_siblings_leaves_the_roo
     json_t *recs = wt_records_after_shutdown();
     const char *kept[] = {"next trace"};
     assert_only_kept(recs, kept, 1);
-    assert_parent(recs, "next trace", NULL);
+    wt_assert_parent(recs, "next trace", NULL);
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 0);
 }
@@ -105,8 +90,8 @@ Test(context, a_sampled_out_begin_child_ended_after_its_children_leaves_the_root
     json_t *recs = wt_records_after_shutdown();
     const char *kept[] = {"next trace", "next inner"};
     assert_only_kept(recs, kept, 2);
-    assert_parent(recs, "next trace", NULL);
-    assert_parent(recs, "next inner", "next trace");
+    wt_assert_parent(recs, "next trace", NULL);
+    wt_assert_parent(recs, "next inner", "next trace");
     json_decref(recs);
     weft_stats st = stats();
     cr_assert_eq(st.noop_calls, 0);
@@ -166,7 +151,7 @@ Test(context, sampled_out_spans_ended_on_another_thread_leave_both_stacks_right)
     /* "dropped step elsewhere" was begun while sampling dropped every trace. */
     const char *kept[] = {"next trace"};
     assert_only_kept(recs, kept, 1);
-    assert_parent(recs, "next trace", NULL);
+    wt_assert_parent(recs, "next trace", NULL);
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 0);
 }
@@ -318,13 +303,13 @@ Test(context, a_pool_thread_joins_a_trace_and_out_of_order_scope_ends_are_counte
     weft_span_end(j.request);
     json_t *recs = wt_records_after_shutdown();
     cr_assert_eq(json_array_size(recs), 7);
-    assert_parent(recs, "request", NULL);
-    assert_parent(recs, "a", "request");
-    assert_parent(recs, "b", "a");
-    assert_parent(recs, "c", "request");
-    assert_parent(recs, "d", "request");
-    assert_parent(recs, "e", "a");
-    assert_parent(recs, "f", NULL);
+    wt_assert_parent(recs, "request", NULL);
+    wt_assert_parent(recs, "a", "request");
+    wt_assert_parent(recs, "b", "a");
+    wt_assert_parent(recs, "c", "request");
+    wt_assert_parent(recs, "d", "request");
+    wt_assert_parent(recs, "e", "a");
+    wt_assert_parent(recs, "f", NULL);
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 3, "three scope ends out of order or twice");
 }
@@ -357,7 +342,7 @@ Test(context, a_scope_outlives_its_span_and_cannot_end_on_another_thread)
     cr_assert(same_span(weft_current_span(), outer));
     weft_span_end(outer);
     json_t *recs = wt_records_after_shutdown();
-    assert_parent(recs, "loose", NULL);
+    wt_assert_parent(recs, "loose", NULL);
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 1, "the scope end on another thread");
 }
@@ -594,7 +579,7 @@ Test(context, a_span_of_an_exited_thread_ends_without_touching_the_slots_next_ow
     cr_assert(same_span(weft_current_span(), mine));
     weft_span_end(mine);
     json_t *recs = wt_records_after_shutdown();
-    assert_parent(recs, "under held", "held");
+    wt_assert_parent(recs, "under held", "held");
     json_t *orphan = wt_find(recs, "of an exited thread");
     cr_assert_not_null(orphan);
     cr_assert_not_null(json_object_get(orphan, "end_timestamp"));

@@ -149,20 +149,6 @@ Test(quiet, a_quiet_trace_deeper_than_the_region_keeps_its_shape)
     cr_assert_eq(stats().noop_calls, 0);
 }
 
-/* The record named name must be a root (parent NULL) or the child of the record parent. */
-static void assert_parent(json_t *recs, const char *name, const char *parent)
-{
-    json_t *r = wt_find(recs, name);
-    cr_assert_not_null(r, "no record named %s", name);
-    if (!parent) {
-        cr_assert_null(json_object_get(r, "parent_id"), "%s should be a root", name);
-        return;
-    }
-    json_t *p = wt_find(recs, parent);
-    cr_assert_not_null(p, "no record named %s", parent);
-    cr_assert_str_eq(wt_str(r, "parent_id"), wt_str(p, "id"), "%s is not a child of %s", name, parent);
-}
-
 Test(quiet, a_kept_trace_under_and_around_quiet_ones_is_exact)
 {
     cr_assert_eq(wt_init_memory(NULL), 0);
@@ -204,12 +190,12 @@ Test(quiet, a_kept_trace_under_and_around_quiet_ones_is_exact)
     weft_span_end(e);
     json_t *recs = wt_records_after_shutdown();
     cr_assert_eq(json_array_size(recs), 6, "A B C D E F, nothing else");
-    assert_parent(recs, "A", NULL);
-    assert_parent(recs, "B", "A");
-    assert_parent(recs, "C", "B");
-    assert_parent(recs, "D", "B");
-    assert_parent(recs, "E", NULL);
-    assert_parent(recs, "F", "E");
+    wt_assert_parent(recs, "A", NULL);
+    wt_assert_parent(recs, "B", "A");
+    wt_assert_parent(recs, "C", "B");
+    wt_assert_parent(recs, "D", "B");
+    wt_assert_parent(recs, "E", NULL);
+    wt_assert_parent(recs, "F", "E");
     json_decref(recs);
     weft_stats st = stats();
     cr_assert_eq(st.noop_calls, 0);
@@ -294,7 +280,7 @@ Test(quiet, an_end_on_another_thread_pops_the_quiet_span_on_its_own_thread)
     cr_assert_eq(weft_current_span().id, 0);
     json_t *recs = wt_records_after_shutdown();
     cr_assert_eq(json_array_size(recs), 2);
-    assert_parent(recs, "kept root", NULL);
+    wt_assert_parent(recs, "kept root", NULL);
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 2);
 }
@@ -364,7 +350,7 @@ Test(quiet, library_calls_of_an_older_header_give_the_same_results)
     (weft_span_end)(k);
     json_t *recs = wt_records_after_shutdown();
     cr_assert_eq(json_array_size(recs), 2);
-    assert_parent(recs, "kept", NULL);
+    wt_assert_parent(recs, "kept", NULL);
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 1);
 }
@@ -414,7 +400,7 @@ Test(quiet, a_region_left_open_at_shutdown_is_gone_after_the_next_init)
     weft_span_end(k);
     json_t *recs = wt_records_after_shutdown();
     cr_assert_eq(json_array_size(recs), 1);
-    assert_parent(recs, "kept after init", NULL);
+    wt_assert_parent(recs, "kept after init", NULL);
     json_decref(recs);
 }
 
@@ -585,7 +571,7 @@ Test(quiet, random_sequences_match_a_model_of_the_context_stack, .timeout = 120)
                 cr_assert_null(wt_find(recs, m.s[i].name), "%s was sampled out", m.s[i].name);
                 continue;
             }
-            assert_parent(recs, m.s[i].name, m.s[i].parent >= 0 ? m.s[m.s[i].parent].name : NULL);
+            wt_assert_parent(recs, m.s[i].name, m.s[i].parent >= 0 ? m.s[m.s[i].parent].name : NULL);
         }
         cr_assert_eq(st.noop_calls, m.noops, "seed %llu: noop_calls %llu, expected %llu",
                      (unsigned long long)seed, (unsigned long long)st.noop_calls,

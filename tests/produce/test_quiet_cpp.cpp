@@ -32,19 +32,6 @@ static bool same_span(weft_span a, weft_span b) { return a.id == b.id && a.trace
 
 static uint64_t ring_head() { return wt_ring_head(); }
 
-static void assert_parent(json_t *recs, const char *name, const char *parent)
-{
-    json_t *r = wt_find(recs, name);
-    cr_assert_not_null(r, "no record named %s", name);
-    if (!parent) {
-        cr_assert_null(json_object_get(r, "parent_id"), "%s should be a root", name);
-        return;
-    }
-    json_t *p = wt_find(recs, parent);
-    cr_assert_not_null(p, "no record named %s", parent);
-    cr_assert_str_eq(wt_str(r, "parent_id"), wt_str(p, "id"), "%s is not a child of %s", name, parent);
-}
-
 static void set_everything(weft::Span &s)
 {
     weft_usage u{};
@@ -138,12 +125,12 @@ Test(quiet_cpp, a_kept_trace_under_and_around_quiet_ones_is_exact)
     }
     json_t *recs = wt_records_after_shutdown();
     cr_assert_eq(json_array_size(recs), 6u);
-    assert_parent(recs, "A", nullptr);
-    assert_parent(recs, "B", "A");
-    assert_parent(recs, "C", "B");
-    assert_parent(recs, "D", "B");
-    assert_parent(recs, "E", nullptr);
-    assert_parent(recs, "F", "E");
+    wt_assert_parent(recs, "A", nullptr);
+    wt_assert_parent(recs, "B", "A");
+    wt_assert_parent(recs, "C", "B");
+    wt_assert_parent(recs, "D", "B");
+    wt_assert_parent(recs, "E", nullptr);
+    wt_assert_parent(recs, "F", "E");
     json_decref(recs);
     cr_assert_eq(stats().noop_calls, 0u);
 }
@@ -259,7 +246,7 @@ Test(quiet_cpp, random_nests_match_a_model, .timeout = 120)
             continue;
         }
         n_kept++;
-        assert_parent(recs, n.name.c_str(), n.parent >= 0 ? model[n.parent].name.c_str() : nullptr);
+        wt_assert_parent(recs, n.name.c_str(), n.parent >= 0 ? model[n.parent].name.c_str() : nullptr);
     }
     cr_assert_eq(json_array_size(recs), n_kept);
     cr_assert(n_kept > 100 && model.size() - n_kept > 100, "both kinds of trace, many spans: %zu of %zu kept",

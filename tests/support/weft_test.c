@@ -85,6 +85,20 @@ json_t *wt_find(json_t *arr, const char *name)
     return NULL;
 }
 
+void wt_assert_parent(json_t *recs, const char *name, const char *parent)
+{
+    json_t *r = wt_find(recs, name);
+    cr_assert_not_null(r, "no record named %s", name);
+    if (!parent) {
+        cr_assert_null(json_object_get(r, "parent_id"), "%s should be a root", name);
+        return;
+    }
+    json_t *p = wt_find(recs, parent);
+    cr_assert_not_null(p, "no record named %s", parent);
+    cr_assert_str_eq(wt_str(r, "parent_id"), wt_str(p, "id"), "%s is not a child of %s", name, parent);
+    cr_assert_str_eq(wt_str(r, "trace_id"), wt_str(p, "trace_id"), "%s is not in %s's trace", name, parent);
+}
+
 size_t wt_count(json_t *arr, const char *name)
 {
     size_t i, n = 0;

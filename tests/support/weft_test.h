@@ -26,6 +26,9 @@ json_t *wt_records_after_shutdown(void);
 json_t *wt_records_after_shutdown_rc(int want);
 /* The first record whose "name" is name (borrowed from arr), or NULL. */
 json_t *wt_find(json_t *arr, const char *name);
+/* Asserts that the record named name is a root (parent NULL) or a child of the record named
+ * parent, in its trace. */
+void wt_assert_parent(json_t *recs, const char *name, const char *parent);
 /* Number of records named name. */
 size_t wt_count(json_t *arr, const char *name);
 /* String field of an object, or NULL. */
