@@ -326,7 +326,8 @@ static int sx_upload(int argc, char **argv)
             weft_job_info info;
             weft_job_status(job, &info);
             cli_err(cmd, "%s: %s", files[i], info.error[0] ? info.error : weft_strerror(jrc));
-            if (strstr(info.error, "401") || strstr(info.error, "403"))
+            /* The status as the client wrote it ("HTTP 401"), not any "401" (a port number). */
+            if (strstr(info.error, "HTTP 401") || strstr(info.error, "HTTP 403"))
                 cli_err(cmd, "the server refused the credentials: check LAYERLENS_STRATIX_API_KEY");
             else if (jrc == WEFT_EIO)
                 cli_err(cmd, "is the server up, and is LAYERLENS_STRATIX_BASE_URL right? `weft doctor` checks");

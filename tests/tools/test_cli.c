@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../client/scenario.h"
@@ -1289,6 +1291,43 @@ Test(cli, stratix_commands_fail_with_1_when_the_server_is_down_or_refuses_the_ke
     run r = weft(NULL, "stratix", "list", NULL);
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "LAYERLENS_STRATIX_API_KEY"), "no key: %s", r.err);
+    run_free(&r);
+    free(ok);
+}
+
+/* A loopback port with "403" in its number that nothing listens on (bound, then closed), or 0. */
+static int closed_port_named_403(void)
+{
+    for (int port = 40300; port < 40400; port++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        if (fd < 0)
+            return 0;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok)
+            return port;
+    }
+    return 0;
+}
+
+Test(cli, stratix_upload_to_a_server_that_is_down_says_so_whatever_digits_its_port_has)
+{
+    /* The hint once came from "401"/"403" anywhere in the error, so a refused connection to
+     * port 403xx read as refused credentials. */
+    int port = closed_port_named_403();
+    cr_assert(port, "no free loopback port in 40300..40399");
+    char *ok = path_in("ok.jsonl");
+    write_file(ok, "{\"trace_id\":\"t\"}\n");
+    char base[96];
+    snprintf(base, sizeof base, "LAYERLENS_STRATIX_BASE_URL=http://127.0.0.1:%d", port);
+    const char *env[] = {base, "LAYERLENS_STRATIX_API_KEY=" SXKEY, NULL};
+    const char *args[] = {"stratix", "upload", ok, NULL};
+    run r = run_v(env, args);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "is the server up"), "%s", r.err);
+    cr_expect(!strstr(r.err, "refused the credentials"), "%s", r.err);
     run_free(&r);
     free(ok);
 }
