@@ -86,7 +86,13 @@ typedef struct weft__worker {
     int stop_result;
     bool stopped;               /* the loop thread has finished */
     bool draining;
+    /* fork(): the forking thread asks the loop thread to park (see "fork" below). */
+    int fork_state;             /* FORK_NONE, FORK_ASKED, FORK_PARKED; under lock */
+    pthread_cond_t fork_cond;
 } weft__worker;
+
+enum { FORK_NONE, FORK_ASKED, FORK_PARKED };
+#define FORK_PARK_WAIT_MS 1000 /* longest a fork() waits for the loop thread to park */
 
 /* ---- batches ------------------------------------------------------------------------ */
 
@@ -380,10 +386,14 @@ static void on_timer(uv_timer_t *t)
 
 static void begin_drain(weft__worker *w);
 
+static void park_for_fork(weft__worker *w);
+
 static void on_async(uv_async_t *a)
 {
     weft__worker *w = a->data;
     pthread_mutex_lock(&w->lock);
+    if (w->fork_state == FORK_ASKED)
+        park_for_fork(w);
     bool stop = w->stop;
     uint64_t req = w->flush_req;
     pthread_mutex_unlock(&w->lock);
@@ -398,6 +408,66 @@ static void on_async(uv_async_t *a)
     if (w->cur && w->cur->n >= weft__rt.cfg.max_batch_spans)
         submit(w);
 }
+
+/* ---- fork --------------------------------------------------------------------------- *
+ * A fork() child gets a copy of every lock as it stood at the fork, held or not, and only the
+ * forking thread. Were the loop thread inside malloc or libuv at that moment, the child's own
+ * weft_init could wait forever on a lock nobody will release (seen with AddressSanitizer's
+ * allocator, which has no fork handler in GCC 12). So the forking thread asks the loop thread
+ * to park in its async callback, between two pieces of work, and waits (at most
+ * FORK_PARK_WAIT_MS, then forks anyway) until it has; the parent's handler lets it go on. */
+
+/* Loop thread, with w->lock held: wait until the fork is over. */
+static void park_for_fork(weft__worker *w)
+{
+    w->fork_state = FORK_PARKED;
+    pthread_cond_broadcast(&w->fork_cond);
+    while (w->fork_state == FORK_PARKED)
+        pthread_cond_wait(&w->fork_cond, &w->lock);
+}
+
+static void deadline_of(struct timespec *ts, uint32_t timeout_ms);
+
+/* The forking thread. Not when the loop thread forks itself (from an exporter or a user
+ * callback): it is between two pieces of work already. */
+static void on_fork_prepare(void)
+{
+    weft__worker *w = weft__rt.worker;
+    if (!w || weft__rt.forked_child)
+        return;
+    uv_thread_t self = uv_thread_self();
+    if (uv_thread_equal(&w->thread, &self))
+        return;
+    struct timespec dl;
+    deadline_of(&dl, FORK_PARK_WAIT_MS);
+    pthread_mutex_lock(&w->lock);
+    if (!w->stopped && !w->stop) {
+        w->fork_state = FORK_ASKED;
+        uv_async_send(&w->async);
+        while (w->fork_state == FORK_ASKED)
+            if (pthread_cond_timedwait(&w->fork_cond, &w->lock, &dl) != 0)
+                break;
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void on_fork_parent(void)
+{
+    weft__worker *w = weft__rt.worker;
+    if (!w || weft__rt.forked_child)
+        return;
+    pthread_mutex_lock(&w->lock);
+    /* Parked, or asked and not there yet (it must not park later): go on either way. */
+    w->fork_state = FORK_NONE;
+    pthread_cond_broadcast(&w->fork_cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* The child has no loop thread and needs no handler: weft__worker_stop leaves its copy of the
+ * worker alone. Registered after thread.c's handlers, so this prepare runs before the registry
+ * lock is taken (the loop thread may need that lock on its way to the async callback). */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static void register_fork_handlers(void) { pthread_atfork(on_fork_prepare, on_fork_parent, NULL); }
 
 /* ---- shutdown ----------------------------------------------------------------------- */
 
@@ -512,16 +582,19 @@ static void worker_free(weft__worker *w)
         weft__batch_free(w->spare[--w->n_spare]);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->cond);
+    pthread_cond_destroy(&w->fork_cond);
     free(w);
 }
 
 int weft__worker_start(void)
 {
+    pthread_once(&fork_once, register_fork_handlers);
     weft__worker *w = calloc(1, sizeof(*w));
     if (!w)
         return WEFT_ENOMEM;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
+    pthread_cond_init(&w->fork_cond, NULL);
     weft__clock_init(&w->clock);
     weft__rt.hot.use_tsc = w->clock.use_tsc;
     w->enc.salt = weft__rt.salt_hi;
@@ -535,6 +608,7 @@ int weft__worker_start(void)
     if (rc < 0) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->cond);
+        pthread_cond_destroy(&w->fork_cond);
         free(w->prog);
         free(w);
         return rc;

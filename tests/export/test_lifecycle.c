@@ -5,11 +5,14 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "weft/weft.h"
@@ -155,6 +158,72 @@ Test(lifecycle, a_forked_child_has_a_disabled_tracer_until_it_starts_again)
     cr_assert_not_null(wt_find(recs, "parent before fork"));
     cr_assert_null(wt_find(recs, "child disabled"));
     json_decref(recs);
+}
+
+struct busy_tracer {
+    atomic_int stop;
+    atomic_int bursts;
+};
+
+static void *trace_until_stopped(void *p)
+{
+    struct busy_tracer *b = p;
+    /* Bursts with pauses: fast enough to keep the export thread busy, slow enough for a
+     * sanitizer build's export thread to keep up. */
+    while (!atomic_load(&b->stop)) {
+        for (int i = 0; i < 20; i++) {
+            weft_span s = weft_span_begin("busy", WEFT_TYPE_CUSTOM);
+            weft_span_set_str(s, WEFT_INPUT, "question", "a value the export thread copies");
+            weft_span_end(s);
+        }
+        atomic_fetch_add(&b->bursts, 1);
+        nanosleep(&(struct timespec){.tv_nsec = 200000}, NULL);
+    }
+    return NULL;
+}
+
+/* The export thread is encoding and allocating while the program forks: the child's new
+ * tracer must not inherit a lock the parent's export thread held (the loop thread parks for
+ * the fork). Each child re-inits, traces and flushes; a hang is caught by the flush timeout. */
+Test(lifecycle, forks_while_another_thread_traces_leave_every_child_a_working_tracer)
+{
+    weft_config c = {.flush_interval_ms = 1};
+    cr_assert_eq(wt_init_memory(&c), 0);
+    struct busy_tracer b = {0};
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, trace_until_stopped, &b), 0);
+    /* Not while the thread is starting: a sanitizer's thread start allocates, and the
+     * sanitizer's allocator is not fork-safe (that is the test's thread, not weft's). */
+    while (atomic_load(&b.bursts) < 10)
+        sched_yield();
+    for (int i = 0; i < 30; i++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        cr_assert_neq(pid, -1);
+        if (pid == 0) {
+            if (weft_shutdown(100) != 0 || wt_init_memory(NULL) != 0)
+                _exit(2);
+            weft_span s = weft_span_begin("child traced", WEFT_TYPE_CUSTOM);
+            weft_span_end(s);
+            if (weft_flush(5000) != 0)
+                _exit(3);
+            weft_stats st;
+            weft_get_stats(&st);
+            _exit(st.exported == 1 && weft_shutdown(5000) == 0 ? 0 : 4);
+        }
+        int status;
+        cr_assert_eq(waitpid(pid, &status, 0), pid);
+        cr_assert(WIFEXITED(status), "child %d crashed", i);
+        cr_assert_eq(WEXITSTATUS(status), 0, "child %d failed at step %d", i, WEXITSTATUS(status));
+    }
+    atomic_store(&b.stop, 1);
+    pthread_join(t, NULL);
+    cr_assert_eq(weft_flush(5000), 0, "the parent's export thread went on after every fork");
+    weft_stats st;
+    weft_get_stats(&st);
+    cr_assert(st.exported > 0);
+    cr_assert_eq(st.exported, st.started, "nothing lost to the forks");
+    cr_assert_eq(weft_shutdown(5000), 0);
 }
 
 Test(lifecycle, strerror_names_every_code)
