@@ -13,6 +13,10 @@
  *                         weft_span_begin there are kept in this small per-thread region (their
  *                         ids only) instead of the library's stack, so such a begin, and the end
  *                         of the region's top, touch nothing but the calling thread's TLS.
+ *                         A root begun with no current span, while head sampling is on, draws
+ *                         its trace id there too: one sampling drops starts a region inline.
+ *                         (Reads two words the library owns: the thread's stack depth and
+ *                         sampled_out counter, through pointers set when the thread registers.)
  *
  * The region is a lazily written tail of the thread's context stack (src/produce/thread.h): span
  * ids[i] is the stack entry at depth base + i, and its handle names it exactly as the library
@@ -47,7 +51,7 @@
 
 /* Spans the region holds at most; deeper sampled-out nesting goes through the library's stack
  * (written there, then a new region starts above it). 16: an LLM program nests 4 to 8 deep;
- * the whole struct stays within 3 cache lines of static TLS. */
+ * the whole struct stays within 4 cache lines of static TLS. */
 #define WEFT__QUIET_MAX 16u
 
 /* Private: the calling thread's quiet region (see above). Zero (n == 0): not in one. */
@@ -55,19 +59,30 @@ typedef struct weft__quiet_tls {
     uint32_t n;        /* spans in the region; ids[n - 1] is the current span */
     uint32_t poked;    /* 1: another thread ended one of this thread's spans (atomic) */
     uint32_t home0;    /* weft_span.home of ids[0]: slot << 16 | base depth */
-    uint32_t reserved;
+    uint32_t root_home;       /* weft_span.home of a region at depth 0: slot << 16 */
     uint64_t trace, trace_lo; /* the sampled-out trace (weft_span.trace, .trace_lo) */
     uint64_t gen, salt;       /* ids: (++gen * odd) ^ salt, unique per thread and begin */
     uint64_t ids[WEFT__QUIET_MAX];
+    /* Roots (weft__quiet_root_): set when the thread registers while head sampling is on
+     * (sample_ratio < 1); depth NULL otherwise. Valid while `poked` is 0: a weft_shutdown
+     * pokes every thread, and the thread's next call in registers it again. */
+    const uint32_t *depth;    /* the library's stack depth of this thread (0: no current span) */
+    uint64_t *sampled_out;    /* the thread's sampled_out counter (weft_stats) */
+    const uint64_t *sample_below; /* the library's: a root whose trace id is below it is kept */
+    uint64_t rng[2];          /* xoroshiro128+ state that draws this thread's root trace ids */
 } weft__quiet_tls;
 
 WEFT_API extern __thread weft__quiet_tls weft__quiet;
 
 #define WEFT__QUIET_ID_MUL 0x9e3779b97f4a7c15ull /* odd: gen -> id is a bijection */
 
+/* Every function below is inlined wherever it is called, whatever the compiler's size
+ * heuristics say: a call would cost what the inline test saves. */
+#define WEFT__QUIET_INLINE_ static inline __attribute__((always_inline))
+
 /* Begin under the current span when it is the top of this thread's quiet region: *out is the
  * new span (sampled out, made current) and true; false when the library must decide. */
-static inline bool weft__quiet_child_(weft_span *out)
+WEFT__QUIET_INLINE_ bool weft__quiet_child_(weft_span *out)
 {
     weft__quiet_tls *q = &weft__quiet;
     uint32_t n = q->n;
@@ -85,9 +100,42 @@ static inline bool weft__quiet_child_(weft_span *out)
     return true;
 }
 
+/* Begin of a root on a thread with no current span, while head sampling is on: when the trace
+ * id this thread draws next is one sampling drops, the draw is taken, the sampled-out root
+ * starts a quiet region, and true. false: the library begins it (kept, or anything it must
+ * decide); it draws the same trace id from the same state. Ids 0 and UINT64_MAX go to the
+ * library, which never issues them as trace ids. */
+WEFT__QUIET_INLINE_ bool weft__quiet_root_(weft_span *out)
+{
+    weft__quiet_tls *q = &weft__quiet;
+    const uint32_t *depth = q->depth;
+    if (__builtin_expect(depth == 0 || q->n != 0, 1) || __atomic_load_n(&q->poked, __ATOMIC_RELAXED) || *depth != 0)
+        return false;
+    uint64_t s0 = q->rng[0], s1 = q->rng[1], trace = s0 + s1; /* xoroshiro128+ output */
+    if (trace < *q->sample_below || trace + 1u < 2u)
+        return false;
+    s1 ^= s0;
+    q->rng[0] = ((s0 << 24) | (s0 >> 40)) ^ s1 ^ (s1 << 16);
+    q->rng[1] = (s1 << 37) | (s1 >> 27);
+    __atomic_store_n(q->sampled_out, __atomic_load_n(q->sampled_out, __ATOMIC_RELAXED) + 1u, __ATOMIC_RELAXED);
+    uint64_t id = (++q->gen * WEFT__QUIET_ID_MUL) ^ q->salt;
+    id += (id == 0);
+    q->home0 = q->root_home;
+    q->trace = trace;
+    q->trace_lo = 0;
+    q->ids[0] = id;
+    q->n = 1;
+    out->trace = trace;
+    out->id = id;
+    out->home = q->root_home;
+    out->flags = WEFT__SPAN_SAMPLED_OUT;
+    out->trace_lo = 0;
+    return true;
+}
+
 /* End of the region's top on its own thread: popped, true. false: the library decides (a span
  * that records, an end out of order, twice or from another thread; anything after a poke). */
-static inline bool weft__quiet_end_(weft_span s)
+WEFT__QUIET_INLINE_ bool weft__quiet_end_(weft_span s)
 {
     if (__builtin_expect(s.flags != WEFT__SPAN_SAMPLED_OUT, 1))
         return false; /* first, before any load: a kept span's end pays one compare */
@@ -101,7 +149,7 @@ static inline bool weft__quiet_end_(weft_span s)
 
 /* begin_child under a sampled-out parent on a thread that has had a region (its gen and salt
  * are set): a span on no stack, ids only. */
-static inline bool weft__quiet_orphan_(weft_span parent, weft_span *out)
+WEFT__QUIET_INLINE_ bool weft__quiet_orphan_(weft_span parent, weft_span *out)
 {
     weft__quiet_tls *q = &weft__quiet;
     if (__builtin_expect((parent.flags & ~(uint32_t)WEFT__SPAN_OFF) != WEFT__SPAN_SAMPLED_OUT || q->salt == 0, 1))
@@ -120,39 +168,39 @@ static inline bool weft__quiet_orphan_(weft_span parent, weft_span *out)
 
 /* One wrapper per setter: params is its parameter list, args the call passed on. */
 #define WEFT__QUIET_SETTER_(fn, params, args)                                               \
-    static inline void weft__##fn##_inl_ params                                             \
+    WEFT__QUIET_INLINE_ void weft__##fn##_inl_ params                                        \
     {                                                                                        \
         if (!WEFT__SPAN_QUIET_(s))                                                           \
             fn args;                                                                         \
     }
 
-static inline weft_span weft__weft_span_begin_inl_(const char *name, weft_span_type type)
+WEFT__QUIET_INLINE_ weft_span weft__weft_span_begin_inl_(const char *name, weft_span_type type)
 {
     weft_span s;
-    if (!weft__quiet_child_(&s))
+    if (!weft__quiet_child_(&s) && !weft__quiet_root_(&s))
         s = weft_span_begin(name, type); /* one return: the library writes the caller's variable */
     return s;
 }
-static inline weft_span weft__weft__span_begin_site_inl_(const weft_site *site)
+WEFT__QUIET_INLINE_ weft_span weft__weft__span_begin_site_inl_(const weft_site *site)
 {
     weft_span s;
-    if (!weft__quiet_child_(&s))
+    if (!weft__quiet_child_(&s) && !weft__quiet_root_(&s))
         s = weft__span_begin_site(site); /* one return: the library writes the caller's variable */
     return s;
 }
-static inline weft_span weft__weft_span_begin_child_inl_(weft_span parent, const char *name, weft_span_type type)
+WEFT__QUIET_INLINE_ weft_span weft__weft_span_begin_child_inl_(weft_span parent, const char *name, weft_span_type type)
 {
     weft_span s;
     if (!weft__quiet_orphan_(parent, &s))
         s = weft_span_begin_child(parent, name, type);
     return s;
 }
-static inline void weft__weft_span_end_inl_(weft_span s)
+WEFT__QUIET_INLINE_ void weft__weft_span_end_inl_(weft_span s)
 {
     if (!WEFT__SPAN_GONE_(s) && !weft__quiet_end_(s))
         weft_span_end(s);
 }
-static inline void weft__weft_scope_end_inl_(weft_scope s)
+WEFT__QUIET_INLINE_ void weft__weft_scope_end_inl_(weft_scope s)
 {
     if (!WEFT__SPAN_GONE_(s))
         weft_scope_end(s);

@@ -207,6 +207,14 @@ static inline uint64_t new_id(weft__thread *t)
     return (id && id != UINT64_MAX) ? id : 1;
 }
 
+/* A root's trace id, from the generator weft__quiet_root_ (quiet.h) peeks at: a root that
+ * wrapper left to the library (kept, or 0 / UINT64_MAX) gets the id the wrapper saw. */
+static inline uint64_t root_trace_id(void)
+{
+    uint64_t id = weft__rng_next(weft__quiet.rng);
+    return (id && id != UINT64_MAX) ? id : 1;
+}
+
 /* What weft_span_begin_remote adds to a begin: parent is then the remote span. */
 typedef struct remote_in {
     const char *tracestate; /* valid tracestate to keep, or NULL */
@@ -253,7 +261,7 @@ static inline weft_span begin(weft__thread *t, weft_span parent, bool make_curre
     if (parent.id) {
         s.trace = parent.trace;
     } else {
-        s.trace = new_id(t);
+        s.trace = root_trace_id();
         s.trace_lo = 0;
         if (__builtin_expect(s.trace >= weft__rt.hot.sample_below, 0)) {
             bump(&t->sampled_out);
@@ -331,9 +339,10 @@ static inline size_t name_len_of(const char **name)
 }
 
 /* The shared prologue of the begin calls: parent NULL means the calling thread's current
- * span (and the new span becomes current). */
-static inline weft_span begin_call(const weft_span *parent, const weft_site *site, const char *name,
-                                   uint32_t type)
+ * span (and the new span becomes current). Inlined into each of them (a call more would show
+ * on every kept begin). */
+static inline __attribute__((always_inline)) weft_span begin_call(const weft_span *parent, const weft_site *site,
+                                                                  const char *name, uint32_t type)
 {
     weft_span zero = {0, 0, 0, 0, 0};
     if (!tracing_on()) {
@@ -341,7 +350,7 @@ static inline weft_span begin_call(const weft_span *parent, const weft_site *sit
         return off;
     }
     weft_span s;
-    if (!parent && weft__quiet_child_(&s))
+    if (!parent && (weft__quiet_child_(&s) || weft__quiet_root_(&s)))
         return s; /* what the inline wrapper does (a program built against an older weft.h) */
     weft__thread *t = weft__thread_get();
     if (__builtin_expect(!t, 0))

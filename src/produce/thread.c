@@ -80,6 +80,9 @@ static void on_fork_child(void)
     if (weft__rt.initialized) {
         weft__rt.forked_child = 1;
         atomic_store_explicit(&weft__rt.hot.enabled, 0, memory_order_relaxed);
+        /* The only thread here: no inline roots until it registers again. */
+        weft__quiet.depth = NULL;
+        __atomic_store_n(&weft__quiet.poked, 1u, __ATOMIC_RELAXED);
     }
 }
 
@@ -152,6 +155,7 @@ void weft__threads_fini(void)
         }
     }
     weft__quiet.n = 0;
+    weft__quiet.depth = NULL; /* the caller's; every other thread was poked above */
     while (weft__rt.free_threads) {
         weft__thread *t = weft__rt.free_threads;
         weft__rt.free_threads = t->next_free;
@@ -321,6 +325,14 @@ weft__thread *weft__thread_register(void)
     weft__quiet.n = 0;
     __atomic_store_n(&weft__quiet.poked, 0u, __ATOMIC_RELAXED);
     weft__quiet.salt = weft__rng_next(t->rng) | 1u;
+    /* Root trace ids: a stream of this thread's own, drawn inline by weft__quiet_root_ when
+     * sampling drops the root, else by the library (span.c root_trace_id). */
+    weft__quiet.rng[0] = weft__rng_next(t->rng);
+    weft__quiet.rng[1] = weft__rng_next(t->rng) | 1u; /* never the all-zero state */
+    weft__quiet.sample_below = &weft__rt.hot.sample_below;
+    weft__quiet.root_home = WEFT__HOME(slot, 0);
+    weft__quiet.sampled_out = (uint64_t *)&t->sampled_out;
+    weft__quiet.depth = weft__rt.hot.sample_below != UINT64_MAX ? &t->depth : NULL;
     atomic_store_explicit(&t->poke, &weft__quiet.poked, memory_order_seq_cst);
     atomic_store_explicit(&weft__rt.slots[slot], t, memory_order_release);
     if (slot + 1 > atomic_load_explicit(&weft__rt.slots_hi, memory_order_relaxed))

@@ -8,6 +8,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -88,6 +89,41 @@ Test(quiet_cpp, a_sampled_out_trace_of_scoped_spans_records_nothing)
     weft_stats st = stats();
     cr_assert_eq(st.noop_calls, 0u);
     cr_assert_eq(st.sampled_out, 1u);
+}
+
+/* With head sampling on, a dropped root Span begins inline (weft__quiet_root_) and a kept
+ * one in the library, from the same stream of trace ids: they alternate freely. */
+Test(quiet_cpp, dropped_and_kept_root_spans_alternate_with_head_sampling_on)
+{
+    weft_config c = {};
+    c.sample_ratio = 0.5;
+    cr_assert_eq(wt_init_memory(&c), 0);
+    std::vector<uint64_t> kept_traces;
+    for (int i = 0; i < 300; i++) {
+        bool keep = i % 3 == 0;
+        keep ? sample_all() : sample_none();
+        weft::Span root(keep ? "kept root" : "dropped root", WEFT_TYPE_TRACER);
+        cr_assert_eq(root.recording(), keep);
+        cr_assert_eq(weft__quiet.n, keep ? 0u : 1u);
+        sample_none();
+        weft::Span child("child", WEFT_TYPE_CUSTOM);
+        cr_assert_eq(child.recording(), keep, "a child follows its root");
+        if (keep)
+            kept_traces.push_back(root.get().trace);
+    }
+    cr_assert_eq(weft__quiet.n, 0u);
+    cr_assert_eq(weft_current_span().id, 0u);
+    sample_all();
+    json_t *recs = wt_records_after_shutdown();
+    cr_assert_eq(wt_count(recs, "kept root"), 100u);
+    cr_assert_eq(wt_count(recs, "child"), 100u);
+    cr_assert_eq(wt_count(recs, "dropped root"), 0u);
+    json_decref(recs);
+    std::sort(kept_traces.begin(), kept_traces.end());
+    cr_assert(std::adjacent_find(kept_traces.begin(), kept_traces.end()) == kept_traces.end(), "trace ids unique");
+    weft_stats st = stats();
+    cr_assert_eq(st.sampled_out, 200u);
+    cr_assert_eq(st.noop_calls, 0u);
 }
 
 Test(quiet_cpp, a_kept_trace_under_and_around_quiet_ones_is_exact)
