@@ -710,15 +710,20 @@ static inline weft__thread *attr_thread(weft_span s, weft_section sec, const cha
     return weft__thread_get();
 }
 
+/* A key's length as kept: cut at KEY_MAX_BYTES. */
+static inline size_t key_len(const char *key)
+{
+    size_t kl = strlen(key);
+    return kl > KEY_MAX_BYTES ? KEY_MAX_BYTES : kl;
+}
+
 static void set_bytes(weft_span s, weft_section sec, const char *key, const void *val, size_t len,
                       uint8_t vtype)
 {
     weft__thread *t = attr_thread(s, sec, key);
     if (!t)
         return;
-    size_t kl = strlen(key);
-    if (kl > KEY_MAX_BYTES)
-        kl = KEY_MAX_BYTES;
+    size_t kl = key_len(key);
     size_t keep = len;
     if (keep > weft__rt.hot.max_attr_bytes)
         keep = weft__rt.hot.max_attr_bytes;
@@ -774,9 +779,7 @@ static void set_scalar(weft_span s, weft_section sec, const char *key, uint8_t v
     weft__thread *t = attr_thread(s, sec, key);
     if (!t)
         return;
-    size_t kl = strlen(key);
-    if (kl > KEY_MAX_BYTES)
-        kl = KEY_MAX_BYTES;
+    size_t kl = key_len(key);
     weft__ev_attr *e = attr_reserve(t, s, sec, key, kl, 0);
     if (!e)
         return;

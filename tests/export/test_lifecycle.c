@@ -122,6 +122,23 @@ Test(lifecycle, head_sampling_keeps_or_drops_whole_traces)
     cr_assert_eq(st.noop_calls, 0, "calls on sampled-out spans are not misuse");
 }
 
+/* In a fork() child: shutdown and init give a working tracer that exports one span. 0, or
+ * the step that failed (2 re-init, 3 flush, 4 not exported, 5 shutdown). */
+static int child_traces_again(void)
+{
+    if (weft_shutdown(100) != 0 || wt_init_memory(NULL) != 0)
+        return 2;
+    weft_span again = weft_span_begin("child traced", WEFT_TYPE_CUSTOM);
+    weft_span_end(again);
+    if (weft_flush(5000) != 0)
+        return 3;
+    weft_stats st;
+    weft_get_stats(&st);
+    if (st.exported != 1)
+        return 4;
+    return weft_shutdown(5000) == 0 ? 0 : 5;
+}
+
 Test(lifecycle, a_forked_child_has_a_disabled_tracer_until_it_starts_again)
 {
     cr_assert_eq(wt_init_memory(NULL), 0);
@@ -136,17 +153,7 @@ Test(lifecycle, a_forked_child_has_a_disabled_tracer_until_it_starts_again)
         weft_span_end(before);
         if (weft_span_is_valid(s) || weft_flush(100) != WEFT_EDISABLED)
             _exit(1);
-        if (weft_shutdown(100) != 0 || wt_init_memory(NULL) != 0)
-            _exit(2);
-        weft_span again = weft_span_begin("child traced", WEFT_TYPE_CUSTOM);
-        weft_span_end(again);
-        if (weft_flush(5000) != 0)
-            _exit(3);
-        weft_stats st;
-        weft_get_stats(&st);
-        if (st.exported != 1)
-            _exit(4);
-        _exit(weft_shutdown(5000) == 0 ? 0 : 5);
+        _exit(child_traces_again());
     }
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
@@ -200,17 +207,8 @@ Test(lifecycle, forks_while_another_thread_traces_leave_every_child_a_working_tr
         fflush(NULL);
         pid_t pid = fork();
         cr_assert_neq(pid, -1);
-        if (pid == 0) {
-            if (weft_shutdown(100) != 0 || wt_init_memory(NULL) != 0)
-                _exit(2);
-            weft_span s = weft_span_begin("child traced", WEFT_TYPE_CUSTOM);
-            weft_span_end(s);
-            if (weft_flush(5000) != 0)
-                _exit(3);
-            weft_stats st;
-            weft_get_stats(&st);
-            _exit(st.exported == 1 && weft_shutdown(5000) == 0 ? 0 : 4);
-        }
+        if (pid == 0)
+            _exit(child_traces_again());
         int status;
         cr_assert_eq(waitpid(pid, &status, 0), pid);
         cr_assert(WIFEXITED(status), "child %d crashed", i);
