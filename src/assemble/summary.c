@@ -38,10 +38,26 @@ typedef struct entry {
     bool has_cost, error;
 } entry;
 
+/* What a summary's text after duration_ms depends on. Zero-filled before it is set, so that
+ * two keys compare with memcmp. */
+typedef struct tail_key {
+    uint32_t spans, llm, retrieval, tool;
+    int64_t input_tokens, output_tokens;
+    uint64_t cost_bits; /* the double's bits: the same bits give the same text */
+    uint8_t has_cost, error, pad[6];
+} tail_key;
+
+#define TAIL_MAX 384u /* longest tail: 7 fields with 20-digit numbers, a cost, the status */
+
 struct weft__summaries {
     entry *tab;
     size_t cap; /* power of two */
     size_t count, orphans;
+    /* The last summary's text after duration_ms: traces of one shape (a service's requests)
+     * share it, so the next one copies it instead of writing seven numbers again. */
+    tail_key last;
+    size_t last_len; /* 0: nothing kept */
+    char last_tail[TAIL_MAX];
 };
 
 static size_t slot_of(const weft__summaries *s, uint64_t trace)
@@ -241,6 +257,32 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     count_span(e, root);
 
     uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
+    tail_key key;
+    memset(&key, 0, sizeof key);
+    key.spans = e->spans;
+    key.llm = e->llm;
+    key.retrieval = e->retrieval;
+    key.tool = e->tool;
+    key.input_tokens = e->input_tokens;
+    key.output_tokens = e->output_tokens;
+    if (e->has_cost)
+        memcpy(&key.cost_bits, &e->cost, sizeof key.cost_bits);
+    key.has_cost = e->has_cost;
+    key.error = e->error;
+    weft__buf_reset(scratch);
+    if (!weft__buf_reserve(scratch, 192 + WEFT__JSON_MS_MAX + 7 * WEFT__JSON_I64_MAX + TAIL_MAX))
+        goto done; /* out of memory: the root goes out without its summary */
+    char *p = scratch->data;
+#define PUT(lit) (memcpy(p, "" lit "", sizeof(lit) - 1), p += sizeof(lit) - 1)
+    PUT("{\"duration_ms\":");
+    p = weft__json_ms_at(p, dur);
+    if (s->last_len && memcmp(&key, &s->last, sizeof key) == 0) {
+        memcpy(p, s->last_tail, s->last_len);
+        scratch->len = (size_t)(p - scratch->data) + s->last_len;
+        weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
+        goto done;
+    }
+    size_t tail_at = (size_t)(p - scratch->data);
     int64_t total;
     if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
         total = INT64_MAX;
@@ -258,13 +300,6 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
         FIELD(",\"total_tokens\":", total),
 #undef FIELD
     };
-    weft__buf_reset(scratch);
-    if (!weft__buf_reserve(scratch, 192 + WEFT__JSON_MS_MAX + 7 * WEFT__JSON_I64_MAX))
-        goto done; /* out of memory: the root goes out without its summary */
-    char *p = scratch->data;
-#define PUT(lit) (memcpy(p, "" lit "", sizeof(lit) - 1), p += sizeof(lit) - 1)
-    PUT("{\"duration_ms\":");
-    p = weft__json_ms_at(p, dur);
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
         memcpy(p, fields[k].lit, fields[k].len);
         p = weft__json_i64_at(p + fields[k].len, fields[k].v);
@@ -283,8 +318,16 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
         PUT(",\"status\":\"SUCCESS\"}");
 #undef PUT
     scratch->len = (size_t)(p - scratch->data);
-    if (!scratch->oom)
+    if (!scratch->oom) {
         weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
+        size_t tail_len = scratch->len - tail_at;
+        s->last_len = 0;
+        if (tail_len <= TAIL_MAX) {
+            memcpy(s->last_tail, scratch->data + tail_at, tail_len);
+            s->last = key;
+            s->last_len = tail_len;
+        }
+    }
 done:
     weft__buf_reset(scratch);
     if (e != &none)

@@ -488,3 +488,89 @@ Test(summary_e2e, gives_each_of_several_traces_its_own_summary)
     cr_assert_eq(ival(wt_path(wt_find(recs, "t2"), "metadata.trace_summary"), "llm_calls"), 3);
     json_decref(recs);
 }
+
+/* ---- the last summary's tail, kept for the next root of the same shape ------------------- */
+
+typedef struct raw_text {
+    char text[1024];
+    size_t len;
+} raw_text;
+
+static void raw_summary(void *ctx, weft_section sec, const char *key, size_t key_len, const char *json,
+                        size_t json_len, int kind)
+{
+    (void)kind;
+    raw_text *t = ctx;
+    if (sec == WEFT_METADATA && key_len == 13 && memcmp(key, "trace_summary", 13) == 0 && json_len < sizeof t->text) {
+        memcpy(t->text, json, json_len);
+        t->len = json_len;
+    }
+}
+
+/* One single-span root of the given shape through table s; its trace_summary text in *out. */
+static void root_alone(weft__summaries *s, uint64_t trace, weft_span_type type, int64_t in, int64_t out_tokens,
+                       int cost_kind, bool failed, uint64_t dur_ns, raw_text *out)
+{
+    weft__rec *root = mk(trace, 1, 0, type);
+    weft__summary_root_begin(s, root);
+    if (in || out_tokens || cost_kind)
+        usage(root, in, out_tokens, cost_kind != 0, cost_kind == 1 ? 0.25 : cost_kind == 2 ? 1e-7 : 0);
+    if (failed)
+        root->status = WEFT_STATUS_ERROR;
+    end_at(root, root->start_ns + dur_ns);
+    weft__summary_root_end(s, root, &scratch);
+    memset(out, 0, sizeof *out);
+    weft__rec_foreach(root, raw_summary, out);
+    cr_assert(out->len > 0, "a trace_summary");
+    drop(root);
+}
+
+Test(summary, a_root_of_the_last_shape_gets_the_same_text_as_from_a_fresh_table, .init = setup, .fini = teardown)
+{
+    /* Shapes repeat, change by one field, and come back; each text must be byte for byte what
+     * a table with nothing kept writes. */
+    static const weft_span_type types[] = {WEFT_TYPE_TRACER, WEFT_TYPE_COMPLETION, WEFT_TYPE_KB_RETRIEVAL,
+                                           WEFT_TYPE_CODE_EXECUTION};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 2000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int shape = (x >> 8) % 4 < 3 ? 0 : (int)((x >> 16) % 64); /* mostly one shape */
+        weft_span_type type = types[shape & 3];
+        int64_t in = (shape >> 2) & 1 ? 120 : 0, out_tokens = (shape >> 2) & 1 ? 7 : 0;
+        int cost_kind = ((shape >> 3) & 3) % 3;
+        bool failed = (shape >> 5) & 1;
+        uint64_t dur = (x >> 24) % 5000000000ull;
+        raw_text warm, cold;
+        root_alone(S, 100 + (uint64_t)i, type, in, out_tokens, cost_kind, failed, dur, &warm);
+        weft__summaries *fresh = weft__summaries_new();
+        cr_assert(fresh);
+        root_alone(fresh, 100 + (uint64_t)i, type, in, out_tokens, cost_kind, failed, dur, &cold);
+        weft__summaries_free(fresh);
+        cr_assert_eq(warm.len, cold.len, "root %d: %.*s against %.*s", i, (int)warm.len, warm.text, (int)cold.len,
+                     cold.text);
+        cr_assert_eq(memcmp(warm.text, cold.text, warm.len), 0, "root %d: %.*s against %.*s", i, (int)warm.len,
+                     warm.text, (int)cold.len, cold.text);
+    }
+}
+
+Test(summary, a_root_after_one_of_another_shape_counts_its_own_trace, .init = setup, .fini = teardown)
+{
+    raw_text t;
+    root_alone(S, 1, WEFT_TYPE_COMPLETION, 10, 5, 1, false, 1000000, &t);
+    root_alone(S, 2, WEFT_TYPE_COMPLETION, 10, 5, 1, false, 3000000, &t); /* same shape: kept tail */
+    json_error_t err;
+    json_t *s = json_loadb(t.text, t.len, 0, &err);
+    cr_assert(s, "%s", err.text);
+    cr_assert_float_eq(dval(s, "duration_ms"), 3.0, 1e-9, "its own duration, not the last one's");
+    cr_assert_eq(ival(s, "total_tokens"), 15);
+    cr_assert_float_eq(dval(s, "total_cost"), 0.25, 1e-12);
+    json_decref(s);
+    root_alone(S, 3, WEFT_TYPE_TRACER, 0, 0, 0, true, 2000000, &t); /* another shape */
+    s = json_loadb(t.text, t.len, 0, &err);
+    cr_assert(s, "%s", err.text);
+    cr_assert_eq(ival(s, "llm_calls"), 0);
+    cr_assert_eq(ival(s, "total_tokens"), 0);
+    cr_assert_null(json_object_get(s, "total_cost"));
+    cr_assert_str_eq(sval(s, "status"), "ERROR");
+    json_decref(s);
+}
