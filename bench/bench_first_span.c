@@ -8,7 +8,9 @@
  * its first begin+end; medians. Three cases per ring size:
  *   - "ready": a pause of 3 flush intervals before each thread, so the export thread has put
  *     ready states back on the free list (thread.c, POOL_READY);
- *   - "no pause": threads started back to back, most finding no ready state (they make one);
+ *   - "no pause": threads started one after another, each once the last has had its span
+ *     (~1 ms apart, main sleeps 1 ms between looks): the two ready states may run out at the third,
+ *     and the rest find one only if the export thread makes them as they are taken;
  *   - "registered": weft_thread_register() first (its own cost printed too), then the span.
  * Run: ./build/bench/bench_first_span. Against a weft without weft_thread_register, compile
  * with -DWEFT_BENCH_NO_GROWTH (the "registered" case is skipped).

@@ -74,6 +74,8 @@ typedef struct weft__runtime {
                                     thread looks */
     struct weft__thread *free_threads; /* drained, exited thread states ready for reuse */
     uint32_t n_free_rings;       /* how many of them still hold a ring buffer */
+    _Atomic bool ready_low;      /* a registering thread took a ready state or found none: the
+                                    export thread makes more at its next wake (thread.c) */
     /* Counters of recycled thread states, folded in when their thread exited. */
     uint64_t retired_started, retired_noop, retired_sampled_out, retired_dropped_ring;
     uint64_t retired_dropped_ring_spans;

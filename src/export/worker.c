@@ -50,6 +50,8 @@ typedef struct weft__worker {
     uv_async_t async;
     weft__wake_target wake;     /* what the producer side's weft__wake calls (wake.h) */
     uv_timer_t timer, drain_timer;
+    uv_timer_t ready_timer;     /* looks for ready thread states taken ("ready states" below) */
+    uint32_t ready_idle_ms;     /* how long ready_timer has seen no state taken */
     uv_idle_t more;             /* running while a ring holds more than a slice */
     ring_progress *prog;        /* n_slots entries */
     weft__asm_frontier front;   /* after the last round */
@@ -375,18 +377,52 @@ static void flush_progress(weft__worker *w)
     flush_start(w); /* requests made while this one was served */
 }
 
+static void watch_ready(weft__worker *w, bool low);
+
 static void on_timer(uv_timer_t *t)
 {
     weft__worker *w = t->data;
     weft__clock_refine(&w->clock);
     pump(w);
     submit(w);
+    bool low = atomic_load_explicit(&weft__rt.ready_low, memory_order_relaxed);
     weft__threads_prepare(); /* ready states for threads about to register */
+    watch_ready(w, low);
 }
 
 static void begin_drain(weft__worker *w);
 
 static void park_for_fork(weft__worker *w);
+
+/* Ready thread states (thread.c): a registering thread raises ready_low when it took one and
+ * left fewer than the pool holds. Taking one does not wake us (a wake would cost that thread
+ * more than its first span may), so we look at every wake and tick, and, once a take was seen,
+ * every READY_POLL_MS until READY_POLL_IDLE_MS pass without one: threads started one after
+ * another during churn each find a state made for them. Made a tick after the take is seen,
+ * not at once: the taker is on its first span, and pages faulted here would contend with its
+ * own for the process's memory map. */
+#define READY_POLL_MS 1
+#define READY_POLL_IDLE_MS 1000
+
+static void on_ready_poll(uv_timer_t *t)
+{
+    weft__worker *w = t->data;
+    if (atomic_load_explicit(&weft__rt.ready_low, memory_order_relaxed)) {
+        weft__threads_prepare();
+        w->ready_idle_ms = 0;
+    } else if ((w->ready_idle_ms += READY_POLL_MS) >= READY_POLL_IDLE_MS) {
+        uv_timer_stop(t);
+    }
+}
+
+/* Starts the poll when a take was seen (low) and it is not running. */
+static void watch_ready(weft__worker *w, bool low)
+{
+    if (low && !uv_is_active((uv_handle_t *)&w->ready_timer)) {
+        w->ready_idle_ms = 0;
+        uv_timer_start(&w->ready_timer, on_ready_poll, READY_POLL_MS, READY_POLL_MS);
+    }
+}
 
 static void on_async(uv_async_t *a)
 {
@@ -407,6 +443,7 @@ static void on_async(uv_async_t *a)
     pump(w);
     if (w->cur && w->cur->n >= weft__rt.cfg.max_batch_spans)
         submit(w);
+    watch_ready(w, atomic_load_explicit(&weft__rt.ready_low, memory_order_relaxed));
 }
 
 /* ---- fork --------------------------------------------------------------------------- *
@@ -488,6 +525,7 @@ static void finish(weft__worker *w)
     uv_close((uv_handle_t *)&w->async, close_cb);
     uv_close((uv_handle_t *)&w->timer, close_cb);
     uv_close((uv_handle_t *)&w->drain_timer, close_cb);
+    uv_close((uv_handle_t *)&w->ready_timer, close_cb);
     uv_close((uv_handle_t *)&w->more, close_cb);
 }
 
@@ -620,8 +658,9 @@ int weft__worker_start(void)
     uv_async_init(&w->loop, &w->async, on_async);
     uv_timer_init(&w->loop, &w->timer);
     uv_timer_init(&w->loop, &w->drain_timer);
+    uv_timer_init(&w->loop, &w->ready_timer);
     uv_idle_init(&w->loop, &w->more);
-    w->async.data = w->timer.data = w->drain_timer.data = w->more.data = w;
+    w->async.data = w->timer.data = w->drain_timer.data = w->ready_timer.data = w->more.data = w;
     rc = open_exporters(w);
     w->asm_.want_inprogress = w->want_inprogress;
     if (rc < 0) {

@@ -19,7 +19,12 @@
  * first page — and on this VM each fresh page is a 4–28 µs fault. So the export thread keeps
  * POOL_READY states ready on the free list (weft__threads_prepare: allocated, those pages
  * written, the ring's first WEFT__RING_TOUCH bytes committed), and a registering thread takes
- * one of them, or a recycled state, before it makes a new one. Ring buffers are mappings
+ * one of them, or a recycled state, before it makes a new one. Whenever that leaves fewer than
+ * POOL_READY, it raises ready_low; a thread that found none also wakes the export thread (a
+ * wake costs the waker more than a first span may). The export thread makes the pool whole as
+ * soon as it sees ready_low, and while threads keep taking states it looks every millisecond
+ * (worker.c, READY_POLL_MS) instead of once per flush tick, so threads started one after
+ * another during churn each find one. Ring buffers are mappings
  * whose pages are committed as they are written (ring.c), so a ring's size costs nothing at
  * registration. weft_thread_register lets a thread do all this ahead of its first span.
  */
@@ -280,6 +285,7 @@ static weft__thread *claim_state(uint32_t *slot_out)
     if (!*pp)
         pp = &weft__rt.free_threads;
     weft__thread *t = *pp;
+    bool had_ring = t && t->ring.buf;
     if (t) {
         *pp = t->next_free;
         if (t->ring.buf) {
@@ -297,6 +303,13 @@ static weft__thread *claim_state(uint32_t *slot_out)
         }
     } else if (!(t = state_new())) {
         return NULL;
+    }
+    if (weft__rt.n_free_rings < POOL_READY) {
+        atomic_store_explicit(&weft__rt.ready_low, true, memory_order_relaxed);
+        /* A wake costs the waker ~50 us on this VM, more than the budget of a first span: only
+         * a thread that found no ready state, and pays for fresh pages anyway, sends one. */
+        if (!had_ring)
+            weft__wake();
     }
     atomic_store_explicit(&t->exited, 0, memory_order_relaxed);
     *slot_out = slot;
@@ -392,6 +405,7 @@ void weft__threads_sum(weft__producer_counts *out)
 
 void weft__threads_prepare(void)
 {
+    atomic_store_explicit(&weft__rt.ready_low, false, memory_order_relaxed);
     for (;;) {
         pthread_mutex_lock(&weft__rt.reg_lock);
         bool need = weft__rt.slots && weft__rt.n_free_rings < POOL_READY;

@@ -9,6 +9,8 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,6 +248,18 @@ static void *first_span_state(void *p)
     return NULL;
 }
 
+/* The states on the free list that hold a ring (the ready ones), up to max, into out. */
+static int ready_states(weft__thread **out, int max)
+{
+    int n = 0;
+    pthread_mutex_lock(&weft__rt.reg_lock);
+    for (weft__thread *s = weft__rt.free_threads; s && n < max; s = s->next_free)
+        if (s->ring.buf)
+            out[n++] = s;
+    pthread_mutex_unlock(&weft__rt.reg_lock);
+    return n;
+}
+
 Test(ring_grow, the_export_thread_keeps_ready_states_that_new_threads_take)
 {
     weft_config c = {.ring_bytes = 1u << 20, .flush_interval_ms = 20};
@@ -253,12 +267,10 @@ Test(ring_grow, the_export_thread_keeps_ready_states_that_new_threads_take)
     struct timespec ts = {0, 100000000};
     nanosleep(&ts, NULL); /* a few timer ticks */
     weft__thread *ready[8];
-    int n = 0;
+    int n = ready_states(ready, 8);
     pthread_mutex_lock(&weft__rt.reg_lock);
-    for (weft__thread *s = weft__rt.free_threads; s && n < 8; s = s->next_free) {
-        if (!s->ring.buf)
-            continue;
-        ready[n++] = s;
+    for (int i = 0; i < n; i++) {
+        weft__thread *s = ready[i];
         cr_expect_eq(resident(&s->stack[0], sizeof(s->stack[0])), 1, "first context entry written");
         cr_expect_eq(resident(&s->ended[0], 8), 1, "its ended mark written");
         cr_expect_eq(resident(s->ring.buf, WEFT__RING_TOUCH), WEFT__RING_TOUCH / 4096,
@@ -271,5 +283,76 @@ Test(ring_grow, the_export_thread_keeps_ready_states_that_new_threads_take)
     cr_assert_eq(pthread_create(&th, NULL, first_span_state, &got), 0);
     pthread_join(th, NULL);
     cr_expect(got == ready[0] || got == ready[1], "the new thread took a ready state");
+    cr_assert_eq(weft_shutdown(30000), 0);
+}
+
+/* Takes a state on its first span, then stays alive (so no later thread can take its state
+ * over) until the gate opens. */
+typedef struct held {
+    pthread_mutex_t *gate;
+    weft__thread *state;
+    int _Atomic done;
+} held;
+
+static void *span_and_hold(void *p)
+{
+    held *h = p;
+    spans(1);
+    h->state = weft__tls;
+    atomic_store(&h->done, 1);
+    pthread_mutex_lock(h->gate);
+    pthread_mutex_unlock(h->gate);
+    return NULL;
+}
+
+/* Waits up to 5 s for `want` ready states; how many there were at the end. */
+static int wait_ready(int want, weft__thread **out)
+{
+    int n = 0;
+    for (int i = 0; i < 500 && (n = ready_states(out, 8)) < want; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    return n;
+}
+
+/* Starts a thread that takes a state on its first span and holds it; its state. */
+static weft__thread *start_holder(held *h, pthread_t *th, pthread_mutex_t *gate)
+{
+    *h = (held){.gate = gate};
+    cr_assert_eq(pthread_create(th, NULL, span_and_hold, h), 0);
+    while (!atomic_load(&h->done))
+        sched_yield();
+    return h->state;
+}
+
+Test(ring_grow, once_the_ready_states_run_out_threads_that_follow_find_them_made_again)
+{
+    /* An hour between flush ticks: only the thread that found no ready state can have the
+     * pool made again, by waking the export thread, which then keeps it whole. */
+    weft_config c = {.ring_bytes = 1u << 20, .flush_interval_ms = 3600000};
+    cr_assert_eq(wt_init_memory(&c), 0);
+    weft__thread *ready[8];
+    cr_assert_eq(wait_ready(2, ready), 2, "the ready states made at start");
+    pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    held h[8];
+    pthread_t th[8];
+    weft__thread *first[2] = {ready[0], ready[1]};
+    for (int k = 0; k < 2; k++) {
+        weft__thread *got = start_holder(&h[k], &th[k], &gate);
+        cr_expect(got == first[0] || got == first[1], "thread %d took a ready state", k);
+    }
+    weft__thread *own = start_holder(&h[2], &th[2], &gate);
+    cr_expect(own != first[0] && own != first[1], "the third made a state of its own");
+    for (int k = 3; k < 8; k++) {
+        int n = wait_ready(2, ready);
+        cr_expect_eq(n, 2, "before thread %d: %d ready states", k, n);
+        weft__thread *got = start_holder(&h[k], &th[k], &gate);
+        cr_expect(n == 2 && (got == ready[0] || got == ready[1]), "thread %d took a ready state", k);
+    }
+    pthread_mutex_unlock(&gate);
+    for (int k = 0; k < 8; k++)
+        pthread_join(th[k], NULL);
     cr_assert_eq(weft_shutdown(30000), 0);
 }
