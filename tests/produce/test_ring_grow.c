@@ -5,7 +5,8 @@
  * and counted as before; a grown ring goes back to ring_bytes after a second of keeping up and
  * when its thread's state is recycled; many threads grow at once; ring pages are committed as
  * they are written, not at registration; weft_thread_register registers ahead of the first
- * span and commits what it writes.
+ * span and commits what it writes; the export thread keeps ready thread states and, once they
+ * ran out, makes them again as threads keep taking them, without a flush tick.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
