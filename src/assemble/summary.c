@@ -28,12 +28,17 @@
 #define ORPHAN_TTL_NS (10ull * 1000000000ull)
 #define MIN_CAP 64u
 
+/* What a trace's spans add up to, but for the cost (no padding: tail_key is compared with memcmp). */
+typedef struct tally {
+    uint32_t spans, llm, retrieval, tool;
+    int64_t input_tokens, output_tokens;
+} tally;
+
 typedef struct entry {
     uint64_t trace;         /* 0: empty slot */
     const weft__rec *root;  /* NULL: an orphan (root not begun yet, as far as we know) */
     uint64_t last_ns;       /* orphan: latest end_ns counted, for the sweep */
-    uint32_t spans, llm, retrieval, tool;
-    int64_t input_tokens, output_tokens;
+    tally n;
     double cost;
     bool has_cost, error;
 } entry;
@@ -41,8 +46,7 @@ typedef struct entry {
 /* What a summary's text after duration_ms depends on. Zero-filled before it is set, so that
  * two keys compare with memcmp. */
 typedef struct tail_key {
-    uint32_t spans, llm, retrieval, tool;
-    int64_t input_tokens, output_tokens;
+    tally n;
     uint64_t cost_bits; /* the double's bits: the same bits give the same text */
     uint8_t has_cost, error, pad[6];
 } tail_key;
@@ -167,19 +171,19 @@ static void erase(weft__summaries *s, entry *e)
 
 static void count_span(entry *e, const weft__rec *r)
 {
-    e->spans++;
+    e->n.spans++;
     switch (r->type) {
     case WEFT_TYPE_COMPLETION:
-        e->llm++;
+        e->n.llm++;
         break;
     case WEFT_TYPE_KB_RETRIEVAL:
     case WEFT_TYPE_DOCUMENT_SEARCH:
     case WEFT_TYPE_FILE_RETRIEVAL:
-        e->retrieval++;
+        e->n.retrieval++;
         break;
     case WEFT_TYPE_CODE_EXECUTION:
     case WEFT_TYPE_EXTERNAL_ENDPOINT:
-        e->tool++;
+        e->n.tool++;
         break;
     default:
         break;
@@ -188,10 +192,10 @@ static void count_span(entry *e, const weft__rec *r)
         e->error = true;
     if (r->has_usage) {
         /* Saturating sums: counts come from callers. */
-        if (__builtin_add_overflow(e->input_tokens, r->input_tokens, &e->input_tokens))
-            e->input_tokens = INT64_MAX;
-        if (__builtin_add_overflow(e->output_tokens, r->output_tokens, &e->output_tokens))
-            e->output_tokens = INT64_MAX;
+        if (__builtin_add_overflow(e->n.input_tokens, r->input_tokens, &e->n.input_tokens))
+            e->n.input_tokens = INT64_MAX;
+        if (__builtin_add_overflow(e->n.output_tokens, r->output_tokens, &e->n.output_tokens))
+            e->n.output_tokens = INT64_MAX;
     }
     if (r->has_cost) {
         e->cost += r->cost_usd;
@@ -259,12 +263,7 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
     tail_key key;
     memset(&key, 0, sizeof key);
-    key.spans = e->spans;
-    key.llm = e->llm;
-    key.retrieval = e->retrieval;
-    key.tool = e->tool;
-    key.input_tokens = e->input_tokens;
-    key.output_tokens = e->output_tokens;
+    key.n = e->n;
     if (e->has_cost)
         memcpy(&key.cost_bits, &e->cost, sizeof key.cost_bits);
     key.has_cost = e->has_cost;
@@ -284,7 +283,7 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     }
     size_t tail_at = (size_t)(p - scratch->data);
     int64_t total;
-    if (__builtin_add_overflow(e->input_tokens, e->output_tokens, &total))
+    if (__builtin_add_overflow(e->n.input_tokens, e->n.output_tokens, &total))
         total = INT64_MAX;
     /* Fixed keys and numbers, written in place into room reserved once (the literals' bytes,
      * the numbers' widest text); total_cost, a double, through the buffer after. */
@@ -294,9 +293,9 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
         int64_t v; /* the counts are 32-bit: exact here */
     } fields[] = {
 #define FIELD(lit, v) {lit, sizeof(lit) - 1, v}
-        FIELD(",\"span_count\":", e->spans),           FIELD(",\"llm_calls\":", e->llm),
-        FIELD(",\"retrieval_calls\":", e->retrieval),  FIELD(",\"tool_calls\":", e->tool),
-        FIELD(",\"input_tokens\":", e->input_tokens), FIELD(",\"output_tokens\":", e->output_tokens),
+        FIELD(",\"span_count\":", e->n.spans),           FIELD(",\"llm_calls\":", e->n.llm),
+        FIELD(",\"retrieval_calls\":", e->n.retrieval),  FIELD(",\"tool_calls\":", e->n.tool),
+        FIELD(",\"input_tokens\":", e->n.input_tokens), FIELD(",\"output_tokens\":", e->n.output_tokens),
         FIELD(",\"total_tokens\":", total),
 #undef FIELD
     };
