@@ -407,7 +407,9 @@ static void park_for_fork(weft__worker *w);
 static void on_ready_poll(uv_timer_t *t)
 {
     weft__worker *w = t->data;
-    if (atomic_load_explicit(&weft__rt.ready_low, memory_order_relaxed)) {
+    if (w->draining) {
+        uv_timer_stop(t); /* shutting down: no thread is about to register */
+    } else if (atomic_load_explicit(&weft__rt.ready_low, memory_order_relaxed)) {
         weft__threads_prepare();
         w->ready_idle_ms = 0;
     } else if ((w->ready_idle_ms += READY_POLL_MS) >= READY_POLL_IDLE_MS) {
