@@ -51,7 +51,7 @@ typedef struct weft__worker {
     weft__wake_target wake;     /* what the producer side's weft__wake calls (wake.h) */
     uv_timer_t timer, drain_timer;
     uv_timer_t ready_timer;     /* looks for ready thread states taken ("ready states" below) */
-    uint32_t ready_idle_ms;     /* how long ready_timer has seen no state taken */
+    uint64_t ready_seen_ms;     /* loop time ready_timer last saw a state taken */
     uv_idle_t more;             /* running while a ring holds more than a slice */
     ring_progress *prog;        /* n_slots entries */
     weft__asm_frontier front;   /* after the last round */
@@ -411,9 +411,9 @@ static void on_ready_poll(uv_timer_t *t)
         uv_timer_stop(t); /* shutting down: no thread is about to register */
     } else if (atomic_load_explicit(&weft__rt.ready_low, memory_order_relaxed)) {
         weft__threads_prepare();
-        w->ready_idle_ms = 0;
-    } else if ((w->ready_idle_ms += READY_POLL_MS) >= READY_POLL_IDLE_MS) {
-        uv_timer_stop(t);
+        w->ready_seen_ms = uv_now(&w->loop);
+    } else if (uv_now(&w->loop) - w->ready_seen_ms >= READY_POLL_IDLE_MS) {
+        uv_timer_stop(t); /* by the clock, not by ticks: a late loop ticks fewer times */
     }
 }
 
@@ -421,7 +421,7 @@ static void on_ready_poll(uv_timer_t *t)
 static void watch_ready(weft__worker *w, bool low)
 {
     if (low && !uv_is_active((uv_handle_t *)&w->ready_timer)) {
-        w->ready_idle_ms = 0;
+        w->ready_seen_ms = uv_now(&w->loop);
         uv_timer_start(&w->ready_timer, on_ready_poll, READY_POLL_MS, READY_POLL_MS);
     }
 }

@@ -6,7 +6,8 @@
  * when its thread's state is recycled; many threads grow at once; ring pages are committed as
  * they are written, not at registration; weft_thread_register registers ahead of the first
  * span and commits what it writes; the export thread keeps ready thread states and, once they
- * ran out, makes them again as threads keep taking them, without a flush tick.
+ * ran out, makes them again as threads keep taking them, without a flush tick, and stops
+ * looking a second after the last take.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -352,8 +353,22 @@ Test(ring_grow, once_the_ready_states_run_out_threads_that_follow_find_them_made
         weft__thread *got = start_holder(&h[k], &th[k], &gate);
         cr_expect(n == 2 && (got == ready[0] || got == ready[1]), "thread %d took a ready state", k);
     }
+    /* A second with no state taken ends the polling: a take now (which wakes nobody) is
+     * not made good until something else wakes the export thread. */
+    struct timespec quiet = {2, 500000000};
+    nanosleep(&quiet, NULL);
+    cr_assert_eq(wait_ready(2, ready), 2);
+    held late;
+    pthread_t late_th;
+    weft__thread *got = start_holder(&late, &late_th, &gate);
+    cr_expect(got == ready[0] || got == ready[1], "the late thread took a ready state");
+    struct timespec settle = {0, 300000000};
+    nanosleep(&settle, NULL);
+    int n = ready_states(ready, 8);
+    cr_expect_eq(n, 1, "%d ready states 300 ms after a take once the polling stopped", n);
     pthread_mutex_unlock(&gate);
     for (int k = 0; k < 8; k++)
         pthread_join(th[k], NULL);
+    pthread_join(late_th, NULL);
     cr_assert_eq(weft_shutdown(30000), 0);
 }
