@@ -123,6 +123,53 @@ static inline WEFT__ALWAYS_INLINE void add_redacted(weft__rec *r, weft_section s
     add(r, sec, key, key_len, vtype, val, val_len, kind, hash);
 }
 
+/* May an entry of (sec, key) be in r? False means certainly not (its bit in key_bits is clear). */
+static bool may_have(const weft__rec *r, weft_section sec, const char *key, size_t key_len)
+{
+    uint64_t head, tail;
+    weft__key_words(key, key_len, &head, &tail);
+    uint64_t hash = weft__key_hash(head, tail, key_len);
+    return (r->key_bits & (1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63))) != 0;
+}
+
+void weft__rec_set_summary(weft__rec *r, const weft__summary_val *v, weft__buf *scratch)
+{
+    const char *key = WEFT__SUMMARY_KEY;
+    size_t key_len = WEFT__SUMMARY_KEY_LEN;
+    bool as_text = may_have(r, WEFT_METADATA, key, key_len);
+    if (!as_text && weft__rt.redact) {
+        uint64_t head, tail;
+        weft__key_words(key, key_len, &head, &tail);
+        as_text = weft__redact_key_hashed(weft__rt.redact, key, key_len, head, tail,
+                                          weft__key_hash(head, tail, key_len));
+    }
+    if (!as_text) {
+        r->summary = *v;
+        r->has_summary = true;
+        return;
+    }
+    /* Another entry of the key (a caller's own), or a key to redact: an entry like any other,
+     * after the caller's, so that the rules for repeated keys and redaction apply. */
+    weft__buf_reset(scratch);
+    weft__summary_json(scratch, v, NULL);
+    if (!scratch->oom)
+        weft__rec_set_trusted(r, WEFT_METADATA, key, key_len, scratch->data, scratch->len);
+    weft__buf_reset(scratch);
+}
+
+void weft__rec_summary_to_entry(weft__rec *r)
+{
+    if (!r->has_summary)
+        return;
+    r->has_summary = false;
+    weft__buf text;
+    weft__buf_init(&text);
+    weft__summary_json(&text, &r->summary, NULL);
+    if (!text.oom)
+        weft__rec_set_trusted(r, WEFT_METADATA, WEFT__SUMMARY_KEY, WEFT__SUMMARY_KEY_LEN, text.data, text.len);
+    weft__buf_fini(&text);
+}
+
 void weft__rec_set(weft__rec *r, weft_section sec, const char *key, size_t key_len, const char *json,
                    size_t json_len)
 {
@@ -249,7 +296,20 @@ void weft__rec_foreach(const weft__rec *r, weft__rec_attr_fn fn, void *ctx)
         if (!v.oom)
             fn(ctx, e.sec, e.key, e.key_len, v.data, v.len, e.kind);
     }
+    if (r->has_summary) {
+        weft__buf_reset(&v);
+        weft__summary_json(&v, &r->summary, NULL);
+        if (!v.oom)
+            fn(ctx, WEFT_METADATA, WEFT__SUMMARY_KEY, WEFT__SUMMARY_KEY_LEN, v.data, v.len, WEFT__ENT_SET);
+    }
     weft__buf_fini(&v);
+}
+
+/* Is (sec, key) the entry r->summary stands for? */
+static bool is_summary(const weft__rec *r, weft_section sec, const char *key, size_t key_len)
+{
+    return r->has_summary && sec == WEFT_METADATA && key_len == WEFT__SUMMARY_KEY_LEN &&
+           memcmp(key, WEFT__SUMMARY_KEY, key_len) == 0;
 }
 
 /* The last set of section.key, and whether the key is set at all (set or appended, not
@@ -279,7 +339,7 @@ bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t
 {
     weft__rec_entry e;
     bool have;
-    return find(r, sec, key, key_len, &e, &have);
+    return is_summary(r, sec, key, key_len) || find(r, sec, key, key_len, &e, &have);
 }
 
 const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key, size_t key_len,
@@ -287,9 +347,19 @@ const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key,
 {
     weft__rec_entry e;
     bool have;
-    find(r, sec, key, key_len, &e, &have);
     if (json_len)
         *json_len = 0;
+    if (is_summary(r, sec, key, key_len)) {
+        /* The only entry of the key (weft__rec_set_summary): its text. */
+        weft__buf_reset(view);
+        weft__summary_json(view, &r->summary, NULL);
+        if (view->oom)
+            return NULL;
+        if (json_len)
+            *json_len = view->len;
+        return view->data;
+    }
+    find(r, sec, key, key_len, &e, &have);
     if (!have)
         return NULL;
     if (e.vtype == WEFT__VAL_JSON) {
@@ -333,6 +403,7 @@ WEFT_API void weft_record_set_json(weft_record *r, weft_section sec, const char 
 {
     if (!r || !key || !json || (unsigned)sec > WEFT_METADATA)
         return;
+    weft__rec_summary_to_entry(REC(r));
     if (weft__json_valid(json, len)) {
         weft__rec_set(REC(r), sec, key, strlen(key), json, len);
         return;
@@ -348,6 +419,7 @@ WEFT_API void weft_record_set_str(weft_record *r, weft_section sec, const char *
 {
     if (!r || !key || (unsigned)sec > WEFT_METADATA)
         return;
+    weft__rec_summary_to_entry(REC(r));
     if (!value) {
         weft__rec_set(REC(r), sec, key, strlen(key), "null", 4);
         return;
@@ -363,8 +435,10 @@ WEFT_API void weft_record_set_str(weft_record *r, weft_section sec, const char *
 
 WEFT_API void weft_record_remove(weft_record *r, weft_section sec, const char *key)
 {
-    if (r && key && (unsigned)sec <= WEFT_METADATA)
+    if (r && key && (unsigned)sec <= WEFT_METADATA) {
+        weft__rec_summary_to_entry(REC(r));
         weft__rec_remove(REC(r), sec, key, strlen(key));
+    }
 }
 
 WEFT_API void weft_record_set_name(weft_record *r, const char *name)

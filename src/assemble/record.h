@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "summary_text.h"
 #include "weft/weft.h"
 
 typedef struct weft__rec {
@@ -51,6 +52,15 @@ typedef struct weft__rec {
     /* Each section's entries chained through their headers' next (record.h below): the offset
      * of the first entry + 1 (0: none) and of the last. */
     uint32_t sec_first[3], sec_last[3];
+    /* A root's trace summary, kept as numbers (summary_text.h): it stands for the entry
+     * metadata.trace_summary = weft__summary_json(summary), after every other entry. It is
+     * only ever set when no other entry has that key (weft__summary_root_end otherwise stores
+     * the text as an entry), and any later change to the record through the filter API turns
+     * it into that entry first (weft__rec_summary_to_entry), so the rules for keys hold as if
+     * it were one. Encoders write it after the metadata entries; weft__rec_foreach, _get and
+     * _has show it as the entry. */
+    bool has_summary;
+    weft__summary_val summary;
     /* The buffers last (from name on), so that weft__rec_reset zeroes the fields before them
      * in one go and keeps the buffers' memory. */
     weft__buf name;       /* repaired UTF-8 text, never empty once begun */
@@ -113,6 +123,14 @@ const char *weft__rec_get(const weft__rec *r, weft_section sec, const char *key,
 
 /* True when section.key has been set (by set or append). */
 bool weft__rec_has(const weft__rec *r, weft_section sec, const char *key, size_t key_len);
+
+/* Sets metadata.trace_summary on a root to the summary v, its last entry: kept as numbers
+ * (has_summary) when no entry has that key and redaction leaves the key be, else stored as an
+ * entry of its text, through redaction. scratch: the caller's, for that text. */
+void weft__rec_set_summary(weft__rec *r, const weft__summary_val *v, weft__buf *scratch);
+/* The entry r->summary stands for, stored as an entry (has_summary cleared); nothing when
+ * has_summary is false. Before any change to a record that may already carry its summary. */
+void weft__rec_summary_to_entry(weft__rec *r);
 
 /* Entry kinds seen by weft__rec_foreach. */
 #define WEFT__ENT_SET 0

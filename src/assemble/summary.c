@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
 
 /* 4096 orphans of ~80 bytes: at most ~320 KiB held for traces whose root is not in sight. */
 #define MAX_ORPHANS 4096u
@@ -28,40 +27,19 @@
 #define ORPHAN_TTL_NS (10ull * 1000000000ull)
 #define MIN_CAP 64u
 
-/* What a trace's spans add up to, but for the cost (no padding: tail_key is compared with memcmp). */
-typedef struct tally {
-    uint32_t spans, llm, retrieval, tool;
-    int64_t input_tokens, output_tokens;
-} tally;
-
 typedef struct entry {
     uint64_t trace;         /* 0: empty slot */
     const weft__rec *root;  /* NULL: an orphan (root not begun yet, as far as we know) */
     uint64_t last_ns;       /* orphan: latest end_ns counted, for the sweep */
-    tally n;
+    weft__summary_counts n;
     double cost;
     bool has_cost, error;
 } entry;
-
-/* What a summary's text after duration_ms depends on. Zero-filled before it is set, so that
- * two keys compare with memcmp. */
-typedef struct tail_key {
-    tally n;
-    uint64_t cost_bits; /* the double's bits: the same bits give the same text */
-    uint8_t has_cost, error, pad[6];
-} tail_key;
-
-#define TAIL_MAX 384u /* longest tail: 7 fields with 20-digit numbers, a cost, the status */
 
 struct weft__summaries {
     entry *tab;
     size_t cap; /* power of two */
     size_t count, orphans;
-    /* The last summary's text after duration_ms: traces of one shape (a service's requests)
-     * share it, so the next one copies it instead of writing seven numbers again. */
-    tail_key last;
-    size_t last_len; /* 0: nothing kept */
-    char last_tail[TAIL_MAX];
 };
 
 static size_t slot_of(const weft__summaries *s, uint64_t trace)
@@ -260,75 +238,13 @@ void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scra
     }
     count_span(e, root);
 
-    uint64_t dur = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
-    tail_key key;
-    memset(&key, 0, sizeof key);
-    key.n = e->n;
-    if (e->has_cost)
-        memcpy(&key.cost_bits, &e->cost, sizeof key.cost_bits);
-    key.has_cost = e->has_cost;
-    key.error = e->error;
-    weft__buf_reset(scratch);
-    if (!weft__buf_reserve(scratch, 192 + WEFT__JSON_MS_MAX + 7 * WEFT__JSON_I64_MAX + TAIL_MAX))
-        goto done; /* out of memory: the root goes out without its summary */
-    char *p = scratch->data;
-#define PUT(lit) (memcpy(p, "" lit "", sizeof(lit) - 1), p += sizeof(lit) - 1)
-    PUT("{\"duration_ms\":");
-    p = weft__json_ms_at(p, dur);
-    if (s->last_len && memcmp(&key, &s->last, sizeof key) == 0) {
-        memcpy(p, s->last_tail, s->last_len);
-        scratch->len = (size_t)(p - scratch->data) + s->last_len;
-        weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
-        goto done;
-    }
-    size_t tail_at = (size_t)(p - scratch->data);
-    int64_t total;
-    if (__builtin_add_overflow(e->n.input_tokens, e->n.output_tokens, &total))
-        total = INT64_MAX;
-    /* Fixed keys and numbers, written in place into room reserved once (the literals' bytes,
-     * the numbers' widest text); total_cost, a double, through the buffer after. */
-    const struct {
-        const char *lit;
-        size_t len;
-        int64_t v; /* the counts are 32-bit: exact here */
-    } fields[] = {
-#define FIELD(lit, v) {lit, sizeof(lit) - 1, v}
-        FIELD(",\"span_count\":", e->n.spans),           FIELD(",\"llm_calls\":", e->n.llm),
-        FIELD(",\"retrieval_calls\":", e->n.retrieval),  FIELD(",\"tool_calls\":", e->n.tool),
-        FIELD(",\"input_tokens\":", e->n.input_tokens), FIELD(",\"output_tokens\":", e->n.output_tokens),
-        FIELD(",\"total_tokens\":", total),
-#undef FIELD
-    };
-    for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
-        memcpy(p, fields[k].lit, fields[k].len);
-        p = weft__json_i64_at(p + fields[k].len, fields[k].v);
-    }
-    if (e->has_cost) {
-        PUT(",\"total_cost\":");
-        scratch->len = (size_t)(p - scratch->data);
-        weft__json_f64(scratch, e->cost);
-        if (!weft__buf_reserve(scratch, 24))
-            goto done;
-        p = scratch->data + scratch->len;
-    }
-    if (e->error)
-        PUT(",\"status\":\"ERROR\"}");
-    else
-        PUT(",\"status\":\"SUCCESS\"}");
-#undef PUT
-    scratch->len = (size_t)(p - scratch->data);
-    if (!scratch->oom) {
-        weft__rec_set_trusted(root, WEFT_METADATA, "trace_summary", 13, scratch->data, scratch->len);
-        size_t tail_len = scratch->len - tail_at;
-        s->last_len = 0;
-        if (tail_len <= TAIL_MAX) {
-            memcpy(s->last_tail, scratch->data + tail_at, tail_len);
-            s->last = key;
-            s->last_len = tail_len;
-        }
-    }
-done:
-    weft__buf_reset(scratch);
+    weft__summary_val v;
+    v.n = e->n;
+    v.duration_ns = root->end_ns > root->start_ns ? root->end_ns - root->start_ns : 0;
+    v.cost = e->cost;
+    v.has_cost = e->has_cost;
+    v.error = e->error;
+    weft__rec_set_summary(root, &v, scratch);
     if (e != &none)
         erase(s, e);
 }

@@ -32,8 +32,8 @@ typedef const weft__rec *(*weft__summary_root_fn)(void *ctx, const weft__rec *r)
  * made on the trace's first such span, with root_of(ctx, r) as its root (called only then).
  * Ignored once its root has ended. */
 void weft__summary_span_end(weft__summaries *s, const weft__rec *r, weft__summary_root_fn root_of, void *ctx);
-/* The root ended: writes metadata.trace_summary into root (counting the root itself) and
- * forgets the trace. */
+/* The root ended: sets its metadata.trace_summary (weft__rec_set_summary), counting the root
+ * itself, and forgets the trace. scratch: for the summary's text when it must be stored as one. */
 void weft__summary_root_end(weft__summaries *s, weft__rec *root, weft__buf *scratch);
 /* The root was dropped without ending (open-span table overflow, shutdown): forget it. */
 void weft__summary_forget(weft__summaries *s, uint64_t trace);

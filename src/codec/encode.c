@@ -352,6 +352,20 @@ static unsigned write_sections(weft__buf *b, const weft__rec *r)
     return flags;
 }
 
+/* The record's summary (record.h), the last entry of its metadata section: written into the
+ * section just closed, which no other entry of its key is in. */
+static void summary_entry(weft__buf *b, const weft__rec *r, const weft__encode_opts *o)
+{
+    if (b->oom)
+        return;
+    b->len--; /* the section's '}' */
+    if (b->data[b->len - 1] != '{')
+        weft__buf_putc(b, ',');
+    weft__buf_lit(b, "\"" WEFT__SUMMARY_KEY "\":");
+    weft__summary_json(b, &r->summary, o->summary);
+    weft__buf_putc(b, '}');
+}
+
 /* An id-like field: repaired, and cut to the API's 256 bytes at a character boundary. */
 static unsigned id_field(weft__buf *b, const char *name, size_t name_len, const char *v, size_t len)
 {
@@ -486,6 +500,8 @@ unsigned weft__encode_span(weft__buf *b, const weft__rec *r, const weft__encode_
     } else {
         flags |= write_sections(b, r);
     }
+    if (r->has_summary)
+        summary_entry(b, r, o);
     /* The W3C ids. */
     if (!weft__buf_reserve(b, WEFT__JSON_HEX128_LEN + WEFT__JSON_HEX64_LEN + 32))
         return flags;

@@ -14,6 +14,7 @@ typedef struct weft__encode_opts {
     const char *group_id, *variant_id, *interaction_id; /* configured defaults, or NULL */
     weft__ts_cache *ts;         /* the writer's timestamp cache, or NULL */
     struct weft__id_cache *ids; /* the writer's id text cache, or NULL */
+    weft__summary_cache *summary; /* the writer's trace summary text cache, or NULL */
 } weft__encode_opts;
 
 /* The UUID text of the last trace and of the last parent written: the spans of a trace go out

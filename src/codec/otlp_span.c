@@ -16,6 +16,7 @@
 #include "otlp.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,7 @@
 #define T_AV_INT WEFT__PB_TAG(3, WEFT__PB_VARINT)
 #define T_AV_DOUBLE WEFT__PB_TAG(4, WEFT__PB_I64)
 #define T_AV_ARRAY WEFT__PB_TAG(5, WEFT__PB_LEN)
+#define T_AV_KVLIST WEFT__PB_TAG(6, WEFT__PB_LEN)
 #define T_VALUES WEFT__PB_TAG(1, WEFT__PB_LEN)
 
 /* SpanKind and Status.StatusCode values; SpanFlags bits (trace.proto). */
@@ -471,6 +473,112 @@ static bool kv_if_string(weft__buf *b, const text *name, const ent *e)
     return true;
 }
 
+/* ---- the trace summary --------------------------------------------------------------------------- */
+
+/* A member of a KeyValueList whose AnyValue content is avl bytes (every length one byte: the
+ * keys are short, the values at most 11 bytes): writes up to the content, returns where it goes. */
+static uint8_t *member_head(uint8_t *o, const char *key, size_t kl, size_t avl)
+{
+    o[0] = T_VALUES;
+    o[1] = (uint8_t)(4 + kl + avl);
+    o[2] = T_KEY;
+    o[3] = (uint8_t)kl;
+    memcpy(o + 4, key, kl);
+    o += 4 + kl;
+    o[0] = T_VALUE;
+    o[1] = (uint8_t)avl;
+    return o + 2;
+}
+
+static uint8_t *member_int(uint8_t *o, const char *key, size_t kl, int64_t v)
+{
+    size_t n = weft__pb_varint_len((uint64_t)v);
+    o = member_head(o, key, kl, 1 + n);
+    o[0] = T_AV_INT;
+    weft__pb_put_varint(o + 1, (uint64_t)v);
+    return o + 1 + n;
+}
+
+static uint8_t *member_double(uint8_t *o, const char *key, size_t kl, double d)
+{
+    uint64_t bits;
+    memcpy(&bits, &d, 8);
+    o = member_head(o, key, kl, 9);
+    o[0] = T_AV_DOUBLE;
+    weft__pb_put_le64(o + 1, bits);
+    return o + 9;
+}
+
+#define TWO53 9007199254740992.0 /* below it, every integer is exact in a double */
+#define MEMBER_INT(o, lit, v) member_int((o), lit, sizeof(lit) - 1, (v))
+
+/* A JSON number of the summary's text as the text reader (otlp_value.c) gives it back: what
+ * weft__json_f64 writes as an integer (0, and integral values below 2^53) is an int_value, the
+ * rest a double_value of the very value, which that text reads back to. v finite, |v| < 2^53. */
+static uint8_t *member_number(uint8_t *o, const char *key, size_t kl, double v)
+{
+    if (v == 0 && !signbit(v))
+        return member_int(o, key, kl, 0);
+    if (v != 0 && v == (double)(int64_t)v)
+        return member_int(o, key, kl, (int64_t)v);
+    return member_double(o, key, kl, v);
+}
+
+/* metadata.trace_summary, after the entries: the KeyValueList its JSON text would be read
+ * into (weft__otlp_value_json), written from the numbers. Values outside what that
+ * correspondence is kept for here (durations past 2^53 ns, 19-digit token counts, costs that
+ * are not finite or past 2^53) take the text's way. tmp: scratch. */
+static void summary_attr(weft__buf *b, const weft__summary_val *v, weft__buf *tmp)
+{
+    static const text name = TEXT("metadata." WEFT__SUMMARY_KEY);
+    int64_t total = weft__summary_total_tokens(v);
+    const int64_t big = 1000000000000000000; /* 10^18: up to 18 digits the reader takes the fast way */
+    bool direct = v->duration_ns < (uint64_t)1 << 53 && v->n.input_tokens > -big && v->n.input_tokens < big &&
+                  v->n.output_tokens > -big && v->n.output_tokens < big && total > -big && total < big &&
+                  (!v->has_cost || (isfinite(v->cost) && fabs(v->cost) < TWO53));
+    size_t kv, at = kv_open(b, &name, "", 0, &kv);
+    if (!direct) {
+        weft__buf_reset(tmp);
+        weft__summary_json(tmp, v, NULL);
+        if (tmp->oom)
+            b->oom = true;
+        else
+            weft__otlp_value_json(b, tmp->data, tmp->len);
+        kv_close(b, kv, at);
+        return;
+    }
+    size_t list = weft__pb_open(b, T_AV_KVLIST, 2);
+    if (!weft__buf_reserve(b, 512)) /* 10 members of at most 4 + 15 + 2 + 11 bytes */
+        return;
+    uint8_t *o = weft__pb_at(b);
+    uint64_t ns = v->duration_ns;
+    /* duration_ms's text is ns / 10^6, exact in decimal: an integer when it divides, else the
+     * double nearest the quotient, which is what one division of exact operands rounds to. */
+    if (ns % 1000000u == 0)
+        o = MEMBER_INT(o, "duration_ms", (int64_t)(ns / 1000000u));
+    else
+        o = member_double(o, "duration_ms", 11, (double)ns / 1e6);
+    o = MEMBER_INT(o, "span_count", v->n.spans);
+    o = MEMBER_INT(o, "llm_calls", v->n.llm);
+    o = MEMBER_INT(o, "retrieval_calls", v->n.retrieval);
+    o = MEMBER_INT(o, "tool_calls", v->n.tool);
+    o = MEMBER_INT(o, "input_tokens", v->n.input_tokens);
+    o = MEMBER_INT(o, "output_tokens", v->n.output_tokens);
+    o = MEMBER_INT(o, "total_tokens", total);
+    if (v->has_cost)
+        o = member_number(o, "total_cost", 10, v->cost);
+    const char *st = v->error ? "ERROR" : "SUCCESS";
+    size_t sl = v->error ? 5 : 7;
+    o = member_head(o, "status", 6, 2 + sl);
+    o[0] = T_AV_STRING;
+    o[1] = (uint8_t)sl;
+    memcpy(o + 2, st, sl);
+    o += 2 + sl;
+    b->len = (size_t)((char *)o - b->data);
+    weft__pb_close(b, list, 2);
+    kv_close(b, kv, at);
+}
+
 /* ---- GenAI semantic conventions ------------------------------------------------------------------- */
 
 /* gen_ai.operation.name for a span type, or NULL. */
@@ -780,6 +888,8 @@ unsigned weft__otlp_encode_span(weft__buf *b, const weft__rec *r, const weft__en
         else
             b->oom = true;
     }
+    if (r->has_summary)
+        summary_attr(b, &r->summary, &tmp);
     genai(b, r, &c, &sp, &tmp);
     if (as_events)
         events(b, &c, sp.events, &tmp);

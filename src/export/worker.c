@@ -72,6 +72,7 @@ typedef struct weft__worker {
     size_t n_spare;
     weft__ts_cache ts;          /* the encoder's timestamp cache */
     weft__id_cache ids;         /* the encoder's trace and parent UUID text */
+    weft__summary_cache summ;   /* the encoder's last trace summary text */
     weft__batch *live_head, *live_tail; /* submitted, still held by an exporter; seq order */
     uint64_t next_seq;
     /* Handshake with application threads. */
@@ -640,6 +641,7 @@ int weft__worker_start(void)
     w->enc.salt = weft__rt.salt_hi;
     w->enc.ts = &w->ts;
     w->enc.ids = &w->ids;
+    w->enc.summary = &w->summ;
     w->enc.group_id = weft__rt.cfg.group_id;
     w->enc.variant_id = weft__rt.cfg.variant_id;
     w->enc.interaction_id = weft__rt.cfg.interaction_id;

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "encode.h"
 #include "record.h"
+#include "redact.h"
+#include "runtime.h"
 #include "summary.h"
 #include "weft_test.h"
 
@@ -573,4 +576,152 @@ Test(summary, a_root_after_one_of_another_shape_counts_its_own_trace, .init = se
     cr_assert_null(json_object_get(s, "total_cost"));
     cr_assert_str_eq(sval(s, "status"), "ERROR");
     json_decref(s);
+}
+
+/* ---- the summary as the root's last metadata entry (record.h) ------------------------ */
+
+typedef struct seen {
+    char keys[8][32];
+    int n;
+} seen;
+
+static void list_metadata(void *ctx, weft_section sec, const char *key, size_t key_len, const char *json,
+                          size_t json_len, int kind)
+{
+    (void)json;
+    (void)json_len;
+    (void)kind;
+    seen *s = ctx;
+    if (sec == WEFT_METADATA && s->n < 8 && key_len < 32) {
+        memcpy(s->keys[s->n], key, key_len);
+        s->keys[s->n][key_len] = '\0';
+        s->n++;
+    }
+}
+
+/* The root's SGP item's metadata object (new reference). */
+static json_t *item_metadata(const weft__rec *r)
+{
+    weft__buf b;
+    weft__buf_init(&b);
+    weft__encode_opts o = {.salt = 7};
+    weft__encode_span(&b, r, &o);
+    cr_assert_not(b.oom);
+    json_error_t err;
+    json_t *item = json_loadb(b.data, b.len, 0, &err);
+    cr_assert(item, "%s: %.*s", err.text, (int)b.len, b.data);
+    json_t *md = json_incref(json_object_get(item, "metadata"));
+    json_decref(item);
+    weft__buf_fini(&b);
+    cr_assert(json_is_object(md));
+    return md;
+}
+
+Test(summary, a_root_keeps_its_summary_as_numbers_and_shows_it_as_its_last_metadata_entry, .init = setup,
+     .fini = teardown)
+{
+    weft__rec *root = mk(1, 1, 0, WEFT_TYPE_TRACER);
+    weft__rec_set_i64(root, WEFT_METADATA, "a", 1, 1);
+    weft__rec_set_i64(root, WEFT_INPUT, "q", 1, 2);
+    end_at(root, root->start_ns + 2500000);
+    weft__summary_root_end(S, root, &scratch);
+    cr_assert(root->has_summary, "no other entry of the key: kept as numbers");
+    cr_assert_eq(root->summary.duration_ns, 2500000);
+
+    seen s = {.n = 0};
+    weft__rec_foreach(root, list_metadata, &s);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.keys[0], "a");
+    cr_assert_str_eq(s.keys[1], "trace_summary", "the summary comes after the root's own entries");
+    cr_assert(weft__rec_has(root, WEFT_METADATA, "trace_summary", 13));
+    cr_assert_not(weft__rec_has(root, WEFT_INPUT, "trace_summary", 13), "metadata only");
+
+    weft__buf view, want;
+    weft__buf_init(&view);
+    weft__buf_init(&want);
+    weft__summary_json(&want, &root->summary, NULL);
+    size_t len;
+    const char *got = weft__rec_get(root, WEFT_METADATA, "trace_summary", 13, &len, &view);
+    cr_assert(got && len == want.len && memcmp(got, want.data, len) == 0, "get gives the summary's text");
+
+    json_t *md = item_metadata(root);
+    cr_assert_eq(json_object_size(md), 2);
+    json_t *ts = json_object_get(md, "trace_summary");
+    cr_assert_eq(ival(ts, "span_count"), 1);
+    cr_assert_float_eq(dval(ts, "duration_ms"), 2.5, 1e-12);
+    json_decref(md);
+    weft__buf_fini(&view);
+    weft__buf_fini(&want);
+    drop(root);
+}
+
+Test(summary, a_root_s_own_trace_summary_entry_gives_way_to_weft_s, .init = setup, .fini = teardown)
+{
+    weft__rec *root = mk(2, 1, 0, WEFT_TYPE_TRACER);
+    weft__rec_set(root, WEFT_METADATA, "trace_summary", 13, "\"mine\"", 6);
+    end_at(root, root->start_ns + 1000000);
+    weft__summary_root_end(S, root, &scratch);
+    cr_assert_not(root->has_summary, "another entry of the key: the summary is stored as an entry after it");
+    json_t *md = item_metadata(root);
+    cr_assert_eq(json_object_size(md), 1, "one trace_summary");
+    cr_assert_eq(ival(json_object_get(md, "trace_summary"), "span_count"), 1, "weft's, the later set");
+    json_decref(md);
+    drop(root);
+}
+
+Test(summary, a_redacted_trace_summary_key_is_redacted, .init = setup, .fini = teardown)
+{
+    const char *pats[] = {"TRACE_*"};
+    weft__rt.redact = weft__redact_new(pats, 1);
+    cr_assert(weft__rt.redact);
+    weft__rec *root = mk(3, 1, 0, WEFT_TYPE_TRACER);
+    end_at(root, root->start_ns + 1000000);
+    weft__summary_root_end(S, root, &scratch);
+    weft__redact_free(weft__rt.redact);
+    weft__rt.redact = NULL;
+    cr_assert_not(root->has_summary);
+    json_t *md = item_metadata(root);
+    cr_assert_str_eq(json_string_value(json_object_get(md, "trace_summary")), "[REDACTED]");
+    json_decref(md);
+    drop(root);
+}
+
+Test(summary, a_filter_s_changes_to_a_root_apply_as_if_its_summary_were_an_entry, .init = setup,
+     .fini = teardown)
+{
+    /* Another key: set after the summary, so it follows it; the summary stays. */
+    weft__rec *root = mk(4, 1, 0, WEFT_TYPE_TRACER);
+    end_at(root, root->start_ns + 1000000);
+    weft__summary_root_end(S, root, &scratch);
+    cr_assert(root->has_summary);
+    size_t len;
+    const char *text = weft_record_get((weft_record *)root, WEFT_METADATA, "trace_summary", &len);
+    cr_assert(text && len > 2 && text[0] == '{', "the filter reads the summary");
+    weft_record_set_str((weft_record *)root, WEFT_METADATA, "x", "y");
+    seen s = {.n = 0};
+    weft__rec_foreach(root, list_metadata, &s);
+    cr_assert_eq(s.n, 2);
+    cr_assert_str_eq(s.keys[0], "trace_summary");
+    cr_assert_str_eq(s.keys[1], "x");
+    json_t *md = item_metadata(root);
+    cr_assert_eq(ival(json_object_get(md, "trace_summary"), "span_count"), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(md, "x")), "y");
+    json_decref(md);
+    drop(root);
+
+    /* The key itself: removed, then set again by the filter. */
+    root = mk(5, 1, 0, WEFT_TYPE_TRACER);
+    end_at(root, root->start_ns + 1000000);
+    weft__summary_root_end(S, root, &scratch);
+    weft_record_remove((weft_record *)root, WEFT_METADATA, "trace_summary");
+    md = item_metadata(root);
+    cr_assert_null(json_object_get(md, "trace_summary"), "removed by the filter");
+    json_decref(md);
+    cr_assert_null(weft_record_get((weft_record *)root, WEFT_METADATA, "trace_summary", &len));
+    weft_record_set_json((weft_record *)root, WEFT_METADATA, "trace_summary", "{\"k\":1}", 7);
+    md = item_metadata(root);
+    cr_assert_eq(ival(json_object_get(md, "trace_summary"), "k"), 1, "the filter's own value");
+    cr_assert_eq(json_object_size(md), 1);
+    json_decref(md);
+    drop(root);
 }

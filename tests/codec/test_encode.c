@@ -4,6 +4,7 @@
  * repeated keys, appended arrays, in-progress items and the configured id fields.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "encode.h"
@@ -219,4 +220,92 @@ Test(encode, writes_the_same_ids_through_the_writers_cache_of_trace_and_parent_t
            ",\"input\":{},\"output\":{},\"metadata\":{},\"obs_trace_id\":\"5555555555555555abcdef0123456789\","
            "\"obs_span_id\":\"2222222222222222\"}");
     weft__rec_fini(&r);
+}
+
+/* A summary of a shape picked by x (mostly one shape, sometimes another by one field). */
+static weft__summary_val shape_of(uint64_t x)
+{
+    int shape = (x >> 8) % 4 < 3 ? 0 : (int)((x >> 16) % 64);
+    weft__summary_val v;
+    memset(&v, 0, sizeof v);
+    v.n.spans = 1 + (uint32_t)(shape & 3);
+    v.n.llm = (uint32_t)(shape & 1);
+    v.n.input_tokens = (shape >> 2) & 1 ? 120 : 0;
+    v.n.output_tokens = (shape >> 2) & 1 ? 7 : 0;
+    int cost = ((shape >> 3) & 3) % 3;
+    v.has_cost = cost != 0;
+    v.cost = cost == 1 ? 0.25 : 1e-7;
+    v.error = (shape >> 5) & 1;
+    v.duration_ns = (x >> 24) % 5000000000ull;
+    return v;
+}
+
+Test(encode, writes_a_root_s_summary_after_its_metadata_the_same_through_the_writers_cache)
+{
+    weft__rec r;
+    fixed(&r, 0);
+    r.has_summary = true;
+    r.summary.n.spans = 3;
+    r.summary.n.llm = 1;
+    r.summary.n.input_tokens = 10;
+    r.summary.n.output_tokens = 5;
+    r.summary.duration_ns = 1250000;
+    r.summary.has_cost = true;
+    r.summary.cost = 0.25;
+    const char *summary = "\"trace_summary\":{\"duration_ms\":1.25,\"span_count\":3,\"llm_calls\":1,"
+                          "\"retrieval_calls\":0,\"tool_calls\":0,\"input_tokens\":10,\"output_tokens\":5,"
+                          "\"total_tokens\":15,\"total_cost\":0.25,\"status\":\"SUCCESS\"}";
+    char want[2048];
+    snprintf(want, sizeof want,
+             "{\"id\":\"22222222-2222-4222-abcd-ef0123456789\",\"trace_id\":\"11111111-1111-4111-abcd-ef0123456789\""
+             ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+             ",\"input\":{},\"output\":{},\"metadata\":{%s},\"obs_trace_id\":\"1111111111111111abcdef0123456789\","
+             "\"obs_span_id\":\"2222222222222222\"}",
+             summary);
+    expect(&r, &opts, want); /* alone in its section */
+    weft__rec_set_str(&r, WEFT_METADATA, "user", 4, "u-1", 3);
+    snprintf(want, sizeof want,
+             "{\"id\":\"22222222-2222-4222-abcd-ef0123456789\",\"trace_id\":\"11111111-1111-4111-abcd-ef0123456789\""
+             ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+             ",\"input\":{},\"output\":{},\"metadata\":{\"user\":\"u-1\",%s},\"obs_trace_id\":"
+             "\"1111111111111111abcdef0123456789\",\"obs_span_id\":\"2222222222222222\"}",
+             summary);
+    expect(&r, &opts, want); /* after the section's entries */
+    weft__rec_set_str(&r, WEFT_METADATA, "user", 4, "u-2", 3);
+    cr_assert(r.repeats);
+    snprintf(want, sizeof want,
+             "{\"id\":\"22222222-2222-4222-abcd-ef0123456789\",\"trace_id\":\"11111111-1111-4111-abcd-ef0123456789\""
+             ",\"name\":\"answer\",\"type\":\"COMPLETION\",\"status\":\"SUCCESS\"," TIMES
+             ",\"input\":{},\"output\":{},\"metadata\":{\"user\":\"u-2\",%s},\"obs_trace_id\":"
+             "\"1111111111111111abcdef0123456789\",\"obs_span_id\":\"2222222222222222\"}",
+             summary);
+    expect(&r, &opts, want); /* and by the writer that de-duplicates keys */
+    weft__rec_fini(&r);
+
+    /* Shapes repeat, change by one field and come back: through one writer's cache each item
+     * is byte for byte what a writer with nothing kept gives. */
+    weft__summary_cache cache;
+    memset(&cache, 0, sizeof cache);
+    weft__encode_opts warm = opts;
+    warm.summary = &cache;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    weft__buf a, b;
+    weft__buf_init(&a);
+    weft__buf_init(&b);
+    for (int i = 0; i < 2000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        fixed(&r, 0);
+        r.has_summary = true;
+        r.summary = shape_of(x);
+        weft__buf_reset(&a);
+        weft__buf_reset(&b);
+        weft__encode_span(&a, &r, &warm);
+        weft__encode_span(&b, &r, &opts);
+        cr_assert(!a.oom && !b.oom);
+        cr_assert(a.len == b.len && memcmp(a.data, b.data, a.len) == 0, "root %d:\n%.*s\nagainst\n%.*s", i,
+                  (int)a.len, a.data, (int)b.len, b.data);
+        weft__rec_fini(&r);
+    }
+    weft__buf_fini(&a);
+    weft__buf_fini(&b);
 }

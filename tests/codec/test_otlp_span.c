@@ -449,3 +449,51 @@ Test(otlp_span, doubles_read_without_strtod_are_strtod_s)
     weft__buf_fini(&b);
     free_rec(r);
 }
+
+Test(otlp_span, a_root_s_summary_from_its_numbers_is_the_key_value_list_its_text_reads_into)
+{
+    /* Durations on and off whole milliseconds and around 2^53 ns; counts up to and past 18
+     * digits, negative too; costs integral, tiny, huge, -0, NaN and infinite. Each root's
+     * summary, written from its numbers, against the same summary stored as its JSON text
+     * (weft__rec_summary_to_entry), which the writer reads through otlp_value.c. */
+    static const uint64_t durs[] = {0, 1, 999999, 1000000, 2500000, 123456789, 86400000000000ull,
+                                    (1ull << 53) - 1, 1ull << 53, UINT64_MAX};
+    static const int64_t toks[] = {0, 7, -3, 999999999999999999, 1000000000000000000, -999999999999999999,
+                                   INT64_MAX, INT64_MIN};
+    static const double costs[] = {0.0, -0.0, 0.25, 1e-7, 3.0, -2.0, 1.0 / 3.0, 9007199254740991.0,
+                                   9007199254740994.0, 1e300, -1e-300, 0.1 + 0.2, NAN, INFINITY};
+    uint64_t x = 0x243f6a8885a308d3ull;
+    for (int i = 0; i < 3000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        weft__summary_val v;
+        memset(&v, 0, sizeof v);
+        v.duration_ns = i % 3 ? durs[x % 10] : x >> 20;
+        v.n.spans = (uint32_t)(x >> 8);
+        v.n.llm = (uint32_t)(x >> 40) % 5;
+        v.n.retrieval = i & 1 ? UINT32_MAX : 2;
+        v.n.tool = (uint32_t)(x >> 50) % 3;
+        v.n.input_tokens = toks[(x >> 12) % 8];
+        v.n.output_tokens = toks[(x >> 16) % 8];
+        v.has_cost = (x >> 20) & 1;
+        v.cost = costs[(x >> 24) % 14];
+        v.error = (x >> 30) & 1;
+        weft__rec *direct = new_rec("root", WEFT_TYPE_AGENT_WORKFLOW), *text = new_rec("root", WEFT_TYPE_AGENT_WORKFLOW);
+        set(direct, WEFT_METADATA, "user", "\"u\"");
+        set(text, WEFT_METADATA, "user", "\"u\"");
+        direct->has_summary = text->has_summary = true;
+        direct->summary = text->summary = v;
+        weft__rec_summary_to_entry(text);
+        cr_assert_not(text->has_summary);
+        weft__buf a, b;
+        encode(direct, &a); /* against the reference too */
+        encode(text, &b);
+        cr_assert(a.len == b.len && memcmp(a.data, b.data, a.len) == 0,
+                  "case %d: duration %llu ns, tokens %lld/%lld, cost %g (%d): %zu bytes against %zu", i,
+                  (unsigned long long)v.duration_ns, (long long)v.n.input_tokens, (long long)v.n.output_tokens,
+                  v.cost, v.has_cost, a.len, b.len);
+        weft__buf_fini(&a);
+        weft__buf_fini(&b);
+        free_rec(direct);
+        free_rec(text);
+    }
+}

@@ -16,7 +16,8 @@
  *  - both return the same flags and neither runs out of memory;
  *  - the writer's item is one ScopeSpans.spans field and its Span unpacks with protobuf-c's
  *    generated unpacker;
- *  - the bytes are the reference's, byte for byte; where a JSON string held \u0000 (which
+ *  - the bytes are the reference's, byte for byte (a root's trace summary, written from its
+ *    numbers, against the reference's reading of its JSON text); where a JSON string held \u0000 (which
  *    protobuf-c's packer cuts at the NUL and the writer keeps), the unpacked message packed
  *    again by protobuf-c is the reference's bytes.
  *
@@ -334,6 +335,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         }
+    }
+
+    if (shape & 64) {
+        /* A root's trace summary (record.h), with numbers near and past the edges its direct
+         * KeyValueList keeps to (2^53 ns, 18-digit counts, costs that are integers, tiny,
+         * huge, -0, NaN or infinite). */
+        weft__summary_val v;
+        memset(&v, 0, sizeof v);
+        unsigned m = u8(&in);
+        v.duration_ns = m & 1 ? u64(&in) : m & 2 ? (u64(&in) % 100000) * 1000000u : u64(&in) % 10000000000u;
+        v.n.spans = (uint32_t)u64(&in);
+        v.n.llm = u8(&in);
+        v.n.retrieval = m & 4 ? (uint32_t)u64(&in) : u8(&in);
+        v.n.tool = u8(&in);
+        v.n.input_tokens = m & 8 ? (int64_t)u64(&in) : (int64_t)(u64(&in) % 100000);
+        v.n.output_tokens = m & 16 ? (int64_t)u64(&in) : (int64_t)(u64(&in) % 100000);
+        v.has_cost = m & 32;
+        if (m & 64) {
+            uint64_t bits = u64(&in);
+            memcpy(&v.cost, &bits, 8);
+        } else {
+            v.cost = (double)(int64_t)(u64(&in) % 2000001 - 1000000) / (double)(1u << (u8(&in) % 24));
+        }
+        v.error = m & 128;
+        weft__buf scratch;
+        weft__buf_init(&scratch);
+        weft__rec_set_summary(&r, &v, &scratch);
+        weft__buf_fini(&scratch);
     }
 
     weft__encode_opts o = {0};

@@ -300,13 +300,26 @@ static bool same_key(const ent *x, const ent *y)
  * the key exists. */
 static ent *entries(arena *a, const weft__rec *r, size_t *n)
 {
-    size_t cap = r->n_attrs + 1, k = 0, pos = 0;
+    size_t cap = r->n_attrs + 2, k = 0, pos = 0;
     ent *v = arena_alloc(a, cap * sizeof *v);
     if (!v)
         return NULL;
     ent e;
-    while (k < cap && weft__rec_next(r, &pos, &e))
+    while (k + 1 < cap && weft__rec_next(r, &pos, &e))
         v[k++] = e;
+    if (r->has_summary) {
+        /* The entry the summary stands for (record.h), last: its JSON text, read like any. */
+        weft__buf t;
+        weft__buf_init(&t);
+        weft__summary_json(&t, &r->summary, NULL);
+        char *text = t.oom ? NULL : arena_alloc(a, t.len);
+        if (text) {
+            memcpy(text, t.data, t.len);
+            v[k++] = (ent){WEFT_METADATA, WEFT__ENT_SET, WEFT__VAL_JSON, 0, WEFT__SUMMARY_KEY, text,
+                           WEFT__SUMMARY_KEY_LEN, t.len};
+        }
+        weft__buf_fini(&t);
+    }
     *n = k;
     return v;
 }
