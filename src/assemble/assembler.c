@@ -13,7 +13,7 @@
 #include "rag.h"
 #include "runtime.h"
 
-#define TOMB UINT64_MAX
+#define NOT_AN_ID UINT64_MAX /* refused with 0, as the producer never makes either */
 #define MIN_CAP 1024u
 
 /* ---- records pool ------------------------------------------------------------------- */
@@ -87,9 +87,8 @@ static bool rehash(weft__asm *a, size_t cap)
         return false;
     a->tab = tab;
     a->cap = cap;
-    a->tombs = 0;
     for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].id == 0 || old[i].id == TOMB)
+        if (old[i].id == 0)
             continue;
         size_t j = slot_of(a, old[i].id);
         while (tab[j].id)
@@ -100,39 +99,31 @@ static bool rehash(weft__asm *a, size_t cap)
     return true;
 }
 
-/* The slot a new id goes into (the first deleted one on its probe run, else the empty one
- * that ends it), or SIZE_MAX when id is in the table already: one probe for both questions. */
+/* The slot a new id goes into (the empty one that ends its probe run), or SIZE_MAX when id
+ * is in the table already: one probe for both questions. */
 static size_t probe_new(const weft__asm *a, uint64_t id)
 {
-    size_t tomb = SIZE_MAX;
     for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
         uint64_t x = a->tab[i].id;
         if (x == id)
             return SIZE_MAX;
         if (x == 0)
-            return tomb != SIZE_MAX ? tomb : i;
-        if (x == TOMB && tomb == SIZE_MAX)
-            tomb = i;
+            return i;
     }
 }
 
-/* Makes room for one more id (rehashing when the load, deleted slots included, would pass
- * 0.7); false when memory is short. */
+/* Makes room for one more id (doubling when the load would pass 0.7); false when memory is
+ * short. */
 static bool room_for_one(weft__asm *a)
 {
-    if ((a->count + a->tombs + 1) * 10 > a->cap * 7) {
-        size_t cap = (a->count + 1) * 10 > a->cap * 5 ? a->cap * 2 : a->cap;
-        if (!rehash(a, cap))
-            return false;
-    }
+    if ((a->count + 1) * 10 > a->cap * 7 && !rehash(a, a->cap * 2))
+        return false;
     return true;
 }
 
 /* Puts id at slot i, found by probe_new. */
 static void place(weft__asm *a, size_t i, uint64_t id, weft__rec *r)
 {
-    if (a->tab[i].id == TOMB)
-        a->tombs--;
     a->tab[i].id = id;
     a->tab[i].rec = r;
     a->count++;
@@ -140,21 +131,31 @@ static void place(weft__asm *a, size_t i, uint64_t id, weft__rec *r)
     a->last_rec = r;
 }
 
+/* Backward-shift deletion: the later members of the probe run move up into the hole, so the
+ * table never fills with deleted slots and never has to be rebuilt for them (each span is
+ * put in and taken out once). Nothing iterates the table while erasing. */
 static void erase(weft__asm *a, uint64_t id)
 {
     if (a->last_id == id)
         a->last_id = 0;
-    for (size_t i = slot_of(a, id);; i = (i + 1) & (a->cap - 1)) {
-        if (a->tab[i].id == id) {
-            a->tab[i].id = TOMB;
-            a->tab[i].rec = NULL;
-            a->count--;
-            a->tombs++;
+    size_t mask = a->cap - 1, hole = slot_of(a, id);
+    while (a->tab[hole].id != id) {
+        if (a->tab[hole].id == 0)
             return;
-        }
-        if (a->tab[i].id == 0)
-            return;
+        hole = (hole + 1) & mask;
     }
+    a->count--;
+    for (size_t i = (hole + 1) & mask; a->tab[i].id; i = (i + 1) & mask) {
+        size_t home = slot_of(a, a->tab[i].id);
+        /* i stays unless its home lies cyclically in (hole, i]. */
+        bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+        if (!stays) {
+            a->tab[hole] = a->tab[i];
+            hole = i;
+        }
+    }
+    a->tab[hole].id = 0;
+    a->tab[hole].rec = NULL;
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
@@ -186,7 +187,7 @@ int weft__asm_init(weft__asm *a, weft__clock *clock, weft__emit_fn emit, void *c
 void weft__asm_fini(weft__asm *a)
 {
     for (size_t i = 0; i < a->cap; i++) {
-        if (a->tab[i].id && a->tab[i].id != TOMB) {
+        if (a->tab[i].id) {
             weft__rec_fini(a->tab[i].rec);
             free(a->tab[i].rec);
         }
@@ -239,7 +240,7 @@ static void on_begin(weft__asm *a, const weft__ev_begin *e)
         weft__stat_add(dropped_open, 1);
         return;
     }
-    if ((a->count + a->tombs + 1) * 10 > a->cap * 7) {
+    if ((a->count + 1) * 10 > a->cap * 7) {
         if (!room_for_one(a)) {
             weft__stat_add(dropped_open, 1);
             return;
@@ -458,8 +459,8 @@ static void park(weft__buf *to, const weft__ev *ev, uint64_t round, uint32_t src
 static bool well_formed(const weft__ev *ev)
 {
     size_t size = ev->size;
-    if (ev->span == 0 || ev->span == TOMB)
-        return false; /* the table's empty and deleted markers: never a span id */
+    if (ev->span == 0 || ev->span == NOT_AN_ID)
+        return false; /* never span ids: 0 marks an empty slot, and the producer makes neither */
     switch (ev->kind) {
     case WEFT__EV_BEGIN: {
         const weft__ev_begin *e = (const weft__ev_begin *)ev;
@@ -719,7 +720,7 @@ void weft__asm_finish(weft__asm *a)
     weft__asm_round_end(a, 0);
     weft__asm_round_end(a, 0);
     for (size_t i = 0; i < a->cap; i++) {
-        if (a->tab[i].id == 0 || a->tab[i].id == TOMB)
+        if (a->tab[i].id == 0)
             continue;
         weft__rec *r = a->tab[i].rec;
         if (r->parent == 0)

@@ -34,7 +34,7 @@
 typedef void (*weft__emit_fn)(void *ctx, weft__rec *r, bool final_open);
 
 typedef struct weft__asm_slot {
-    uint64_t id;     /* 0: empty; TOMB: deleted */
+    uint64_t id;     /* 0: empty */
     weft__rec *rec;
 } weft__asm_slot;
 
@@ -73,7 +73,7 @@ typedef struct weft__asm {
     weft__asm_slot *tab; /* open-addressing table of open spans, power-of-two capacity */
     uint64_t last_id;    /* one-entry cache of the last lookup: a span's events mostly come */
     weft__rec *last_rec; /* in a row (begin, attributes, end on one thread) */
-    size_t cap, count, tombs, max_open;
+    size_t cap, count, max_open;
     weft__recvec pool;          /* recycled records */
     uint64_t round;             /* the round being read (items read now are tagged with it) */
     uint32_t src;               /* the ring being read (weft__asm_source) */
