@@ -6,7 +6,6 @@
  */
 #include "summary_text.h"
 
-#include <stddef.h>
 #include <string.h>
 
 #include "json.h"
@@ -19,15 +18,19 @@ int64_t weft__summary_total_tokens(const weft__summary_val *v)
     return total;
 }
 
-/* What the text after duration_ms depends on, laid out as the cache keeps it (zero-filled
- * first, so that two keys compare with memcmp). */
-typedef struct tail_key {
-    weft__summary_counts n;
-    uint64_t cost_bits;
-    uint8_t has_cost, error, pad[6];
-} tail_key;
-
-_Static_assert(offsetof(weft__summary_cache, len) == sizeof(tail_key), "the cache starts with its key");
+/* Does the cache hold the text after duration_ms for v? Field by field: the counts, and the
+ * cost's bits (the same bits give the same text). */
+static bool cached(const weft__summary_cache *c, const weft__summary_val *v)
+{
+    if (!c->len || c->has_cost != v->has_cost || c->error != v->error || c->n.spans != v->n.spans ||
+        c->n.llm != v->n.llm || c->n.retrieval != v->n.retrieval || c->n.tool != v->n.tool ||
+        c->n.input_tokens != v->n.input_tokens || c->n.output_tokens != v->n.output_tokens)
+        return false;
+    uint64_t bits = 0;
+    if (v->has_cost)
+        memcpy(&bits, &v->cost, sizeof bits);
+    return c->cost_bits == bits;
+}
 
 #define PUT(p, lit) (memcpy((p), "" lit "", sizeof(lit) - 1), (p) += sizeof(lit) - 1)
 
@@ -81,14 +84,7 @@ void weft__summary_json(weft__buf *b, const weft__summary_val *v, weft__summary_
         write_tail(b, v);
         return;
     }
-    tail_key key;
-    memset(&key, 0, sizeof key);
-    key.n = v->n;
-    if (v->has_cost)
-        memcpy(&key.cost_bits, &v->cost, sizeof key.cost_bits);
-    key.has_cost = v->has_cost;
-    key.error = v->error;
-    if (cache->len && memcmp(&key, cache, sizeof key) == 0) {
+    if (cached(cache, v)) {
         memcpy(p, cache->tail, cache->len); /* room reserved above */
         b->len += cache->len;
         return;
@@ -98,7 +94,12 @@ void weft__summary_json(weft__buf *b, const weft__summary_val *v, weft__summary_
     size_t len = b->len - at;
     cache->len = 0;
     if (!b->oom && len <= WEFT__SUMMARY_TAIL_MAX) {
-        memcpy(cache, &key, sizeof key);
+        cache->n = v->n;
+        cache->cost_bits = 0;
+        if (v->has_cost)
+            memcpy(&cache->cost_bits, &v->cost, sizeof cache->cost_bits);
+        cache->has_cost = v->has_cost;
+        cache->error = v->error;
         memcpy(cache->tail, b->data + at, len);
         cache->len = len;
     }

@@ -15,8 +15,7 @@
 
 #include "buf.h"
 
-/* What a trace's spans add up to, but for the cost (no padding: the cache compares it with
- * memcmp). */
+/* What a trace's spans add up to, but for the cost. */
 typedef struct weft__summary_counts {
     uint32_t spans, llm, retrieval, tool;
     int64_t input_tokens, output_tokens;
@@ -42,8 +41,8 @@ int64_t weft__summary_total_tokens(const weft__summary_val *v);
 #define WEFT__SUMMARY_TAIL_MAX 384u /* 7 fields with 20-digit numbers, a cost, the status */
 typedef struct weft__summary_cache {
     weft__summary_counts n;
-    uint64_t cost_bits; /* the double's bits: the same bits give the same text */
-    uint8_t has_cost, error, pad[6];
+    uint64_t cost_bits; /* the double's bits (0 without a cost): the same bits, the same text */
+    bool has_cost, error;
     size_t len; /* 0: nothing kept */
     char tail[WEFT__SUMMARY_TAIL_MAX];
 } weft__summary_cache;
