@@ -476,8 +476,9 @@ static bool kv_if_string(weft__buf *b, const text *name, const ent *e)
 /* ---- the trace summary --------------------------------------------------------------------------- */
 
 /* A member of a KeyValueList whose AnyValue content is avl bytes (every length one byte: the
- * keys are short, the values at most 11 bytes): writes up to the content, returns where it goes. */
-static uint8_t *member_head(uint8_t *o, const char *key, size_t kl, size_t avl)
+ * keys are short, the values at most 11 bytes): writes up to the content, returns where it goes.
+ * Inlined with the key's length a constant, so that its copy is a few moves. */
+static inline WEFT__ALWAYS_INLINE uint8_t *member_head(uint8_t *o, const char *key, size_t kl, size_t avl)
 {
     o[0] = T_VALUES;
     o[1] = (uint8_t)(4 + kl + avl);
@@ -490,8 +491,14 @@ static uint8_t *member_head(uint8_t *o, const char *key, size_t kl, size_t avl)
     return o + 2;
 }
 
-static uint8_t *member_int(uint8_t *o, const char *key, size_t kl, int64_t v)
+static inline WEFT__ALWAYS_INLINE uint8_t *member_int(uint8_t *o, const char *key, size_t kl, int64_t v)
 {
+    if ((uint64_t)v < 0x80) { /* the common count: one byte */
+        o = member_head(o, key, kl, 2);
+        o[0] = T_AV_INT;
+        o[1] = (uint8_t)v;
+        return o + 2;
+    }
     size_t n = weft__pb_varint_len((uint64_t)v);
     o = member_head(o, key, kl, 1 + n);
     o[0] = T_AV_INT;
@@ -499,7 +506,7 @@ static uint8_t *member_int(uint8_t *o, const char *key, size_t kl, int64_t v)
     return o + 1 + n;
 }
 
-static uint8_t *member_double(uint8_t *o, const char *key, size_t kl, double d)
+static inline WEFT__ALWAYS_INLINE uint8_t *member_double(uint8_t *o, const char *key, size_t kl, double d)
 {
     uint64_t bits;
     memcpy(&bits, &d, 8);
@@ -536,7 +543,16 @@ static void summary_attr(weft__buf *b, const weft__summary_val *v, weft__buf *tm
     bool direct = v->duration_ns < (uint64_t)1 << 53 && v->n.input_tokens > -big && v->n.input_tokens < big &&
                   v->n.output_tokens > -big && v->n.output_tokens < big && total > -big && total < big &&
                   (!v->has_cost || (isfinite(v->cost) && fabs(v->cost) < TWO53));
-    size_t kv, at = kv_open(b, &name, "", 0, &kv);
+    /* The KeyValue and its AnyValue are over 127 bytes: two bytes left for each length. */
+    size_t kv = weft__pb_open(b, T_ATTR, 2), at = SIZE_MAX;
+    if (weft__buf_reserve(b, 2 + name.len)) {
+        uint8_t *o = weft__pb_at(b);
+        o[0] = T_KEY;
+        o[1] = (uint8_t)name.len;
+        memcpy(o + 2, name.s, name.len);
+        b->len += 2 + name.len;
+        at = weft__pb_open(b, T_VALUE, 2);
+    }
     if (!direct) {
         weft__buf_reset(tmp);
         weft__summary_json(tmp, v, NULL);
@@ -544,7 +560,8 @@ static void summary_attr(weft__buf *b, const weft__summary_val *v, weft__buf *tm
             b->oom = true;
         else
             weft__otlp_value_json(b, tmp->data, tmp->len);
-        kv_close(b, kv, at);
+        weft__pb_close(b, at, 2);
+        weft__pb_close(b, kv, 2);
         return;
     }
     size_t list = weft__pb_open(b, T_AV_KVLIST, 2);
@@ -576,7 +593,8 @@ static void summary_attr(weft__buf *b, const weft__summary_val *v, weft__buf *tm
     o += 2 + sl;
     b->len = (size_t)((char *)o - b->data);
     weft__pb_close(b, list, 2);
-    kv_close(b, kv, at);
+    weft__pb_close(b, at, 2);
+    weft__pb_close(b, kv, 2);
 }
 
 /* ---- GenAI semantic conventions ------------------------------------------------------------------- */
