@@ -197,6 +197,8 @@ static bool collect(ents *c, const weft__rec *r)
         c->v[c->n++] = e;
     }
     size_t n = c->n;
+    if (!r->repeats)
+        return true; /* every (section, key) once and no remove (record.h): nothing to find */
     if (n > SMALL) {
         c->repeats = true;
         return plan(c);
