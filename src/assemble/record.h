@@ -52,6 +52,15 @@ typedef struct weft__rec {
     /* Each section's entries chained through their headers' next (record.h below): the offset
      * of the first entry + 1 (0: none) and of the last. */
     uint32_t sec_first[3], sec_last[3];
+    bool has_summary; /* summary below holds the root's trace summary */
+    /* The buffers and the summary last (from name on), so that weft__rec_reset zeroes the
+     * fields before them in one go, keeps the buffers' memory, and leaves summary, read only
+     * while has_summary is set. */
+    weft__buf name;       /* repaired UTF-8 text, never empty once begun */
+    weft__buf attrs;      /* packed entries, see weft__rec_set */
+    weft__buf fields[3];  /* group_id, application_variant_id,
+                             application_interaction_id (raw bytes; empty: unset) */
+    weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
     /* A root's trace summary, kept as numbers (summary_text.h): it stands for the entry
      * metadata.trace_summary = weft__summary_json(summary), after every other entry. It is
      * only ever set when no other entry has that key (weft__summary_root_end otherwise stores
@@ -59,15 +68,7 @@ typedef struct weft__rec {
      * it into that entry first (weft__rec_summary_to_entry), so the rules for keys hold as if
      * it were one. Encoders write it after the metadata entries; weft__rec_foreach, _get and
      * _has show it as the entry. */
-    bool has_summary;
     weft__summary_val summary;
-    /* The buffers last (from name on), so that weft__rec_reset zeroes the fields before them
-     * in one go and keeps the buffers' memory. */
-    weft__buf name;       /* repaired UTF-8 text, never empty once begun */
-    weft__buf attrs;      /* packed entries, see weft__rec_set */
-    weft__buf fields[3];  /* group_id, application_variant_id,
-                             application_interaction_id (raw bytes; empty: unset) */
-    weft__buf tracestate; /* the valid tracestate received with the header, verbatim */
 } weft__rec;
 
 /* The low half of r's W3C trace id, given the process's salt. */
