@@ -4,6 +4,8 @@
  *  - sections written straight from a record whose keys are all distinct, with entries marked
  *    plain copied without an escape scan (write_distinct), against the gathering writer that
  *    finds each key's winner (forced by setting the record's repeats flag);
+ *  - a root's trace summary kept as numbers (record.h), written through the writer's cache of
+ *    its text, against the same summary stored as an entry of its text;
  *  - trace and parent UUIDs from the writer's cache and W3C ids read off the UUIDs, against
  *    no cache (two records encoded in a row, sharing trace and parent or not);
  *  - weft__json_timestamp_cached_at against weft__json_timestamp_at;
@@ -99,6 +101,48 @@ static void build(rd *in, weft__rec *r, weft__buf *text)
             break;
         }
     }
+    if (shape & 8) {
+        /* A root's summary, shapes repeating often enough for the writer's cache to hit. */
+        weft__summary_val v;
+        memset(&v, 0, sizeof v);
+        unsigned m = u8(in);
+        v.duration_ns = m & 1 ? u64(in) : (u64(in) % 4) * 1000000u + (m & 2 ? 123 : 0);
+        v.n.spans = 1 + (m >> 2) % 3;
+        v.n.llm = (m >> 4) & 1;
+        v.n.input_tokens = m & 32 ? (int64_t)u64(in) : 10;
+        v.n.output_tokens = 5;
+        v.has_cost = m & 64;
+        uint64_t bits = m & 1 ? u64(in) : 0x3fd0000000000000u; /* any bits, or 0.25 */
+        memcpy(&v.cost, &bits, 8);
+        v.error = m & 128;
+        weft__buf scratch;
+        weft__buf_init(&scratch);
+        weft__rec_set_summary(r, &v, &scratch);
+        weft__buf_fini(&scratch);
+    }
+}
+
+/* A record whose summary is kept as numbers against the same record with it stored as the
+ * entry of its text (weft__rec_summary_to_entry changes r: so last). */
+static void compare_summary(weft__rec *r, weft__encode_opts *fast, const weft__encode_opts *ref)
+{
+    if (!r->has_summary)
+        return;
+    weft__buf a, b;
+    weft__buf_init(&a);
+    weft__buf_init(&b);
+    unsigned fa = weft__encode_span(&a, r, fast);
+    weft__rec_summary_to_entry(r);
+    CHECK(!r->has_summary);
+    unsigned fb = weft__encode_span(&b, r, ref);
+    CHECK(!a.oom && !b.oom);
+    CHECK(fa == fb);
+    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
+        fprintf(stderr, "numbers %.*s\ntext    %.*s\n", (int)a.len, a.data, (int)b.len, b.data);
+        CHECK(!"the summary kept as numbers differs from its entry");
+    }
+    weft__buf_fini(&a);
+    weft__buf_fini(&b);
 }
 
 /* The record encoded by the fast paths (with ids, as the worker does) and by the reference
@@ -176,13 +220,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     weft__buf_init(&text);
     weft__ts_cache ts = {0};
     weft__id_cache ids = {0};
-    weft__encode_opts fast = {.salt = u64(&in) % 3, .ts = &ts, .ids = &ids};
+    weft__summary_cache summary;
+    memset(&summary, 0, sizeof summary);
+    weft__encode_opts fast = {.salt = u64(&in) % 3, .ts = &ts, .ids = &ids, .summary = &summary};
     weft__encode_opts ref = {.salt = fast.salt};
     /* Two records in a row, so that the second meets the caches the first filled. */
     for (int k = 0; k < 2; k++) {
         weft__rec r;
         build(&in, &r, &text);
         compare(&r, &fast, &ref);
+        compare_summary(&r, &fast, &ref);
         weft__rec_fini(&r);
     }
     weft__buf_fini(&text);
