@@ -132,6 +132,16 @@ static bool may_have(const weft__rec *r, weft_section sec, const char *key, size
     return (r->key_bits & (1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63))) != 0;
 }
 
+/* The summary v as the entry of its text, through redaction; buf: for the text. */
+static void summary_entry(weft__rec *r, const weft__summary_val *v, weft__buf *buf)
+{
+    weft__buf_reset(buf);
+    weft__summary_json(buf, v, NULL);
+    if (!buf->oom)
+        weft__rec_set_trusted(r, WEFT_METADATA, WEFT__SUMMARY_KEY, WEFT__SUMMARY_KEY_LEN, buf->data, buf->len);
+    weft__buf_reset(buf);
+}
+
 void weft__rec_set_summary(weft__rec *r, const weft__summary_val *v, weft__buf *scratch)
 {
     const char *key = WEFT__SUMMARY_KEY;
@@ -150,11 +160,7 @@ void weft__rec_set_summary(weft__rec *r, const weft__summary_val *v, weft__buf *
     }
     /* Another entry of the key (a caller's own), or a key to redact: an entry like any other,
      * after the caller's, so that the rules for repeated keys and redaction apply. */
-    weft__buf_reset(scratch);
-    weft__summary_json(scratch, v, NULL);
-    if (!scratch->oom)
-        weft__rec_set_trusted(r, WEFT_METADATA, key, key_len, scratch->data, scratch->len);
-    weft__buf_reset(scratch);
+    summary_entry(r, v, scratch);
 }
 
 void weft__rec_summary_to_entry(weft__rec *r)
@@ -164,9 +170,7 @@ void weft__rec_summary_to_entry(weft__rec *r)
     r->has_summary = false;
     weft__buf text;
     weft__buf_init(&text);
-    weft__summary_json(&text, &r->summary, NULL);
-    if (!text.oom)
-        weft__rec_set_trusted(r, WEFT_METADATA, WEFT__SUMMARY_KEY, WEFT__SUMMARY_KEY_LEN, text.data, text.len);
+    summary_entry(r, &r->summary, &text);
     weft__buf_fini(&text);
 }
 
