@@ -42,6 +42,12 @@ void weft__rec_reset(weft__rec *r)
     weft__buf_reset(&r->tracestate);
 }
 
+/* The bit of key_bits that marks (sec, a key of that hash). */
+static inline uint64_t key_bit(uint64_t hash, weft_section sec)
+{
+    return 1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63);
+}
+
 /* Appends one entry. head, tail, hash: weft__key_words and weft__key_hash of the key, which
  * mark the (section, key) in key_bits. Inlined in each setter: the work is a few dozen
  * instructions, as much as the calls would be. */
@@ -51,7 +57,7 @@ static inline WEFT__ALWAYS_INLINE void add(weft__rec *r, weft_section sec, const
     unsigned flags = weft__json_plain_short(key, key_len) ? WEFT__ENTF_KEY_PLAIN : 0;
     if (vtype == WEFT__VAL_STR && weft__json_plain_short(val, val_len))
         flags |= WEFT__ENTF_VAL_PLAIN;
-    uint64_t bit = 1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63);
+    uint64_t bit = key_bit(hash, sec);
     r->repeats |= (r->key_bits & bit) != 0 || kind == WEFT__ENT_REMOVE;
     r->key_bits |= bit;
     weft__rec_hdr h = {(uint8_t)sec, (uint8_t)kind, (uint8_t)vtype, (uint8_t)flags, (uint32_t)key_len,
@@ -123,15 +129,6 @@ static inline WEFT__ALWAYS_INLINE void add_redacted(weft__rec *r, weft_section s
     add(r, sec, key, key_len, vtype, val, val_len, kind, hash);
 }
 
-/* May an entry of (sec, key) be in r? False means certainly not (its bit in key_bits is clear). */
-static bool may_have(const weft__rec *r, weft_section sec, const char *key, size_t key_len)
-{
-    uint64_t head, tail;
-    weft__key_words(key, key_len, &head, &tail);
-    uint64_t hash = weft__key_hash(head, tail, key_len);
-    return (r->key_bits & (1ull << (((hash >> 40) + (uint64_t)sec * 23u) & 63))) != 0;
-}
-
 /* The summary v as the entry of its text, through redaction; buf: for the text. */
 static void summary_entry(weft__rec *r, const weft__summary_val *v, weft__buf *buf)
 {
@@ -146,13 +143,12 @@ void weft__rec_set_summary(weft__rec *r, const weft__summary_val *v, weft__buf *
 {
     const char *key = WEFT__SUMMARY_KEY;
     size_t key_len = WEFT__SUMMARY_KEY_LEN;
-    bool as_text = may_have(r, WEFT_METADATA, key, key_len);
-    if (!as_text && weft__rt.redact) {
-        uint64_t head, tail;
-        weft__key_words(key, key_len, &head, &tail);
-        as_text = weft__redact_key_hashed(weft__rt.redact, key, key_len, head, tail,
-                                          weft__key_hash(head, tail, key_len));
-    }
+    uint64_t head, tail;
+    weft__key_words(key, key_len, &head, &tail);
+    uint64_t hash = weft__key_hash(head, tail, key_len);
+    /* A clear bit in key_bits: certainly no entry of the key yet. */
+    bool as_text = (r->key_bits & key_bit(hash, WEFT_METADATA)) != 0 ||
+                   (weft__rt.redact && weft__redact_key_hashed(weft__rt.redact, key, key_len, head, tail, hash));
     if (!as_text) {
         r->summary = *v;
         r->has_summary = true;

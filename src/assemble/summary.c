@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* 4096 orphans of ~80 bytes: at most ~320 KiB held for traces whose root is not in sight. */
 #define MAX_ORPHANS 4096u
 /* 10 s: a root's begin is drained within a round or two (milliseconds) of its children's ends;

@@ -519,7 +519,7 @@ static inline WEFT__ALWAYS_INLINE uint8_t *member_double(uint8_t *o, const char 
 }
 
 #define TWO53 9007199254740992.0 /* below it, every integer is exact in a double */
-#define MEMBER_INT(o, lit, v) member_int((o), lit, sizeof(lit) - 1, (v))
+#define KEY(lit) lit, sizeof(lit) - 1 /* a member's key and its length, a constant */
 
 /* A JSON number of the summary's text as the text reader (otlp_value.c) gives it back: what
  * weft__json_f64 writes as an integer (0, and integral values below 2^53) is an int_value, the
@@ -574,25 +574,24 @@ static void summary_attr(weft__buf *b, const weft__summary_val *v, weft__buf *tm
     /* duration_ms's text is ns / 10^6, exact in decimal: an integer when it divides, else the
      * double nearest the quotient, which is what one division of exact operands rounds to. */
     if (ns % 1000000u == 0)
-        o = MEMBER_INT(o, "duration_ms", (int64_t)(ns / 1000000u));
+        o = member_int(o, KEY("duration_ms"), (int64_t)(ns / 1000000u));
     else
-        o = member_double(o, "duration_ms", 11, (double)ns / 1e6);
-    o = MEMBER_INT(o, "span_count", v->n.spans);
-    o = MEMBER_INT(o, "llm_calls", v->n.llm);
-    o = MEMBER_INT(o, "retrieval_calls", v->n.retrieval);
-    o = MEMBER_INT(o, "tool_calls", v->n.tool);
-    o = MEMBER_INT(o, "input_tokens", v->n.input_tokens);
-    o = MEMBER_INT(o, "output_tokens", v->n.output_tokens);
-    o = MEMBER_INT(o, "total_tokens", total);
+        o = member_double(o, KEY("duration_ms"), (double)ns / 1e6);
+    o = member_int(o, KEY("span_count"), v->n.spans);
+    o = member_int(o, KEY("llm_calls"), v->n.llm);
+    o = member_int(o, KEY("retrieval_calls"), v->n.retrieval);
+    o = member_int(o, KEY("tool_calls"), v->n.tool);
+    o = member_int(o, KEY("input_tokens"), v->n.input_tokens);
+    o = member_int(o, KEY("output_tokens"), v->n.output_tokens);
+    o = member_int(o, KEY("total_tokens"), total);
     if (v->has_cost)
-        o = member_number(o, "total_cost", 10, v->cost);
-    const char *st = v->error ? "ERROR" : "SUCCESS";
-    size_t sl = v->error ? 5 : 7;
-    o = member_head(o, "status", 6, 2 + sl);
+        o = member_number(o, KEY("total_cost"), v->cost);
+    const text *st = v->error ? &status_names[WEFT_STATUS_ERROR] : &status_names[WEFT_STATUS_SUCCESS];
+    o = member_head(o, KEY("status"), 2 + st->len);
     o[0] = T_AV_STRING;
-    o[1] = (uint8_t)sl;
-    memcpy(o + 2, st, sl);
-    o += 2 + sl;
+    o[1] = (uint8_t)st->len;
+    memcpy(o + 2, st->s, st->len);
+    o += 2 + st->len;
     b->len = (size_t)((char *)o - b->data);
     weft__pb_close(b, list, 2);
     weft__pb_close(b, at, 2);
